@@ -1,0 +1,100 @@
+package flows
+
+// fragCache remembers, for a bounded number of fragmented datagrams, the
+// ports their first fragment carried, so later fragments count to the right
+// flow. Fragments that arrive before their first are held as counts only and
+// added when it comes; nothing of the payload is kept.
+type fragCache struct {
+	slots []fragEntry
+	mask  uint32
+}
+
+type fragEntry struct {
+	src, dst     [16]byte
+	id           uint32
+	proto        uint8
+	used, known  bool
+	sport, dport uint16
+	pendPkts     uint64
+	pendIP       uint64
+	pendL4       uint64
+	pendFrame    int64
+	ts           int64
+}
+
+// fragLifetime is how long a datagram's fragments are matched, in packet time
+// (Linux's ipfrag_time default).
+const fragLifetime = 30e9
+
+func newFragCache(n int) fragCache {
+	size := uint32(1)
+	for size < uint32(max(n, 1)) {
+		size <<= 1
+	}
+	return fragCache{slots: make([]fragEntry, size), mask: size - 1}
+}
+
+func (c *fragCache) slot(p *Packet) *fragEntry {
+	h := p.FragID*2654435761 ^ be32(p.Src[:4]) ^ be32(p.Dst[12:16])*40503 ^ uint32(p.Proto)
+	return &c.slots[h&c.mask]
+}
+
+func (e *fragEntry) is(p *Packet) bool {
+	return e.used && e.id == p.FragID && e.proto == p.Proto && e.src == p.Src && e.dst == p.Dst
+}
+
+// resolve returns the ports for a fragment. A first fragment carries its own;
+// a later one borrows them from the cache, or is held as counts when its first
+// fragment has not been seen.
+func (c *fragCache) resolve(p *Packet, now int64) (uint16, uint16, bool) {
+	if p.FragFirst {
+		return p.SrcPort, p.DstPort, true
+	}
+	e := c.slot(p)
+	if e.is(p) && e.known {
+		return e.sport, e.dport, true
+	}
+	if !e.is(p) {
+		*e = fragEntry{src: p.Src, dst: p.Dst, id: p.FragID, proto: p.Proto, used: true, ts: now}
+	}
+	e.pendPkts++
+	e.pendIP += uint64(p.IPLen)
+	e.pendL4 += uint64(p.L4Len)
+	e.pendFrame += int64(p.FrameLen) - int64(p.IPLen)
+	return 0, 0, false
+}
+
+// learn records the ports of a first fragment.
+func (c *fragCache) learn(p *Packet, sport, dport uint16, now int64) {
+	e := c.slot(p)
+	if !e.is(p) {
+		*e = fragEntry{src: p.Src, dst: p.Dst, id: p.FragID, proto: p.Proto, used: true}
+	}
+	e.known, e.sport, e.dport, e.ts = true, sport, dport, now
+}
+
+// takePending hands over the counts of fragments that came before the first.
+func (c *fragCache) takePending(p *Packet) (pkts, ip, l4 uint64, frameDelta int64) {
+	if !p.Fragment || !p.FragFirst {
+		return 0, 0, 0, 0
+	}
+	e := c.slot(p)
+	if !e.is(p) || e.pendPkts == 0 {
+		return 0, 0, 0, 0
+	}
+	pkts, ip, l4, frameDelta = e.pendPkts, e.pendIP, e.pendL4, e.pendFrame
+	e.pendPkts, e.pendIP, e.pendL4, e.pendFrame = 0, 0, 0, 0
+	return pkts, ip, l4, frameDelta
+}
+
+func (c *fragCache) expire(now int64, st *TableStats) {
+	for i := range c.slots {
+		e := &c.slots[i]
+		if e.used && now-e.ts >= fragLifetime {
+			if e.pendPkts > 0 {
+				st.FragOrphans += e.pendPkts
+			}
+			*e = fragEntry{}
+		}
+	}
+}

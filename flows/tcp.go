@@ -1,0 +1,564 @@
+package flows
+
+// TCP endpoint states, as Zeek names them; conn_state is derived from the pair.
+const (
+	tcpInactive = iota
+	tcpSynSent
+	tcpSynAckSent
+	tcpPartial
+	tcpEstablished
+	tcpClosed
+	tcpReset
+)
+
+// Endpoint flag bits.
+const (
+	epFin      = 1 << iota // sent a FIN
+	epRst                  // sent a RST
+	epDidClose             // its close (FIN or RST) was processed
+)
+
+// History letters; the bit index is the letter's position here.
+const histLetters = "SHADFRCGTWIQ"
+
+func letterBit(c byte) uint16 {
+	for i := 0; i < len(histLetters); i++ {
+		if histLetters[i] == c {
+			return 1 << i
+		}
+	}
+	return 0
+}
+
+// letter logs c (upper case) once per direction, lower case for the responder.
+func (r *Record) letter(e *Endpoint, isOrig bool, c byte) {
+	b := letterBit(c)
+	if e.seen&b != 0 {
+		return
+	}
+	e.seen |= b
+	r.addHistory(caseFor(c, isOrig))
+}
+
+// scaledLetter logs c at the 1st, 10th and 100th occurrence, as Zeek does for
+// retransmissions, zero windows and gaps, so their rate shows in the history.
+func (r *Record) scaledLetter(count *uint8, isOrig bool, c byte) {
+	if *count < 0xff {
+		*count++
+	}
+	switch *count {
+	case 1, 10, 100:
+		r.addHistory(caseFor(c, isOrig))
+	}
+}
+
+func caseFor(c byte, isOrig bool) byte {
+	if isOrig {
+		return c
+	}
+	return c + ('a' - 'A')
+}
+
+func (e *Endpoint) set(state uint8) {
+	if e.state != state {
+		e.prevState, e.state = e.state, state
+	}
+}
+
+// clean is Zeek's test for counting content gaps: the endpoint is
+// established, or closed straight from established.
+func (e *Endpoint) clean() bool {
+	return e.state == tcpEstablished || (e.state == tcpClosed && e.prevState == tcpEstablished)
+}
+
+// relSeq maps a sequence number to its offset from the endpoint's initial
+// sequence number in 64 bits, unwrapping around ref (a recent offset of the
+// same stream). underflow reports a number from before the start.
+func (e *Endpoint) relSeq(seq uint32, ref uint64) (rel uint64, underflow bool) {
+	off := uint64(seq - e.isn)
+	v := ref&^0xffffffff | off
+	switch {
+	case v > ref+1<<31:
+		if v < 1<<32 {
+			return 0, true
+		}
+		v -= 1 << 32
+	case v+1<<31 < ref:
+		v += 1 << 32
+	}
+	return v, false
+}
+
+func (e *Endpoint) initStream(seq uint32, syn bool, segLen uint64) {
+	if syn {
+		e.isn, e.bytes = seq, segLen
+	} else {
+		// Without a SYN, number the stream as though one had been seen,
+		// so sizes stay payload-only (Zeek does the same).
+		e.isn, e.bytes = seq-1, 1
+	}
+	e.ackSeq, e.delivered, e.holeLen = 0, 1, 0
+}
+
+// flip swaps the roles of originator and responder. Zeek keeps its
+// history-seen bits per role, not per endpoint, so those stay in place.
+func (r *Record) flip() {
+	r.OrigH, r.RespH = r.RespH, r.OrigH
+	r.OrigP, r.RespP = r.RespP, r.OrigP
+	os, rs := r.Orig.seen, r.Resp.seen
+	r.Orig, r.Resp = r.Resp, r.Orig
+	r.Orig.seen, r.Resp.seen = os, rs
+	r.frameDelta[0], r.frameDelta[1] = r.frameDelta[1], r.frameDelta[0]
+	r.flags ^= recFlipped
+	r.addHistory('^')
+}
+
+// ends returns the sender's and the peer's endpoints.
+func (r *Record) ends(isOrig bool) (*Endpoint, *Endpoint) {
+	if isOrig {
+		return &r.Orig, &r.Resp
+	}
+	return &r.Resp, &r.Orig
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// tcpUpdate applies one segment as Zeek's TCP analyzer does and returns
+// whether the sender is the originator afterwards (roles can flip mid-flow)
+// and whether the flow's last-activity time moves.
+func tcpUpdate(r *Record, isOrig bool, p *Packet) (senderIsOrig, touch bool) {
+	f := p.Flags
+	syn, fin, rst, ack := f&FlagSYN != 0, f&FlagFIN != 0, f&FlagRST != 0, f&FlagACK != 0
+	length := uint64(p.L4Len)
+	e, peer := r.ends(isOrig)
+	stateIsOrig := isOrig // the state machine sees the direction before any flip in this packet
+
+	if isOrig && r.flags&recSawOrig == 0 {
+		r.flags |= recSawOrig
+		if !syn || ack {
+			r.flags |= recPartial
+		}
+	} else if !isOrig && r.flags&recSawResp == 0 {
+		r.flags |= recSawResp
+		if r.flags&recPartial == 0 && !syn {
+			r.flags |= recPartial
+		}
+	}
+
+	segLen := length + b2u(syn) + b2u(fin)
+	if rst {
+		segLen -= length // a RST's payload is not sequence space
+	}
+	switch e.state {
+	case tcpInactive:
+		e.initStream(p.Seq, syn, segLen)
+	case tcpSynSent, tcpSynAckSent:
+		if syn && p.Seq != e.isn {
+			e.initStream(p.Seq, true, segLen)
+		}
+	case tcpEstablished, tcpPartial:
+		if syn {
+			e.initStream(p.Seq, true, segLen)
+		}
+	case tcpReset:
+		if syn && e.prevState == tcpInactive {
+			e.initStream(p.Seq, true, segLen)
+		}
+	}
+	rel, underflow := e.relSeq(p.Seq, e.bytes)
+
+	// History.
+	switch {
+	case b2u(syn)+b2u(fin)+b2u(rst) > 1:
+		if fin && rst && !syn {
+			r.letter(e, isOrig, 'I')
+		} else {
+			r.letter(e, isOrig, 'Q')
+		}
+	case syn && ack:
+		r.letter(e, isOrig, 'H')
+	case syn:
+		r.letter(e, isOrig, 'S')
+	case fin:
+		r.letter(e, isOrig, 'F')
+	case rst:
+		r.letter(e, isOrig, 'R')
+	case length > 0 || ack:
+		c := byte('A')
+		if length > 0 {
+			c = 'D'
+		}
+		if h := r.History(); len(h) == 1 && h[0] == 'H' {
+			// The flow began with a SYN-ACK from the side we took for the
+			// originator, and now the other side talks: it is the client.
+			r.flip()
+			r.history = [16]byte{'^', 'h'}
+			r.Resp.seen |= letterBit('H')
+			isOrig = !isOrig
+			e, peer = r.ends(isOrig)
+		}
+		r.letter(e, isOrig, c)
+	}
+	if p.Window == 0 && !rst && peer.state != tcpClosed && e.state != tcpReset {
+		r.scaledLetter(&e.zeroWin, isOrig, 'W')
+	}
+	touch = r.Orig.flags&r.Resp.flags&epDidClose == 0
+
+	if fin {
+		e.flags |= epFin
+	}
+	if rst {
+		e.flags |= epRst
+	}
+	var relAck uint64
+	ackOK := false
+	if ack && peer.state != tcpInactive {
+		a, uf := peer.relSeq(p.Ack, peer.ackSeq)
+		if !uf {
+			relAck, ackOK = a, true
+			if !rst && a > peer.ackSeq {
+				peer.ackSeq = a
+			}
+		}
+	}
+
+	end := rel + segLen
+	delta := int64(end - e.bytes)
+	switch {
+	case underflow:
+	case (syn || rst) && (delta > 1<<20 || delta < -(1<<20)):
+	case e.state == tcpReset:
+	case delta > 0:
+		e.bytes = end
+	case length > 0:
+		r.scaledLetter(&e.retrans, isOrig, 'T')
+	}
+
+	if tcpStateMachine(r, e, peer, stateIsOrig, syn, fin, rst, ack, length) {
+		// The reversal flip inside the state machine moved the sender.
+		isOrig = !isOrig
+		e, peer = r.ends(isOrig)
+	}
+
+	if ackOK {
+		r.ackReceived(peer, e, relAck, !isOrig)
+	}
+	if length > 0 && !rst && !underflow && len(p.Payload) >= int(length) {
+		s := rel
+		if syn {
+			s++
+		}
+		e.dataSent(s, length)
+	}
+	return isOrig, touch
+}
+
+// tcpStateMachine moves the endpoint states on one segment (Zeek's
+// TCPSessionAdapter transitions). It reports whether it flipped the roles.
+func tcpStateMachine(r *Record, e, peer *Endpoint, isOrig, syn, fin, rst, ack bool, length uint64) (flipped bool) {
+	doClose := false
+	switch e.state {
+	case tcpInactive:
+		if syn {
+			if isOrig {
+				if ack {
+					e.set(tcpSynAckSent)
+				} else {
+					e.set(tcpSynSent)
+				}
+			} else {
+				if !ack && peer.state == tcpSynAckSent {
+					// A SYN answering what we took for the originator's
+					// SYN-ACK: the roles were the other way round.
+					r.flags &^= recPartial
+					r.flip()
+					flipped = true
+					peer.set(tcpEstablished)
+				}
+				if peer.state == tcpSynSent {
+					peer.set(tcpEstablished)
+				}
+				e.set(tcpEstablished)
+			}
+		}
+		if fin {
+			e.set(tcpClosed)
+			doClose = true
+		}
+		if rst {
+			e.set(tcpReset)
+			doClose = true
+		}
+		if e.state == tcpInactive {
+			switch {
+			case !isOrig && length == 0 && r.Orig.state == tcpSynSent:
+				// an ACK for a SYN, seen before the SYN-ACK
+			case ack && peer.state == tcpEstablished:
+				e.set(tcpEstablished)
+				r.flags &^= recPartial
+			default:
+				e.set(tcpPartial)
+			}
+		}
+	case tcpSynSent, tcpSynAckSent:
+		if fin {
+			e.set(tcpClosed)
+			doClose = true
+		}
+		if rst {
+			e.set(tcpReset)
+			doClose = true
+		}
+	case tcpEstablished, tcpPartial:
+		if syn && !ack && e.state == tcpPartial && peer.state == tcpInactive {
+			e.set(tcpSynSent)
+		}
+		if fin && !rst {
+			e.set(tcpClosed)
+			if peer.state == tcpReset && peer.prevState == tcpClosed {
+				peer.set(tcpClosed)
+			}
+			doClose = true
+		}
+		if rst {
+			e.set(tcpReset)
+			doClose = true
+		}
+	case tcpClosed:
+		if rst && peer.state != tcpClosed {
+			e.set(tcpReset)
+			doClose = e.flags&epDidClose == 0
+		}
+	}
+	if doClose {
+		e.flags |= epDidClose
+	}
+	return flipped
+}
+
+// dataSent records payload [s, s+n) of the endpoint's stream as captured.
+// The stream keeps its contiguous end (delivered) and the distance to the
+// lowest data seen past a hole; segments past the hole are not remembered one
+// by one.
+func (e *Endpoint) dataSent(s, n uint64) {
+	switch {
+	case s+n <= e.delivered:
+	case s <= e.delivered:
+		e.delivered = s + n
+		if e.holeLen != 0 && e.delivered >= e.holeEnd() {
+			e.delivered = max(e.delivered, e.dataEnd())
+			e.holeLen = 0
+		}
+	case e.holeLen == 0 || s < e.holeEnd():
+		e.holeLen = uint32(min(s-e.delivered, 1<<31))
+	}
+}
+
+func (e *Endpoint) holeEnd() uint64 { return e.delivered + uint64(e.holeLen) }
+
+// dataEnd is the end of the data the endpoint sent, its FIN octet excluded.
+func (e *Endpoint) dataEnd() uint64 {
+	if e.flags&epFin != 0 && e.bytes > 0 {
+		return e.bytes - 1
+	}
+	return e.bytes
+}
+
+// ackReceived applies the peer's acknowledgment x to endpoint e's stream:
+// acked bytes that were never captured are a content gap, counted in
+// missed_bytes when both sides are cleanly established, as Zeek counts them.
+func (r *Record) ackReceived(e, sender *Endpoint, x uint64, eIsOrig bool) {
+	if e.flags&epFin != 0 && x >= e.bytes {
+		x = e.bytes - 1 // the FIN octet is not data
+	}
+	if x <= e.delivered {
+		return
+	}
+	if x <= 2 && r.flags&recPartial != 0 {
+		return
+	}
+	gap := x - e.delivered
+	if e.holeLen != 0 {
+		gap = min(x, e.holeEnd()) - e.delivered
+		if end := e.dataEnd(); x > end {
+			gap += x - end
+		}
+	}
+	if gap > 0 && e.clean() && sender.clean() {
+		e.Missed += gap
+		r.scaledLetter(&e.gaps, eIsOrig, 'G')
+	}
+	if e.holeLen != 0 && x >= e.holeEnd() {
+		x = max(x, e.dataEnd())
+		e.holeLen = 0
+	}
+	e.delivered = x
+}
+
+// tcpSize is Zeek's TCP_Endpoint::Size: the sequence space the side covered,
+// or what the peer acked if that is further, less the SYN and FIN octets.
+func tcpSize(e, peer *Endpoint) uint64 {
+	if e.prevState == tcpSynSent && e.state == tcpReset && peer.state == tcpInactive && e.ackSeq > 1 {
+		return 0 // a half-open connection torn down
+	}
+	size := max(e.bytes, e.ackSeq)
+	if size != 0 {
+		size--
+	}
+	if e.flags&epFin != 0 && size != 0 {
+		size--
+	}
+	return size
+}
+
+// ConnState returns Zeek's conn_state for the record.
+func (r *Record) ConnState() string {
+	os, rs := r.Orig.state, r.Resp.state
+	switch r.Proto {
+	case 6:
+	case 17:
+		switch {
+		case os != 0 && rs != 0:
+			return "SF"
+		case os != 0:
+			return "S0"
+		case rs != 0:
+			return "SHR"
+		}
+		return "OTH"
+	default:
+		return "OTH"
+	}
+	oInactive := os == tcpInactive || os == tcpPartial
+	rInactive := rs == tcpInactive || rs == tcpPartial
+	switch {
+	case rs == tcpReset:
+		if os == tcpSynSent || os == tcpSynAckSent || (os == tcpReset && tcpSize(&r.Orig, &r.Resp) == 0 && tcpSize(&r.Resp, &r.Orig) == 0) {
+			return "REJ"
+		}
+		if oInactive {
+			return "RSTRH"
+		}
+		return "RSTR"
+	case os == tcpReset:
+		if rInactive {
+			if r.rstBeforeHandshake() {
+				return "RSTOS0"
+			}
+			return "OTH"
+		}
+		return "RSTO"
+	case rs == tcpClosed && os == tcpClosed:
+		return "SF"
+	case os == tcpClosed:
+		if rInactive {
+			return "SH"
+		}
+		return "S2"
+	case rs == tcpClosed:
+		if oInactive {
+			return "SHR"
+		}
+		return "S3"
+	case os == tcpSynSent && rs == tcpInactive:
+		return "S0"
+	case os == tcpEstablished && rs == tcpEstablished:
+		return "S1"
+	}
+	return "OTH"
+}
+
+// rstBeforeHandshake matches Zeek's /^\^?S[^HAFGIQ]*R.*/ on the history.
+func (r *Record) rstBeforeHandshake() bool {
+	h := r.History()
+	if len(h) > 0 && h[0] == '^' {
+		h = h[1:]
+	}
+	if len(h) == 0 || h[0] != 'S' {
+		return false
+	}
+	for _, c := range h[1:] {
+		switch c {
+		case 'R':
+			return true
+		case 'H', 'A', 'F', 'G', 'I', 'Q':
+			return false
+		}
+	}
+	return false
+}
+
+// isReuse reports whether a SYN on an existing TCP flow starts a new
+// connection (Zeek's rules): always after a close; otherwise when its
+// sequence number differs from the recorded start.
+func isReuse(r *Record, p *Packet) bool {
+	if p.Flags&FlagSYN == 0 {
+		return false
+	}
+	e := &r.Orig
+	if p.Flags&FlagACK != 0 {
+		if r.Orig.state != tcpInactive {
+			return false
+		}
+		e = &r.Resp
+	}
+	if (r.Orig.flags|r.Resp.flags)&epDidClose != 0 {
+		return true
+	}
+	if p.Seq == e.isn {
+		return false // a retransmission
+	}
+	if p.Flags&FlagACK == 0 && r.Orig.state == tcpSynAckSent && r.Resp.state == tcpInactive && p.Seq == r.Resp.isn {
+		return false
+	}
+	return true
+}
+
+// Zeek's likely_server_ports with all base scripts loaded, per protocol: the
+// responder when a flow is first seen mid-stream.
+var (
+	likelyTCP = portSet(21, 22, 25, 53, 79, 80, 81, 88, 135, 139, 143, 389, 443, 445, 465, 502, 514, 563, 585,
+		587, 614, 631, 636, 989, 990, 992, 993, 995, 1080, 1434, 1883, 2811, 3128, 3268, 3306, 3389, 5222, 5223,
+		5269, 5432, 6379, 6666, 6667, 6668, 6669, 8000, 8080, 8888, 20000)
+	likelyUDP = portSet(53, 67, 88, 123, 137, 161, 162, 389, 443, 514, 1812, 2123, 2152, 3389, 3544, 4011, 4754,
+		4789, 5060, 5072, 5353, 5355, 6081, 20000)
+)
+
+type ports [1 << 16 / 64]uint64
+
+func portSet(ps ...uint16) *ports {
+	var s ports
+	for _, p := range ps {
+		s[p/64] |= 1 << (p % 64)
+	}
+	return &s
+}
+
+func (s *ports) has(p uint16) bool { return s[p/64]&(1<<(p%64)) != 0 }
+
+// shouldFlip decides, on a flow's first packet, whether its sender is the
+// responder, by Zeek's port heuristic. A pure SYN never flips; a SYN-ACK alone
+// is not enough either (stealth scans send them).
+func shouldFlip(p *Packet, sport, dport uint16) bool {
+	switch p.Proto {
+	case 6:
+		if p.Flags&(FlagSYN|FlagACK) == FlagSYN || !likelyTCP.has(sport) {
+			return false
+		}
+		if likelyTCP.has(dport) {
+			return p.Flags&FlagSYN == 0 && sport < dport
+		}
+		return true
+	case 17:
+		if !p.V6 && p.Dst[0] == 255 && p.Dst[1] == 255 && p.Dst[2] == 255 && p.Dst[3] == 255 {
+			return false
+		}
+		return likelyUDP.has(sport) && !likelyUDP.has(dport)
+	}
+	return false
+}

@@ -137,8 +137,18 @@ func linkStart(lt LinkType) gopacket.LayerType {
 // Decode decodes one frame of link type lt captured at ts (Unix nanoseconds)
 // into the Packets it carries, outermost first. The slice and the payloads it
 // points to are valid until the next call. A non-nil error is a Reason; the
-// packets decoded before the failure are still returned.
+// packets decoded before the failure are still returned. It takes the frame
+// as complete on the wire; DecodeWire is for snap-length-truncated frames.
 func (d *Decoder) Decode(data []byte, lt LinkType, ts int64) ([]Packet, error) {
+	return d.DecodeWire(data, len(data), lt, ts)
+}
+
+// DecodeWire is Decode for a frame that was wireLen bytes on the wire (the
+// capture's original length). An IP header that claims more than the wire
+// carried is lying and the frame is refused, as Zeek refuses it
+// (truncated_IP_len); one cut short by the snap length is accounted as its
+// header says.
+func (d *Decoder) DecodeWire(data []byte, wireLen int, lt LinkType, ts int64) ([]Packet, error) {
 	d.Stats.Frames++
 	if len(data) == 0 {
 		return d.fail(0, ReasonEmpty)
@@ -155,9 +165,13 @@ func (d *Decoder) Decode(data []byte, lt LinkType, ts int64) ([]Packet, error) {
 			return d.fail(depth, ReasonTunnelDepth)
 		}
 		p := &d.pkts[depth]
-		t, reason := d.stacks[depth].decode(data, first, p)
+		s := d.stacks[depth]
+		t, reason := s.decode(data, first, p)
 		if reason != ReasonNone {
 			return d.fail(depth, reason)
+		}
+		if depth == 0 && p.IPLen != 0 && wireLen >= len(data) && s.ipOffset(data)+int(p.IPLen) > wireLen {
+			return d.fail(depth, s.ipReason(p))
 		}
 		if p.IPLen == 0 {
 			if depth == 0 {

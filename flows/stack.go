@@ -291,6 +291,30 @@ func tcpFlags(t *layers.TCP) uint8 {
 	return f
 }
 
+// ipOffset is where the IP header starts in data (the link headers' length):
+// the IP layer's contents are a slice of data, so their capacities tell.
+func (s *stack) ipOffset(data []byte) int {
+	if len(s.decoded) == 0 {
+		return 0
+	}
+	for _, lt := range s.decoded {
+		switch lt {
+		case layers.LayerTypeIPv4:
+			return cap(data) - cap(s.ip4.Contents)
+		case layers.LayerTypeIPv6:
+			return cap(data) - cap(s.ip6.Src) - 8
+		}
+	}
+	return 0
+}
+
+func (s *stack) ipReason(p *Packet) Reason {
+	if p.V6 {
+		return ReasonIPv6
+	}
+	return ReasonIPv4
+}
+
 // failedAt names the layer that refused its bytes: the one the last decoded
 // layer pointed to.
 func (s *stack) failedAt() Reason {

@@ -89,6 +89,9 @@ type stack struct {
 	udp     udpLayer
 	icmp4   layers.ICMPv4
 	icmp6   layers.ICMPv6
+	nsh     nshLayer
+	cmd     cmdLayer
+	erspan  erspanLayer
 	decoded []gopacket.LayerType
 }
 
@@ -96,7 +99,7 @@ func newStack() *stack {
 	s := &stack{decoded: make([]gopacket.LayerType, 0, 16)}
 	s.parser = gopacket.NewDecodingLayerParser(layerTypeStart,
 		&s.start, &s.ipany, &s.eth, &s.sll, &s.sll2, &s.loop, &s.vlan, &s.mpls, &s.pppoe,
-		&s.ip4, &s.ip6, &s.tcp, &s.udp, &s.icmp4, &s.icmp6)
+		&s.ip4, &s.ip6, &s.tcp, &s.udp, &s.icmp4, &s.icmp6, &s.nsh, &s.cmd, &s.erspan)
 	s.parser.IgnoreUnsupported = true
 	return s
 }

@@ -119,6 +119,11 @@ func encapCases(t *testing.T) []encapCase {
 		{"null-loopback", LinkNull, append([]byte{2, 0, 0, 0}, innerTCP(t)...), TunnelNone, 1, [2]uint16{}},
 		{"raw-ipv6", LinkRaw, v6, TunnelNone, 1, [2]uint16{}},
 		{"ipv4-later-fragment", LinkRaw, frag, TunnelNone, 1, [2]uint16{}},
+		{"gtp-u", LinkEthernet, udpCarrier(t, 2152, append([]byte{0x30, 0xff, 0, byte(len(innerTCP(t))), 0, 0, 0, 1}, innerTCP(t)...)), TunnelGTP, 2, [2]uint16{}},
+		{"vxlan-gpe", LinkEthernet, udpCarrier(t, 4790, append([]byte{0x0c, 0, 0, 1, 0, 0, 0x2a, 0}, innerTCP(t)...)), TunnelVXLANGPE, 2, [2]uint16{}},
+		{"nsh", LinkEthernet, append(append(ethHdr(etherTypeNSH), 0, 2, 0, 1, 0, 0, 1, 0xff), innerTCP(t)...), TunnelNone, 1, [2]uint16{}},
+		{"cisco-metadata", LinkEthernet, append(append(ethHdr(etherTypeCMD), 1, 1, 0, 1, 0, 5, 8, 0), innerTCP(t)...), TunnelNone, 1, [2]uint16{}},
+		{"erspan-over-ethernet", LinkEthernet, append(append(ethHdr(0x88be), 0x10, 0, 0, 1, 0, 0, 0, 0), innerEth(t)...), TunnelNone, 1, [2]uint16{}},
 	}
 }
 

@@ -15,10 +15,9 @@ type fragEntry struct {
 	proto        uint8
 	used, known  bool
 	sport, dport uint16
-	pendPkts     uint64
+	pendFrags    uint64
 	pendIP       uint64
 	pendL4       uint64
-	pendFrame    int64
 	ts           int64
 }
 
@@ -57,10 +56,9 @@ func (c *fragCache) resolve(p *Packet, now int64) (uint16, uint16, bool) {
 	if !e.is(p) {
 		*e = fragEntry{src: p.Src, dst: p.Dst, id: p.FragID, proto: p.Proto, used: true, ts: now}
 	}
-	e.pendPkts++
-	e.pendIP += uint64(p.IPLen)
+	e.pendFrags++
+	e.pendIP += uint64(p.L4Len) // payload only: the datagram counts once, at its first fragment
 	e.pendL4 += uint64(p.L4Len)
-	e.pendFrame += int64(p.FrameLen) - int64(p.IPLen)
 	return 0, 0, false
 }
 
@@ -74,26 +72,24 @@ func (c *fragCache) learn(p *Packet, sport, dport uint16, now int64) {
 }
 
 // takePending hands over the counts of fragments that came before the first.
-func (c *fragCache) takePending(p *Packet) (pkts, ip, l4 uint64, frameDelta int64) {
+func (c *fragCache) takePending(p *Packet) (frags, ip, l4 uint64) {
 	if !p.Fragment || !p.FragFirst {
-		return 0, 0, 0, 0
+		return 0, 0, 0
 	}
 	e := c.slot(p)
-	if !e.is(p) || e.pendPkts == 0 {
-		return 0, 0, 0, 0
+	if !e.is(p) || e.pendFrags == 0 {
+		return 0, 0, 0
 	}
-	pkts, ip, l4, frameDelta = e.pendPkts, e.pendIP, e.pendL4, e.pendFrame
-	e.pendPkts, e.pendIP, e.pendL4, e.pendFrame = 0, 0, 0, 0
-	return pkts, ip, l4, frameDelta
+	frags, ip, l4 = e.pendFrags, e.pendIP, e.pendL4
+	e.pendFrags, e.pendIP, e.pendL4 = 0, 0, 0
+	return frags, ip, l4
 }
 
 func (c *fragCache) expire(now int64, st *TableStats) {
 	for i := range c.slots {
 		e := &c.slots[i]
 		if e.used && now-e.ts >= fragLifetime {
-			if e.pendPkts > 0 {
-				st.FragOrphans += e.pendPkts
-			}
+			st.FragOrphans += e.pendFrags
 			*e = fragEntry{}
 		}
 	}

@@ -16,7 +16,69 @@ var (
 	layerTypeTunnel = gopacket.RegisterLayerType(4203, gopacket.LayerTypeMetadata{Name: "OutflowTunnel"})
 	layerTypeIPAny  = gopacket.RegisterLayerType(4204, gopacket.LayerTypeMetadata{Name: "OutflowIPAny"})
 	layerTypeFrag   = gopacket.RegisterLayerType(4205, gopacket.LayerTypeMetadata{Name: "OutflowFragment"})
+	layerTypeNSH    = gopacket.RegisterLayerType(4206, gopacket.LayerTypeMetadata{Name: "NSH"})
+	layerTypeCMD    = gopacket.RegisterLayerType(4207, gopacket.LayerTypeMetadata{Name: "CiscoMetaData"})
 )
+
+// EtherTypes of service-chaining headers that sit between Ethernet and IP.
+const (
+	etherTypeNSH = 0x894f
+	etherTypeCMD = 0x8909
+)
+
+func init() {
+	// Let gopacket's Ethernet and VLAN layers name these as next layers.
+	layers.EthernetTypeMetadata[etherTypeNSH] = layers.EnumMetadata{Name: "NSH", LayerType: layerTypeNSH}
+	layers.EthernetTypeMetadata[etherTypeCMD] = layers.EnumMetadata{Name: "CiscoMetaData", LayerType: layerTypeCMD}
+}
+
+// nshLayer is the Network Service Header (RFC 8300) of service chains.
+type nshLayer struct {
+	next gopacket.LayerType
+	data []byte
+}
+
+func (l *nshLayer) CanDecode() gopacket.LayerClass    { return layerTypeNSH }
+func (l *nshLayer) NextLayerType() gopacket.LayerType { return l.next }
+func (l *nshLayer) LayerPayload() []byte              { return l.data }
+func (l *nshLayer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) error {
+	if len(data) < 8 {
+		return errShort
+	}
+	n := int(data[1]&0x3f) * 4
+	if n < 8 || len(data) < n {
+		return errBadHeader
+	}
+	switch data[3] {
+	case 1, 2:
+		l.next = layerTypeIPAny
+	case 3:
+		l.next = layers.LayerTypeEthernet
+	default:
+		l.next = gopacket.LayerTypeZero
+	}
+	l.data = data[n:]
+	return nil
+}
+
+// cmdLayer is Cisco MetaData (TrustSec security group tag) before the real
+// EtherType.
+type cmdLayer struct {
+	proto layers.EthernetType
+	data  []byte
+}
+
+func (l *cmdLayer) CanDecode() gopacket.LayerClass    { return layerTypeCMD }
+func (l *cmdLayer) NextLayerType() gopacket.LayerType { return l.proto.LayerType() }
+func (l *cmdLayer) LayerPayload() []byte              { return l.data }
+func (l *cmdLayer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) error {
+	if len(data) < 8 {
+		return errShort
+	}
+	l.proto = layers.EthernetType(be16(data[6:8]))
+	l.data = data[8:]
+	return nil
+}
 
 var (
 	errShort      = errors.New("header truncated")
@@ -304,3 +366,22 @@ type udpLayer struct {
 }
 
 func (l *udpLayer) NextLayerType() gopacket.LayerType { return gopacket.LayerTypeZero }
+
+// erspanLayer is an ERSPAN type II header carried straight over Ethernet
+// (EtherType 0x88be, no IP or GRE), as some mirroring switches send it. There
+// is no outer IP flow, so it is a link header, not a tunnel. gopacket's
+// ERSPANII decoder reads its 8 bytes without checking they are there.
+type erspanLayer struct {
+	data []byte
+}
+
+func (l *erspanLayer) CanDecode() gopacket.LayerClass    { return layers.LayerTypeERSPANII }
+func (l *erspanLayer) NextLayerType() gopacket.LayerType { return layers.LayerTypeEthernet }
+func (l *erspanLayer) LayerPayload() []byte              { return l.data }
+func (l *erspanLayer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) error {
+	if len(data) < 8 {
+		return errShort
+	}
+	l.data = data[8:]
+	return nil
+}

@@ -19,9 +19,11 @@ const (
 	TunnelERSPAN3
 	TunnelTeredo
 	TunnelIPIP
+	TunnelVXLANGPE
+	TunnelGTP
 )
 
-var tunnelNames = [...]string{"", "vxlan", "geneve", "gre", "erspan2", "erspan3", "teredo", "ip-in-ip"}
+var tunnelNames = [...]string{"", "vxlan", "geneve", "gre", "erspan2", "erspan3", "teredo", "ip-in-ip", "vxlan-gpe", "gtp"}
 
 func (t Tunnel) String() string {
 	if int(t) < len(tunnelNames) {

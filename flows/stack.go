@@ -10,6 +10,8 @@ const (
 	portVXLAN  = 4789
 	portGeneve = 6081
 	portTeredo = 3544
+	portGPE    = 4790 // VXLAN-GPE
+	portGTPU   = 2152
 )
 
 // GRE protocol numbers for mirrored traffic (ERSPAN).
@@ -77,6 +79,11 @@ func (s *stack) decode(data []byte, first gopacket.LayerType, p *Packet) (tunnel
 			l4 = true
 		case layers.LayerTypeUDP:
 			u := &s.udp
+			if !p.V6 && be16(u.Contents[4:6]) < 8 {
+				// gopacket reads a zero length as an IPv6 jumbogram; in IPv4
+				// a length below the header's own is a broken packet.
+				return tunnelOpen{}, ReasonUDP
+			}
 			p.SrcPort, p.DstPort = uint16(u.SrcPort), uint16(u.DstPort)
 			n := ipPayload
 			if !p.Fragment && u.Length >= 8 && int(u.Length) < n {
@@ -169,8 +176,63 @@ func (s *stack) udpTunnel(p *Packet) tunnelOpen {
 		if in := teredoInner(pl); in != nil {
 			return tunnelOpen{TunnelTeredo, in, layerTypeIPAny, uint32(len(pl)), 0}
 		}
+	case p.DstPort == portGPE:
+		// VXLAN-GPE names its payload: 1 IPv4, 2 IPv6, 3 Ethernet, 4 NSH.
+		// Some senders leave the P flag clear; Wireshark and Arkime read the
+		// protocol byte all the same.
+		if len(pl) >= 8 && pl[0]&0x08 != 0 {
+			if first := gpeStart(pl[3]); first != gopacket.LayerTypeZero {
+				return tunnelOpen{TunnelVXLANGPE, pl[8:], first, uint32(len(pl)), 0}
+			}
+		}
+	case p.DstPort == portGTPU || p.SrcPort == portGTPU:
+		if in := gtpInner(pl); in != nil {
+			return tunnelOpen{TunnelGTP, in, layerTypeIPAny, uint32(len(pl)), 0}
+		}
 	}
 	return tunnelOpen{}
+}
+
+func gpeStart(next byte) gopacket.LayerType {
+	switch next {
+	case 1, 2:
+		return layerTypeIPAny
+	case 3:
+		return layers.LayerTypeEthernet
+	case 4:
+		return layerTypeNSH
+	}
+	return gopacket.LayerTypeZero
+}
+
+// gtpInner returns the user packet of a GTPv1-U G-PDU (message type 255),
+// after the optional sequence, N-PDU and extension header fields.
+func gtpInner(b []byte) []byte {
+	if len(b) < 8 || b[0]>>5 != 1 || b[0]&0x10 == 0 || b[1] != 0xff {
+		return nil
+	}
+	n := 8
+	if b[0]&0x07 != 0 {
+		n = 12
+		if len(b) < n {
+			return nil
+		}
+		for next := b[11]; next != 0; {
+			if len(b) < n+1 || b[n] == 0 {
+				return nil
+			}
+			l := int(b[n]) * 4
+			if len(b) < n+l {
+				return nil
+			}
+			next = b[n+l-1]
+			n += l
+		}
+	}
+	if len(b) <= n || (b[n]>>4 != 4 && b[n]>>4 != 6) {
+		return nil
+	}
+	return b[n:]
 }
 
 // teredoInner skips Teredo's optional authentication and origin indication

@@ -183,14 +183,9 @@ func (t *Table) Update(p *Packet) {
 		t.frags.learn(p, sport, dport, t.now)
 	}
 	isOrig = t.account(r, isOrig, p)
-	if pk, ip, l4, fd := t.frags.takePending(p); pk > 0 {
-		e, side := &r.Orig, 0
-		if !isOrig {
-			e, side = &r.Resp, 1
-		}
-		e.Pkts += pk
+	if frags, ip, l4 := t.frags.takePending(p); frags > 0 {
+		e, _ := r.ends(isOrig)
 		e.IPBytes += ip
-		r.frameDelta[side] += fd
 		if r.Proto != 6 {
 			e.bytes += l4
 		}
@@ -476,9 +471,16 @@ func (t *Table) account(r *Record, isOrig bool, p *Packet) bool {
 	if !isOrig {
 		side = 1
 	}
-	e.Pkts++
-	e.IPBytes += uint64(p.IPLen)
-	r.frameDelta[side] += int64(p.FrameLen) - int64(p.IPLen)
+	if p.Fragment && !p.FragFirst {
+		// A datagram counts once, at its first fragment, with the length it
+		// has once reassembled, as Zeek and Arkime count it: later fragments
+		// add their payload only.
+		e.IPBytes += uint64(p.L4Len)
+	} else {
+		e.Pkts++
+		e.IPBytes += uint64(p.IPLen)
+		r.frameDelta[side] += int64(p.FrameLen) - int64(p.IPLen)
+	}
 	if touch && p.TS > r.Last {
 		r.Last = p.TS
 	}

@@ -1,0 +1,155 @@
+// Command outflow is the Outflow sensor: replay captures in the lab, watch a
+// SPAN port, collect router flows, or run as a daemon.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/outflow-sensor/outflow/flows"
+	"github.com/outflow-sensor/outflow/sensor"
+)
+
+const usage = `usage: outflow <command> [flags]
+
+commands:
+  replay   read pcap, pcapng or gzip captures and write flow records
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "replay":
+		err = replay(ctx, os.Args[2:], os.Stdout, os.Stderr)
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "outflow: unknown command %q\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "outflow: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// parseHomeNets reads a comma-separated list of CIDR prefixes.
+func parseHomeNets(s string) ([]netip.Prefix, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		p, err := netip.ParsePrefix(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("--home-nets: %w", err)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// openOutput opens PATH for writing, or stdout for "-".
+func openOutput(path string, stdout io.Writer) (io.Writer, func() error, error) {
+	if path == "-" || path == "" {
+		bw := bufio.NewWriterSize(stdout, 1<<20)
+		return bw, bw.Flush, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	return bw, func() error { return errors.Join(bw.Flush(), f.Close()) }, nil
+}
+
+func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	flowsPath := fs.String("flows", "-", "where flow records go: a file, or - for stdout")
+	workers := fs.Int("workers", 1, "flow-table workers; packets are spread by a symmetric flow hash")
+	pace := fs.String("pace", "max", "max: as fast as possible; realtime: as the capture's clock did")
+	homeNets := fs.String("home-nets", "", "comma-separated internal prefixes (default RFC 1918 and ULA)")
+	seed := fs.Uint("community-id-seed", 0, "Community ID seed")
+	quiet := fs.Bool("quiet", false, "no summary on stderr")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: outflow replay [flags] FILE...")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errors.New("replay: no capture files given")
+	}
+	if *pace != "max" && *pace != "realtime" {
+		return fmt.Errorf("--pace: %q is neither max nor realtime", *pace)
+	}
+	nets, err := parseHomeNets(*homeNets)
+	if err != nil {
+		return err
+	}
+	out, closeOut, err := openOutput(*flowsPath, stdout)
+	if err != nil {
+		return err
+	}
+	cfg := sensor.ReplayConfig{
+		Files:           fs.Args(),
+		Workers:         *workers,
+		Realtime:        *pace == "realtime",
+		HomeNets:        nets,
+		CommunityIDSeed: uint16(*seed),
+		Table:           flows.DefaultConfig(),
+		Flows:           out,
+		Errors:          stderr,
+	}
+	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
+		bar := newProgress(stderr)
+		cfg.Progress = bar.update
+		defer bar.finish()
+	}
+	st, err := sensor.Replay(ctx, cfg)
+	err = errors.Join(err, closeOut())
+	if !*quiet {
+		printSummary(stderr, &st)
+	}
+	if err == nil && st.Files == 0 {
+		err = errors.New("replay: no capture could be read")
+	}
+	return err
+}
+
+func printSummary(w io.Writer, st *sensor.ReplayStats) {
+	fmt.Fprintf(w, "outflow: %d files (%d with errors), %d frames, %d bytes, %d flow records\n",
+		st.Files, st.FileErrors, st.Frames, st.Bytes, st.Records)
+	var parts []string
+	for r := flows.Reason(1); r < flows.NumReasons; r++ {
+		if n := st.Decode.Errors[r]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", r, n))
+		}
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "outflow: decode errors: %s\n", strings.Join(parts, " "))
+	}
+	if st.Decode.NonIP > 0 || st.Table.Evicted > 0 || st.Table.FragOrphans > 0 {
+		fmt.Fprintf(w, "outflow: non-IP frames %d, evicted flows %d, orphan fragments %d\n",
+			st.Decode.NonIP, st.Table.Evicted, st.Table.FragOrphans)
+	}
+}

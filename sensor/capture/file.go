@@ -1,0 +1,229 @@
+// Package capture holds the packet sources: capture files and, on Linux,
+// AF_PACKET sockets. Sources hand out frames borrowed until the next read.
+package capture
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/pcapgo"
+	"github.com/outflow-sensor/outflow/flows"
+)
+
+// Reasons a capture file is refused or ends early; test with errors.Is.
+var (
+	ErrUnknownFormat = errors.New("not a pcap, pcapng or gzip-compressed capture")
+	ErrTruncated     = errors.New("truncated record")
+	ErrCorrupt       = errors.New("corrupt record")
+)
+
+// Error names the file and the byte offset (in the decompressed stream for
+// gzip files) of the record that could not be read.
+type Error struct {
+	Path   string
+	Offset int64
+	Reason error // ErrUnknownFormat, ErrTruncated or ErrCorrupt
+	Err    error // what the reader said, if anything more
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil && e.Err != e.Reason {
+		return fmt.Sprintf("%s: offset %d: %v: %v", e.Path, e.Offset, e.Reason, e.Err)
+	}
+	return fmt.Sprintf("%s: offset %d: %v", e.Path, e.Offset, e.Reason)
+}
+
+// Unwrap lets errors.Is match the reason.
+func (e *Error) Unwrap() error { return e.Reason }
+
+// Packet is one frame and what the capture says about it. Data is borrowed
+// until the next call to Next.
+type Packet struct {
+	Data        []byte
+	CaptureInfo gopacket.CaptureInfo
+	LinkType    flows.LinkType
+}
+
+// Stats counts what a source read.
+type Stats struct {
+	Packets uint64
+	Bytes   uint64
+}
+
+// maxSnapLen bounds the buffer a file header can make us allocate: a header
+// claiming a 4 GB snap length must not cost 4 GB.
+const maxSnapLen = 256 << 10
+
+// FileSource reads pcap, pcapng and gzip-compressed captures.
+type FileSource struct {
+	path     string
+	f        *os.File
+	size     int64
+	raw      *countingReader // bytes from disk
+	dec      *countingReader // bytes after decompression
+	pcap     *pcapgo.Reader
+	ng       *pcapgo.NgReader
+	linkType flows.LinkType
+	offset   int64 // classic pcap: offset of the next record
+	last     int64
+	stats    Stats
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// OpenFile opens a capture, telling pcap, pcapng and gzip apart by their
+// magic numbers rather than by the file name.
+func OpenFile(path string) (*FileSource, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("unable to open capture: %w", err)
+	}
+	s := &FileSource{path: path, f: f}
+	if fi, err := f.Stat(); err == nil {
+		s.size = fi.Size()
+	}
+	if err := s.open(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *FileSource) fail(off int64, reason, err error) error {
+	return &Error{Path: s.path, Offset: off, Reason: reason, Err: err}
+}
+
+func (s *FileSource) open() error {
+	s.raw = &countingReader{r: s.f}
+	br := bufio.NewReaderSize(s.raw, 1<<16)
+	var r io.Reader = br
+	magic, err := br.Peek(4)
+	if err != nil {
+		return s.fail(0, ErrUnknownFormat, err)
+	}
+	if magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return s.fail(0, ErrCorrupt, err)
+		}
+		zb := bufio.NewReaderSize(zr, 1<<16)
+		if magic, err = zb.Peek(4); err != nil {
+			return s.fail(0, ErrUnknownFormat, err)
+		}
+		r = zb
+	}
+	s.dec = &countingReader{r: r}
+	switch binary.BigEndian.Uint32(magic) {
+	case 0x0a0d0d0a:
+		ng, err := pcapgo.NewNgReader(s.dec, pcapgo.DefaultNgReaderOptions)
+		if err != nil {
+			return s.fail(0, ErrCorrupt, err)
+		}
+		s.ng = ng
+		return nil
+	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
+		return s.openPcap()
+	}
+	return s.fail(0, ErrUnknownFormat, nil)
+}
+
+// openPcap reads the 24-byte file header itself, to keep the full 32-bit
+// link type (gopacket v1.1.19 stores it in a byte) and to clamp the snap
+// length pcapgo sizes its buffer by, then hands pcapgo the same header.
+func (s *FileSource) openPcap() error {
+	var hdr [24]byte
+	if _, err := io.ReadFull(s.dec, hdr[:]); err != nil {
+		return s.fail(0, ErrTruncated, err)
+	}
+	var bo binary.ByteOrder = binary.LittleEndian
+	if m := binary.BigEndian.Uint32(hdr[:4]); m == 0xa1b2c3d4 || m == 0xa1b23c4d {
+		bo = binary.BigEndian
+	}
+	lt := bo.Uint32(hdr[20:24]) & 0x0fffffff // the top bits carry FCS information
+	if lt > 0xffff {
+		return s.fail(20, ErrCorrupt, fmt.Errorf("link type %d", lt))
+	}
+	s.linkType = flows.LinkType(lt)
+	if snap := bo.Uint32(hdr[16:20]); snap == 0 || snap > maxSnapLen {
+		bo.PutUint32(hdr[16:20], maxSnapLen)
+	}
+	r, err := pcapgo.NewReader(io.MultiReader(bytes.NewReader(hdr[:]), s.dec))
+	if err != nil {
+		return s.fail(0, ErrCorrupt, err)
+	}
+	s.pcap = r
+	s.offset = 24
+	return nil
+}
+
+// Next fills p with the next frame. It returns io.EOF at the clean end of the
+// file and an *Error for a record it cannot read; the file is done either way.
+func (s *FileSource) Next(p *Packet) error {
+	var err error
+	if s.pcap != nil {
+		s.last = s.offset
+		p.Data, p.CaptureInfo, err = s.pcap.ZeroCopyReadPacketData()
+		if err == nil {
+			s.offset += 16 + int64(len(p.Data))
+			p.LinkType = s.linkType
+		}
+	} else {
+		s.last = s.dec.n
+		p.Data, p.CaptureInfo, err = s.ng.ZeroCopyReadPacketData()
+		if err == nil {
+			p.LinkType = s.ngLinkType(p.CaptureInfo.InterfaceIndex)
+		}
+	}
+	switch {
+	case err == nil:
+		s.stats.Packets++
+		s.stats.Bytes += uint64(len(p.Data))
+		return nil
+	case err == io.EOF:
+		return io.EOF
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return s.fail(s.last, ErrTruncated, err)
+	}
+	return s.fail(s.last, ErrCorrupt, err)
+}
+
+func (s *FileSource) ngLinkType(i int) flows.LinkType {
+	intf, err := s.ng.Interface(i)
+	if err != nil {
+		return flows.LinkType(s.ng.LinkType())
+	}
+	return flows.LinkType(intf.LinkType)
+}
+
+// Offset returns the byte offset of the record Next returned last (for pcapng,
+// the stream position before it was read), in the decompressed stream.
+func (s *FileSource) Offset() int64 { return s.last }
+
+// Size returns the file's size on disk.
+func (s *FileSource) Size() int64 { return s.size }
+
+// BytesRead returns how much of the file has been read from disk, for a
+// progress bar; compressed bytes for gzip files.
+func (s *FileSource) BytesRead() int64 { return s.raw.n }
+
+// Stats returns what was read so far.
+func (s *FileSource) Stats() Stats { return s.stats }
+
+// Close closes the file.
+func (s *FileSource) Close() error { return s.f.Close() }

@@ -1,0 +1,314 @@
+// Package sensor is the composition root: it wires capture sources, the
+// decoder, the flow tables of the workers and the record sinks together.
+package sensor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/outflow-sensor/outflow/flows"
+	"github.com/outflow-sensor/outflow/sensor/capture"
+)
+
+// ReplayConfig says what to replay and where records go.
+type ReplayConfig struct {
+	Files           []string
+	Workers         int
+	Realtime        bool // sleep between packets as the capture's clock did
+	HomeNets        []netip.Prefix
+	CommunityIDSeed uint16
+	Table           flows.Config
+	Flows           io.Writer // JSON lines; nil discards
+	// Errors receives one line per bad file or record, naming file and offset.
+	Errors io.Writer
+	// Progress, when set, is called now and then with bytes read of total.
+	Progress func(done, total int64, packets uint64, activeFlows int)
+}
+
+// ReplayStats is what a replay counted.
+type ReplayStats struct {
+	Files      int
+	FileErrors int
+	Frames     uint64
+	Bytes      uint64
+	Records    uint64
+	Decode     flows.DecodeStats
+	Table      flows.TableStats
+}
+
+// Replay reads the files in order and writes one record per flow. Bad records
+// end their file with an error line; the next file is read all the same.
+func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
+	if cfg.Workers < 1 {
+		cfg.Workers = 1
+	}
+	if cfg.Flows == nil {
+		cfg.Flows = io.Discard
+	}
+	if cfg.Errors == nil {
+		cfg.Errors = io.Discard
+	}
+	out := &lineWriter{w: cfg.Flows}
+	workers := make([]*worker, cfg.Workers)
+	for i := range workers {
+		workers[i] = newWorker(cfg, out)
+	}
+	var st ReplayStats
+	dec := flows.NewDecoder()
+	var total int64
+	for _, f := range cfg.Files {
+		if s, err := fileSize(f); err == nil {
+			total += s
+		}
+	}
+	var done int64
+	if cfg.Workers == 1 {
+		w := workers[0]
+		err := readFiles(ctx, cfg, &st, &done, total, func(data []byte, lt flows.LinkType, ts int64) {
+			pkts, _ := dec.Decode(data, lt, ts)
+			for i := range pkts {
+				w.table.Update(&pkts[i])
+			}
+		}, func() int { return w.table.Len() })
+		w.table.Flush()
+		w.flush()
+		st.Decode = dec.Stats
+		st.Table = w.table.Stats
+		st.Records = w.records
+		return st, errors.Join(err, out.err)
+	}
+
+	d := newDispatcher(workers)
+	err := readFiles(ctx, cfg, &st, &done, total, func(data []byte, lt flows.LinkType, ts int64) {
+		pkts, _ := dec.Decode(data, lt, ts)
+		for i := range pkts {
+			d.send(&pkts[i])
+		}
+	}, nil)
+	d.close()
+	st.Decode = dec.Stats
+	for _, w := range workers {
+		addTableStats(&st.Table, &w.table.Stats)
+		st.Records += w.records
+	}
+	return st, errors.Join(err, out.err)
+}
+
+func readFiles(ctx context.Context, cfg ReplayConfig, st *ReplayStats, done *int64, total int64,
+	handle func([]byte, flows.LinkType, int64), active func() int) error {
+	var (
+		pkt       capture.Packet
+		lastTS    int64
+		lastWall  time.Time
+		lastPrint time.Time
+	)
+	for _, path := range cfg.Files {
+		src, err := capture.OpenFile(path)
+		if err != nil {
+			st.FileErrors++
+			fmt.Fprintf(cfg.Errors, "outflow: %v\n", err)
+			continue
+		}
+		st.Files++
+		base := *done
+		for n := 0; ; n++ {
+			err := src.Next(&pkt)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				st.FileErrors++
+				fmt.Fprintf(cfg.Errors, "outflow: %v\n", err)
+				break
+			}
+			ts := pkt.CaptureInfo.Timestamp.UnixNano()
+			if cfg.Realtime {
+				if lastTS != 0 && ts > lastTS {
+					if d := time.Duration(ts-lastTS) - time.Since(lastWall); d > 0 {
+						time.Sleep(d)
+					}
+				}
+				lastTS, lastWall = ts, time.Now()
+			}
+			st.Frames++
+			st.Bytes += uint64(len(pkt.Data))
+			handle(pkt.Data, flows.LinkType(pkt.LinkType), ts)
+			if n&0xfff == 0 {
+				if ctx.Err() != nil {
+					src.Close()
+					return ctx.Err()
+				}
+				if cfg.Progress != nil && time.Since(lastPrint) > 100*time.Millisecond {
+					lastPrint = time.Now()
+					a := 0
+					if active != nil {
+						a = active()
+					}
+					cfg.Progress(base+src.BytesRead(), total, st.Frames, a)
+				}
+			}
+		}
+		*done = base + src.Size()
+		src.Close()
+	}
+	if cfg.Progress != nil {
+		cfg.Progress(*done, total, st.Frames, 0)
+	}
+	return nil
+}
+
+// worker owns one flow table and encodes the records it ends.
+type worker struct {
+	table   *flows.Table
+	enc     *flows.Encoder
+	buf     []byte
+	out     *lineWriter
+	records uint64
+}
+
+func newWorker(cfg ReplayConfig, out *lineWriter) *worker {
+	w := &worker{out: out, enc: flows.NewEncoder(cfg.HomeNets, cfg.CommunityIDSeed), buf: make([]byte, 0, 1<<16)}
+	tc := cfg.Table
+	if tc.Capacity == 0 {
+		tc = flows.DefaultConfig()
+	}
+	w.table = flows.NewTable(tc, w.emit)
+	return w
+}
+
+func (w *worker) emit(r *flows.Record) {
+	w.records++
+	w.buf = w.enc.Append(w.buf, r)
+	if len(w.buf) >= 1<<15 {
+		w.flush()
+	}
+}
+
+func (w *worker) flush() {
+	w.out.write(w.buf)
+	w.buf = w.buf[:0]
+}
+
+// lineWriter serialises whole batches of lines from the workers.
+type lineWriter struct {
+	mu  sync.Mutex
+	w   io.Writer
+	err error
+}
+
+func (l *lineWriter) write(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	l.mu.Lock()
+	if l.err == nil {
+		_, l.err = l.w.Write(b)
+	}
+	l.mu.Unlock()
+}
+
+// dispatcher spreads decoded packets over the workers by a symmetric hash of
+// their flow, so each table is touched by one goroutine only. Packets and
+// their payloads are copied into batches that cycle between the reader and
+// the workers, so steady state allocates nothing.
+type dispatcher struct {
+	workers []*worker
+	pending []*batch
+	ch      []chan *batch
+	free    chan *batch
+	wg      sync.WaitGroup
+	seed    maphash.Seed
+}
+
+const batchPackets = 256
+
+type batch struct {
+	pkts  []flows.Packet
+	arena []byte
+}
+
+func newDispatcher(ws []*worker) *dispatcher {
+	d := &dispatcher{workers: ws, seed: maphash.MakeSeed(), free: make(chan *batch, 8*len(ws))}
+	for i := 0; i < cap(d.free); i++ {
+		d.free <- &batch{pkts: make([]flows.Packet, 0, batchPackets), arena: make([]byte, 0, batchPackets*2048)}
+	}
+	d.pending = make([]*batch, len(ws))
+	d.ch = make([]chan *batch, len(ws))
+	for i, w := range ws {
+		d.ch[i] = make(chan *batch, 4)
+		d.wg.Add(1)
+		go func(w *worker, ch chan *batch) {
+			defer d.wg.Done()
+			for b := range ch {
+				for j := range b.pkts {
+					w.table.Update(&b.pkts[j])
+				}
+				b.pkts, b.arena = b.pkts[:0], b.arena[:0]
+				d.free <- b
+			}
+			w.table.Flush()
+			w.flush()
+		}(w, d.ch[i])
+	}
+	return d
+}
+
+func (d *dispatcher) send(p *flows.Packet) {
+	i := int(p.FlowHash(d.seed) % uint64(len(d.workers)))
+	b := d.pending[i]
+	if b == nil {
+		b = <-d.free
+		d.pending[i] = b
+	}
+	if len(b.arena)+len(p.Payload) > cap(b.arena) {
+		d.ch[i] <- b
+		b = <-d.free
+		d.pending[i] = b
+	}
+	b.pkts = append(b.pkts, *p)
+	q := &b.pkts[len(b.pkts)-1]
+	start := len(b.arena)
+	b.arena = append(b.arena, p.Payload...)
+	q.Payload = b.arena[start:len(b.arena):len(b.arena)]
+	if len(b.pkts) == batchPackets {
+		d.ch[i] <- b
+		d.pending[i] = nil
+	}
+}
+
+func (d *dispatcher) close() {
+	for i, b := range d.pending {
+		if b != nil && len(b.pkts) > 0 {
+			d.ch[i] <- b
+		}
+		close(d.ch[i])
+	}
+	d.wg.Wait()
+}
+
+func addTableStats(dst, s *flows.TableStats) {
+	dst.Packets += s.Packets
+	dst.Created += s.Created
+	dst.Expired += s.Expired
+	dst.Evicted += s.Evicted
+	dst.Interim += s.Interim
+	dst.Reused += s.Reused
+	dst.Fragments += s.Fragments
+	dst.FragOrphans += s.FragOrphans
+	dst.FragUnresolved += s.FragUnresolved
+}
+
+func fileSize(path string) (int64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}

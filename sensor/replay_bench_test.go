@@ -1,0 +1,86 @@
+package sensor
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+	"github.com/outflow-sensor/outflow/flows"
+	"github.com/outflow-sensor/outflow/internal/synth"
+)
+
+// writePcap stores frames as a capture file for the benchmarks.
+func writePcap(b *testing.B, frames [][]byte) string {
+	path := filepath.Join(b.TempDir(), "bench.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		b.Fatal(err)
+	}
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, fr := range frames {
+		ci := gopacket.CaptureInfo{Timestamp: ts.Add(time.Duration(i) * time.Microsecond), CaptureLength: len(fr), Length: len(fr)}
+		if err := w.WritePacket(ci, fr); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+func benchReplay(b *testing.B, path string, workers int) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		b.Skipf("no capture %s: %v", path, err)
+	}
+	b.SetBytes(fi.Size())
+	b.ReportAllocs()
+	var frames uint64
+	for i := 0; i < b.N; i++ {
+		st, err := Replay(context.Background(), ReplayConfig{
+			Files: []string{path}, Workers: workers, Table: flows.DefaultConfig(), Flows: io.Discard,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		frames = st.Frames
+	}
+	b.ReportMetric(float64(frames)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mpps")
+}
+
+// BenchmarkReplaySmall: a file of ~1M small packets in short flows, read,
+// decoded, tracked and written as JSON, end to end.
+func BenchmarkReplaySmall(b *testing.B) {
+	path := writePcap(b, synth.Frames(1<<20/7, 6))
+	for _, w := range []int{1, 2} {
+		b.Run(map[int]string{1: "workers=1", 2: "workers=2"}[w], func(b *testing.B) { benchReplay(b, path, w) })
+	}
+}
+
+// BenchmarkReplayLarge: one bulk transfer in full-size segments.
+func BenchmarkReplayLarge(b *testing.B) {
+	path := writePcap(b, synth.Bulk(200000, 1448))
+	for _, w := range []int{1, 2} {
+		b.Run(map[int]string{1: "workers=1", 2: "workers=2"}[w], func(b *testing.B) { benchReplay(b, path, w) })
+	}
+}
+
+// BenchmarkReplayDemo: the bundled recording of real programs.
+func BenchmarkReplayDemo(b *testing.B) {
+	for _, w := range []int{1, 2} {
+		b.Run(map[int]string{1: "workers=1", 2: "workers=2"}[w], func(b *testing.B) {
+			benchReplay(b, filepath.Join("..", "pcaps", "outflow-demo.pcap"), w)
+		})
+	}
+}

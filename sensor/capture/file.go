@@ -70,6 +70,7 @@ type FileSource struct {
 	dec      *countingReader // bytes after decompression
 	pcap     *pcapgo.Reader
 	ng       *pcapgo.NgReader
+	guard    *ngGuard
 	linkType flows.LinkType
 	offset   int64 // classic pcap: offset of the next record
 	last     int64
@@ -131,9 +132,10 @@ func (s *FileSource) open() error {
 	s.dec = &countingReader{r: r}
 	switch binary.BigEndian.Uint32(magic) {
 	case 0x0a0d0d0a:
-		ng, err := pcapgo.NewNgReader(s.dec, pcapgo.DefaultNgReaderOptions)
+		s.guard = &ngGuard{r: s.dec}
+		ng, err := pcapgo.NewNgReader(s.guard, pcapgo.DefaultNgReaderOptions)
 		if err != nil {
-			return s.fail(0, ErrCorrupt, err)
+			return s.ngFail(err)
 		}
 		s.ng = ng
 		return nil
@@ -184,10 +186,12 @@ func (s *FileSource) Next(p *Packet) error {
 			p.LinkType = s.linkType
 		}
 	} else {
-		s.last = s.dec.n
 		p.Data, p.CaptureInfo, err = s.ng.ZeroCopyReadPacketData()
+		s.last = s.guard.offset
 		if err == nil {
 			p.LinkType = s.ngLinkType(p.CaptureInfo.InterfaceIndex)
+		} else if err != io.EOF {
+			return s.ngFail(err)
 		}
 	}
 	switch {
@@ -203,16 +207,27 @@ func (s *FileSource) Next(p *Packet) error {
 	return s.fail(s.last, ErrCorrupt, err)
 }
 
-func (s *FileSource) ngLinkType(i int) flows.LinkType {
-	intf, err := s.ng.Interface(i)
-	if err != nil {
-		return flows.LinkType(s.ng.LinkType())
+// ngFail classifies a pcapng error, preferring the guard's own framing
+// error, which knows the block's offset.
+func (s *FileSource) ngFail(err error) error {
+	if ge, ok := s.guard.err.(*errBlock); ok {
+		return s.fail(ge.offset, ErrCorrupt, ge)
 	}
-	return flows.LinkType(intf.LinkType)
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || s.guard.err == io.ErrUnexpectedEOF {
+		return s.fail(s.guard.offset, ErrTruncated, err)
+	}
+	return s.fail(s.guard.offset, ErrCorrupt, err)
 }
 
-// Offset returns the byte offset of the record Next returned last (for pcapng,
-// the stream position before it was read), in the decompressed stream.
+func (s *FileSource) ngLinkType(i int) flows.LinkType {
+	if i >= 0 && i < len(s.guard.linkTypes) {
+		return flows.LinkType(s.guard.linkTypes[i])
+	}
+	return flows.LinkType(s.ng.LinkType())
+}
+
+// Offset returns the byte offset of the record or block Next returned last,
+// in the decompressed stream.
 func (s *FileSource) Offset() int64 { return s.last }
 
 // Size returns the file's size on disk.

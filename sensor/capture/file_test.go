@@ -1,0 +1,244 @@
+package capture
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/outflow-sensor/outflow/flows"
+	"github.com/outflow-sensor/outflow/internal/shared"
+)
+
+func countFrames(t *testing.T, path string) (int, error) {
+	t.Helper()
+	s, err := OpenFile(path)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	var p Packet
+	n := 0
+	for {
+		if err := s.Next(&p); err != nil {
+			if err == io.EOF {
+				return n, nil
+			}
+			return n, err
+		}
+		n++
+	}
+}
+
+// tsharkCount asks tshark, an independent reader, how many frames a file has.
+func tsharkCount(t *testing.T, path string) int {
+	t.Helper()
+	if _, err := exec.LookPath("tshark"); err != nil {
+		shared.Missing(t, "tshark (Debian package tshark)", err)
+	}
+	out, err := exec.Command("tshark", "-r", path, "-T", "fields", "-e", "frame.number").Output()
+	if err != nil {
+		t.Fatalf("tshark -r %s: %v", path, err)
+	}
+	return strings.Count(string(out), "\n")
+}
+
+// TestFramesEqualTshark reads pcap, pcapng and gzip captures and gets the
+// frame count tshark gets.
+func TestFramesEqualTshark(t *testing.T) {
+	for _, rel := range []string{
+		"zeek/testing/btest/Traces/http/get.pcap",
+		"zeek/testing/btest/Traces/ssh/ssh.pcap",
+		"zeek/testing/btest/Traces/quic/merlinc2_Zeek_example.pcapng",
+		"foxio-ja4/pcap/tls-handshake.pcapng",
+		"community-id/pcaps/combined.pcap.gz",
+	} {
+		path := shared.Path(t, rel)
+		got, err := countFrames(t, path)
+		if err != nil {
+			t.Errorf("%s: %v", rel, err)
+		}
+		if want := tsharkCount(t, path); got != want {
+			t.Errorf("%s: %d frames, tshark reads %d", rel, got, want)
+		}
+	}
+	demo := filepath.Join("..", "..", "pcaps", "outflow-demo.pcap")
+	got, err := countFrames(t, demo)
+	if err != nil || got != tsharkCount(t, demo) {
+		t.Errorf("%s: %d frames (%v), tshark %d", demo, got, err, tsharkCount(t, demo))
+	}
+}
+
+func writeTemp(t *testing.T, name string, b []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestBadFiles: truncated and corrupt captures give an *Error that names the
+// file and the offset of the bad record, with a reason errors.Is can test.
+func TestBadFiles(t *testing.T) {
+	src := shared.Path(t, "zeek/testing/btest/Traces/http/get.pcap")
+	good, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bo binary.ByteOrder = binary.LittleEndian
+	if binary.BigEndian.Uint32(good) == 0xa1b2c3d4 {
+		bo = binary.BigEndian
+	}
+	// Offsets of the records, from the file's own headers.
+	var offs []int
+	for off := 24; off+16 <= len(good); off += 16 + int(bo.Uint32(good[off+8:])) {
+		offs = append(offs, off)
+	}
+	third := offs[2]
+
+	cut := good[:third+16+10] // third record's data cut short
+	lying := append([]byte(nil), good...)
+	bo.PutUint32(lying[third+8:], 1<<30) // caplen of a gigabyte
+	bigSnap := append([]byte(nil), good...)
+	bo.PutUint32(bigSnap[16:], 0xffffffff) // a snap length that would cost 4 GB
+
+	cases := []struct {
+		name   string
+		data   []byte
+		reason error
+		offset int64
+		frames int
+	}{
+		{"empty", nil, ErrUnknownFormat, 0, 0},
+		{"not a capture", []byte("GET / HTTP/1.1\r\n\r\n"), ErrUnknownFormat, 0, 0},
+		{"header cut", good[:20], ErrTruncated, 0, 0},
+		{"record cut", cut, ErrTruncated, int64(third), 2},
+		{"lying capture length", lying, ErrCorrupt, int64(third), 2},
+	}
+	for _, c := range cases {
+		path := writeTemp(t, "bad.pcap", c.data)
+		n, err := countFrames(t, path)
+		var e *Error
+		if !errors.As(err, &e) || !errors.Is(err, c.reason) {
+			t.Errorf("%s: error %v, want %v", c.name, err, c.reason)
+			continue
+		}
+		if e.Path != path || e.Offset != c.offset || n != c.frames {
+			t.Errorf("%s: %q at offset %d after %d frames, want offset %d after %d", c.name, e.Path, e.Offset, n, c.offset, c.frames)
+		}
+		if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "offset "+strconv.Itoa(int(c.offset))) {
+			t.Errorf("%s: message %q does not name file and offset", c.name, err)
+		}
+	}
+	n, err := countFrames(t, writeTemp(t, "snap.pcap", bigSnap))
+	if err != nil || n != len(offs) {
+		t.Errorf("huge snap length: %d frames, %v; want %d", n, err, len(offs))
+	}
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	w.Write(cut)
+	w.Close()
+	if _, err := countFrames(t, writeTemp(t, "cut.pcap.gz", gz.Bytes())); !errors.Is(err, ErrTruncated) {
+		t.Errorf("gzip of a cut capture: %v, want %v", err, ErrTruncated)
+	}
+}
+
+// TestLinkTypeKeptWhole: LINKTYPE_LINUX_SLL2 (276) survives, though gopacket
+// keeps link types in a byte.
+func TestLinkTypeKeptWhole(t *testing.T) {
+	hdr := make([]byte, 24)
+	binary.LittleEndian.PutUint32(hdr, 0xa1b2c3d4)
+	binary.LittleEndian.PutUint16(hdr[4:], 2)
+	binary.LittleEndian.PutUint16(hdr[6:], 4)
+	binary.LittleEndian.PutUint32(hdr[16:], 65535)
+	binary.LittleEndian.PutUint32(hdr[20:], 276)
+	rec := make([]byte, 16+20)
+	binary.LittleEndian.PutUint32(rec[8:], 20)
+	binary.LittleEndian.PutUint32(rec[12:], 20)
+	s, err := OpenFile(writeTemp(t, "sll2.pcap", append(hdr, rec...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var p Packet
+	if err := s.Next(&p); err != nil || p.LinkType != flows.LinkLinuxSLL2 {
+		t.Fatalf("link type %d, %v; want %d", p.LinkType, err, flows.LinkLinuxSLL2)
+	}
+}
+
+// BenchmarkFileSource reads a real capture from the page cache.
+func BenchmarkFileSource(b *testing.B) {
+	path := shared.Path(b, "zeek/testing/btest/Traces/ssh/ssh.pcap")
+	fi, _ := os.Stat(path)
+	b.SetBytes(fi.Size())
+	b.ReportAllocs()
+	var p Packet
+	for i := 0; i < b.N; i++ {
+		s, err := OpenFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for s.Next(&p) == nil {
+		}
+		s.Close()
+	}
+}
+
+// pcapng builds a little-endian pcapng section with one interface of the
+// given snap length and one enhanced packet block.
+func pcapng(snap uint32, pkt []byte, capLen uint32) []byte {
+	le := binary.LittleEndian
+	b := le.AppendUint32(nil, 0x0a0d0d0a)
+	b = le.AppendUint32(b, 28)
+	b = le.AppendUint32(b, 0x1a2b3c4d)
+	b = le.AppendUint16(b, 1)
+	b = le.AppendUint16(b, 0)
+	b = le.AppendUint64(b, ^uint64(0))
+	b = le.AppendUint32(b, 28)
+	b = le.AppendUint32(b, 1) // interface description
+	b = le.AppendUint32(b, 20)
+	b = le.AppendUint16(b, 276) // Linux SLL2
+	b = le.AppendUint16(b, 0)
+	b = le.AppendUint32(b, snap)
+	b = le.AppendUint32(b, 20)
+	pad := (4 - len(pkt)%4) % 4
+	n := uint32(32 + len(pkt) + pad)
+	b = le.AppendUint32(b, 6)
+	b = le.AppendUint32(b, n)
+	b = le.AppendUint32(b, 0)
+	b = le.AppendUint64(b, 0)
+	b = le.AppendUint32(b, capLen)
+	b = le.AppendUint32(b, uint32(len(pkt)))
+	b = append(b, pkt...)
+	b = append(b, make([]byte, pad)...)
+	return le.AppendUint32(b, n)
+}
+
+// TestHostilePcapng: an interface claiming a 4 GB snap length costs no 4 GB
+// buffer, its 16-bit link type survives, and a packet longer than its block
+// is refused at that block's offset.
+func TestHostilePcapng(t *testing.T) {
+	pkt := make([]byte, 40)
+	s, err := OpenFile(writeTemp(t, "big-snap.pcapng", pcapng(0xffffffff, pkt, 40)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p Packet
+	if err := s.Next(&p); err != nil || len(p.Data) != 40 || p.LinkType != flows.LinkLinuxSLL2 {
+		t.Fatalf("frame of %d bytes, link type %d, %v", len(p.Data), p.LinkType, err)
+	}
+	s.Close()
+	_, err = countFrames(t, writeTemp(t, "long-packet.pcapng", pcapng(65535, pkt, 4000)))
+	var e *Error
+	if !errors.As(err, &e) || !errors.Is(err, ErrCorrupt) || e.Offset != 28+20 {
+		t.Fatalf("packet longer than its block: %v", err)
+	}
+}

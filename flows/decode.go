@@ -97,9 +97,15 @@ type stack struct {
 
 func newStack() *stack {
 	s := &stack{decoded: make([]gopacket.LayerType, 0, 16)}
-	s.parser = gopacket.NewDecodingLayerParser(layerTypeStart,
-		&s.start, &s.ipany, &s.eth, &s.sll, &s.sll2, &s.loop, &s.vlan, &s.mpls, &s.pppoe,
-		&s.ip4, &s.ip6, &s.tcp, &s.udp, &s.icmp4, &s.icmp6, &s.nsh, &s.cmd, &s.erspan)
+	// A sparse container finds a layer's decoder by indexing, where
+	// gopacket's default map costs a lookup per layer.
+	var dlc gopacket.DecodingLayerContainer = gopacket.DecodingLayerSparse(nil)
+	for _, l := range []gopacket.DecodingLayer{&s.start, &s.ipany, &s.eth, &s.sll, &s.sll2, &s.loop, &s.vlan,
+		&s.mpls, &s.pppoe, &s.ip4, &s.ip6, &s.tcp, &s.udp, &s.icmp4, &s.icmp6, &s.nsh, &s.cmd, &s.erspan} {
+		dlc = dlc.Put(l)
+	}
+	s.parser = gopacket.NewDecodingLayerParser(layerTypeStart)
+	s.parser.SetDecodingLayerContainer(dlc)
 	s.parser.IgnoreUnsupported = true
 	return s
 }

@@ -11,13 +11,13 @@ import (
 // DecodingLayer (SLL2, MPLS, PPPoE) or where we need more than it records
 // (VLAN stacks, IPv6 fragments), plus markers that stop a parser at a tunnel.
 var (
-	layerTypeStart  = gopacket.RegisterLayerType(4201, gopacket.LayerTypeMetadata{Name: "OutflowStart"})
-	layerTypeSLL2   = gopacket.RegisterLayerType(4202, gopacket.LayerTypeMetadata{Name: "LinuxSLL2"})
-	layerTypeTunnel = gopacket.RegisterLayerType(4203, gopacket.LayerTypeMetadata{Name: "OutflowTunnel"})
-	layerTypeIPAny  = gopacket.RegisterLayerType(4204, gopacket.LayerTypeMetadata{Name: "OutflowIPAny"})
-	layerTypeFrag   = gopacket.RegisterLayerType(4205, gopacket.LayerTypeMetadata{Name: "OutflowFragment"})
-	layerTypeNSH    = gopacket.RegisterLayerType(4206, gopacket.LayerTypeMetadata{Name: "NSH"})
-	layerTypeCMD    = gopacket.RegisterLayerType(4207, gopacket.LayerTypeMetadata{Name: "CiscoMetaData"})
+	layerTypeStart  = gopacket.RegisterLayerType(1901, gopacket.LayerTypeMetadata{Name: "OutflowStart"})
+	layerTypeSLL2   = gopacket.RegisterLayerType(1902, gopacket.LayerTypeMetadata{Name: "LinuxSLL2"})
+	layerTypeTunnel = gopacket.RegisterLayerType(1903, gopacket.LayerTypeMetadata{Name: "OutflowTunnel"})
+	layerTypeIPAny  = gopacket.RegisterLayerType(1904, gopacket.LayerTypeMetadata{Name: "OutflowIPAny"})
+	layerTypeFrag   = gopacket.RegisterLayerType(1905, gopacket.LayerTypeMetadata{Name: "OutflowFragment"})
+	layerTypeNSH    = gopacket.RegisterLayerType(1906, gopacket.LayerTypeMetadata{Name: "NSH"})
+	layerTypeCMD    = gopacket.RegisterLayerType(1907, gopacket.LayerTypeMetadata{Name: "CiscoMetaData"})
 )
 
 // EtherTypes of service-chaining headers that sit between Ethernet and IP.

@@ -88,7 +88,8 @@ type Table struct {
 	recs     []Record
 	slots    []uint64 // hash low 32 bits << 32 | record index+1; 0 is empty
 	mask     uint32
-	free     uint32 // head of the free records, chained through lruNext
+	free     uint32 // head of the freed records, chained through lruNext
+	fresh    uint32 // records from here on were never used
 	used     int
 	lists    [numClasses]lruList
 	seed     maphash.Seed
@@ -120,6 +121,7 @@ func NewTable(cfg Config, emit func(*Record)) *Table {
 		seed:  maphash.MakeSeed(),
 		frags: newFragCache(cfg.FragmentSlots),
 		emit:  emit,
+		free:  nilIdx,
 	}
 	t.timeouts = [numClasses]int64{
 		classAttempt: int64(cfg.AttemptTimeout), classHandshake: int64(cfg.HandshakeTimeout),
@@ -127,10 +129,8 @@ func NewTable(cfg Config, emit func(*Record)) *Table {
 		classClosed: int64(cfg.ClosedTimeout), classUDP: int64(cfg.UDPTimeout),
 		classICMP: int64(cfg.ICMPTimeout), classOther: int64(cfg.OtherTimeout),
 	}
-	for i := range t.recs {
-		t.recs[i].lruNext = uint32(i + 1)
-	}
-	t.recs[len(t.recs)-1].lruNext = nilIdx
+	// Records are handed out from the fresh end before any freed one is
+	// reused, so the pages of a large table are touched only as flows come.
 	for i := range t.lists {
 		t.lists[i] = lruList{nilIdx, nilIdx}
 	}
@@ -284,13 +284,19 @@ func (t *Table) lookup(p *Packet, sport, dport uint16, oneWay bool) (uint64, uin
 }
 
 func (t *Table) insert(p *Packet, sport, dport uint16, h uint64, slot uint32) (uint32, bool) {
-	if t.free == nilIdx {
+	if t.free == nilIdx && int(t.fresh) == len(t.recs) {
 		t.evictOne()
 		// eviction may have shifted slots: find the insertion point again
 		h, slot, _, _ = t.lookup(p, sport, dport, false)
 	}
-	idx := t.free
-	t.free = t.recs[idx].lruNext
+	var idx uint32
+	if t.free != nilIdx {
+		idx = t.free
+		t.free = t.recs[idx].lruNext
+	} else {
+		idx = t.fresh
+		t.fresh++
+	}
 	t.used++
 	t.slots[slot] = uint64(uint32(h))<<32 | uint64(idx+1)
 	r := &t.recs[idx]

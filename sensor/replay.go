@@ -179,6 +179,8 @@ func newWorker(cfg ReplayConfig, out *lineWriter) *worker {
 	if tc.Capacity == 0 {
 		tc = flows.DefaultConfig()
 	}
+	// The capacity is the sensor's; the workers share it.
+	tc.Capacity = max(tc.Capacity/max(cfg.Workers, 1), 1024)
 	w.table = flows.NewTable(tc, w.emit)
 	return w
 }
@@ -215,9 +217,9 @@ func (l *lineWriter) write(b []byte) {
 }
 
 // dispatcher spreads decoded packets over the workers by a symmetric hash of
-// their flow, so each table is touched by one goroutine only. Packets and
-// their payloads are copied into batches that cycle between the reader and
-// the workers, so steady state allocates nothing.
+// their flow, so each table is touched by one goroutine only. Packets are
+// copied into batches that cycle between the reader and the workers, so
+// steady state allocates nothing.
 type dispatcher struct {
 	workers []*worker
 	pending []*batch
@@ -230,14 +232,13 @@ type dispatcher struct {
 const batchPackets = 256
 
 type batch struct {
-	pkts  []flows.Packet
-	arena []byte
+	pkts []flows.Packet
 }
 
 func newDispatcher(ws []*worker) *dispatcher {
 	d := &dispatcher{workers: ws, seed: maphash.MakeSeed(), free: make(chan *batch, 8*len(ws))}
 	for i := 0; i < cap(d.free); i++ {
-		d.free <- &batch{pkts: make([]flows.Packet, 0, batchPackets), arena: make([]byte, 0, batchPackets*2048)}
+		d.free <- &batch{pkts: make([]flows.Packet, 0, batchPackets)}
 	}
 	d.pending = make([]*batch, len(ws))
 	d.ch = make([]chan *batch, len(ws))
@@ -250,7 +251,7 @@ func newDispatcher(ws []*worker) *dispatcher {
 				for j := range b.pkts {
 					w.table.Update(&b.pkts[j])
 				}
-				b.pkts, b.arena = b.pkts[:0], b.arena[:0]
+				b.pkts = b.pkts[:0]
 				d.free <- b
 			}
 			w.table.Flush()
@@ -267,16 +268,11 @@ func (d *dispatcher) send(p *flows.Packet) {
 		b = <-d.free
 		d.pending[i] = b
 	}
-	if len(b.arena)+len(p.Payload) > cap(b.arena) {
-		d.ch[i] <- b
-		b = <-d.free
-		d.pending[i] = b
-	}
 	b.pkts = append(b.pkts, *p)
 	q := &b.pkts[len(b.pkts)-1]
-	start := len(b.arena)
-	b.arena = append(b.arena, p.Payload...)
-	q.Payload = b.arena[start:len(b.arena):len(b.arena)]
+	// The table needs no payload, so none is copied; payload inspection
+	// will copy its bounded share here.
+	q.Payload = nil
 	if len(b.pkts) == batchPackets {
 		d.ch[i] <- b
 		d.pending[i] = nil

@@ -140,7 +140,7 @@ func readFiles(ctx context.Context, cfg ReplayConfig, st *ReplayStats, done *int
 			st.Frames++
 			st.Bytes += uint64(len(pkt.Data))
 			handle(pkt.Data, flows.LinkType(pkt.LinkType), ts)
-			if n&0xfff == 0 {
+			if n&0x3f == 0 {
 				if ctx.Err() != nil {
 					src.Close()
 					return ctx.Err()

@@ -71,8 +71,8 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	var done int64
 	if cfg.Workers == 1 {
 		w := workers[0]
-		err := readFiles(ctx, cfg, &st, &done, total, func(data []byte, lt flows.LinkType, ts int64) {
-			pkts, _ := dec.Decode(data, lt, ts)
+		err := readFiles(ctx, cfg, &st, &done, total, func(data []byte, wire int, lt flows.LinkType, ts int64) {
+			pkts, _ := dec.DecodeWire(data, wire, lt, ts)
 			for i := range pkts {
 				w.table.Update(&pkts[i])
 			}
@@ -86,8 +86,8 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	}
 
 	d := newDispatcher(workers)
-	err := readFiles(ctx, cfg, &st, &done, total, func(data []byte, lt flows.LinkType, ts int64) {
-		pkts, _ := dec.Decode(data, lt, ts)
+	err := readFiles(ctx, cfg, &st, &done, total, func(data []byte, wire int, lt flows.LinkType, ts int64) {
+		pkts, _ := dec.DecodeWire(data, wire, lt, ts)
 		for i := range pkts {
 			d.send(&pkts[i])
 		}
@@ -102,7 +102,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 }
 
 func readFiles(ctx context.Context, cfg ReplayConfig, st *ReplayStats, done *int64, total int64,
-	handle func([]byte, flows.LinkType, int64), active func() int) error {
+	handle func([]byte, int, flows.LinkType, int64), active func() int) error {
 	var (
 		pkt       capture.Packet
 		lastTS    int64
@@ -139,7 +139,7 @@ func readFiles(ctx context.Context, cfg ReplayConfig, st *ReplayStats, done *int
 			}
 			st.Frames++
 			st.Bytes += uint64(len(pkt.Data))
-			handle(pkt.Data, flows.LinkType(pkt.LinkType), ts)
+			handle(pkt.Data, pkt.CaptureInfo.Length, pkt.LinkType, ts)
 			if n&0x3f == 0 {
 				if ctx.Err() != nil {
 					src.Close()

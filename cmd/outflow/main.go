@@ -23,6 +23,7 @@ const usage = `usage: outflow <command> [flags]
 
 commands:
   replay   read pcap, pcapng or gzip captures and write flow records
+  live     capture from interfaces (AF_PACKET) and write flow records until interrupted
 `
 
 func main() {
@@ -36,6 +37,8 @@ func main() {
 	switch os.Args[1] {
 	case "replay":
 		err = replay(ctx, os.Args[2:], os.Stdout, os.Stderr)
+	case "live":
+		err = live(ctx, os.Args[2:], os.Stdout, os.Stderr)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -1,0 +1,185 @@
+//go:build linux
+
+package sensor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/outflow-sensor/outflow/flows"
+	"github.com/outflow-sensor/outflow/sensor/capture"
+)
+
+// LiveConfig says which interfaces to watch and where records go.
+type LiveConfig struct {
+	Interfaces      []string
+	Workers         int
+	Filter          string // a tcpdump expression
+	HomeNets        []netip.Prefix
+	CommunityIDSeed uint16
+	Table           flows.Config
+	Flows           io.Writer
+	Errors          io.Writer
+	// Ready, when set, is called once every socket is open and capturing.
+	Ready func()
+}
+
+// InterfaceStats is what the kernel counted on one interface's sockets.
+type InterfaceStats struct {
+	Name    string
+	Packets uint64 // seen by the kernel for our sockets, drops included
+	Drops   uint64 // dropped because a ring was full
+}
+
+// LiveStats is what a live capture counted.
+type LiveStats struct {
+	Interfaces []InterfaceStats
+	Frames     uint64
+	Records    uint64
+	Decode     flows.DecodeStats
+	Table      flows.TableStats
+}
+
+// Live captures from the interfaces until ctx ends, then ends every open
+// flow, writes its record, and returns. Each worker owns one socket per
+// interface, all in that interface's fanout group, and one flow table: the
+// kernel's symmetric flow hash sends both directions of a flow to the same
+// worker, so no table needs a lock. Sockets are opened before Live returns
+// control to its workers, so a caller that switched network namespace for
+// this goroutine captures in that namespace.
+func Live(ctx context.Context, cfg LiveConfig) (LiveStats, error) {
+	if cfg.Workers < 1 {
+		cfg.Workers = 1
+	}
+	if len(cfg.Interfaces) == 0 {
+		return LiveStats{}, errors.New("live: no interface given")
+	}
+	if cfg.Flows == nil {
+		cfg.Flows = io.Discard
+	}
+	if cfg.Errors == nil {
+		cfg.Errors = io.Discard
+	}
+	filter, err := capture.CompileFilter(cfg.Filter)
+	if err != nil {
+		return LiveStats{}, err
+	}
+	var closers []func() error
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
+	for _, iface := range cfg.Interfaces {
+		undo, err := capture.Promiscuous(iface)
+		if err != nil {
+			return LiveStats{}, err
+		}
+		closers = append(closers, undo)
+	}
+	out := &lineWriter{w: cfg.Flows}
+	rc := ReplayConfig{Workers: cfg.Workers, HomeNets: cfg.HomeNets, CommunityIDSeed: cfg.CommunityIDSeed, Table: cfg.Table}
+	type liveWorker struct {
+		*worker
+		srcs []*capture.AFPacketSource
+		dec  *flows.Decoder
+	}
+	ws := make([]*liveWorker, cfg.Workers)
+	for i := range ws {
+		ws[i] = &liveWorker{worker: newWorker(rc, out), dec: flows.NewDecoder()}
+	}
+	// One fanout group per interface, unique to this process.
+	for n, iface := range cfg.Interfaces {
+		group := uint16(os.Getpid()&0xfff)<<4 | uint16(n&0xf)
+		for _, w := range ws {
+			src, err := capture.OpenAFPacket(capture.AFPacketConfig{Interface: iface, FanoutGroup: group, Filter: filter})
+			if err != nil {
+				for _, w := range ws {
+					for _, s := range w.srcs {
+						s.Close()
+					}
+				}
+				return LiveStats{}, err
+			}
+			w.srcs = append(w.srcs, src)
+		}
+	}
+	if cfg.Ready != nil {
+		cfg.Ready()
+	}
+	var wg sync.WaitGroup
+	frames := make([]uint64, len(ws))
+	for i, w := range ws {
+		wg.Add(1)
+		go func(i int, w *liveWorker) {
+			defer wg.Done()
+			var p capture.Packet
+			lastExpire := time.Now()
+			for ctx.Err() == nil {
+				for _, src := range w.srcs {
+					err := src.Next(&p)
+					if err == nil {
+						frames[i]++
+						pkts, _ := w.dec.DecodeWire(p.Data, p.CaptureInfo.Length, p.LinkType, p.CaptureInfo.Timestamp.UnixNano())
+						for j := range pkts {
+							w.table.Update(&pkts[j])
+						}
+					} else if !errors.Is(err, capture.ErrIdle) {
+						fmt.Fprintf(cfg.Errors, "outflow: %v\n", err)
+						time.Sleep(10 * time.Millisecond)
+					}
+				}
+				// An idle link has no packet time to end flows by.
+				if now := time.Now(); now.Sub(lastExpire) > time.Second {
+					w.table.Expire(now.UnixNano())
+					w.flush()
+					lastExpire = now
+				}
+			}
+			w.table.Flush()
+			w.flush()
+		}(i, w)
+	}
+	wg.Wait()
+
+	st := LiveStats{}
+	for n, iface := range cfg.Interfaces {
+		is := InterfaceStats{Name: iface}
+		for _, w := range ws {
+			p, d, err := w.srcs[n].KernelStats()
+			if err != nil {
+				fmt.Fprintf(cfg.Errors, "outflow: kernel statistics of %s: %v\n", iface, err)
+			}
+			is.Packets += p
+			is.Drops += d
+		}
+		st.Interfaces = append(st.Interfaces, is)
+	}
+	for i, w := range ws {
+		for _, s := range w.srcs {
+			s.Close()
+		}
+		st.Frames += frames[i]
+		st.Records += w.records
+		addTableStats(&st.Table, &w.table.Stats)
+		addDecodeStats(&st.Decode, &w.dec.Stats)
+	}
+	return st, out.err
+}
+
+func addDecodeStats(dst, s *flows.DecodeStats) {
+	dst.Frames += s.Frames
+	dst.NonIP += s.NonIP
+	for i := range s.Errors {
+		dst.Errors[i] += s.Errors[i]
+	}
+	for i := range s.Tunnels {
+		dst.Tunnels[i] += s.Tunnels[i]
+	}
+}

@@ -3,7 +3,6 @@ package flows
 import (
 	"net/netip"
 	"strconv"
-	"time"
 
 	"github.com/outflow-sensor/outflow/flows/communityid"
 )
@@ -92,11 +91,11 @@ func (e *Encoder) Append(dst []byte, r *Record) []byte {
 	ob, rb := r.OrigBytes(), r.RespBytes()
 
 	dst = append(dst, `{"ts":"`...)
-	dst = time.Unix(0, r.First).UTC().AppendFormat(dst, tsLayout)
+	dst = appendTimestamp(dst, r.First)
 	dst = append(dst, `","end_ts":"`...)
-	dst = time.Unix(0, r.Last).UTC().AppendFormat(dst, tsLayout)
+	dst = appendTimestamp(dst, r.Last)
 	dst = append(dst, `","duration":`...)
-	dst = strconv.AppendFloat(dst, float64(r.Last-r.First)/1e9, 'f', 9, 64)
+	dst = appendSeconds(dst, r.Last-r.First)
 	dst = append(dst, `,"proto":"`...)
 	dst = protoName(dst, r.Proto)
 	dst = append(dst, `","orig_h":"`...)

@@ -2,9 +2,6 @@ package sensor
 
 import (
 	"bufio"
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -106,31 +103,6 @@ func flowKey(proto, oh, op, rh, rp string) string {
 	return fmt.Sprintf("%s %s:%s -> %s:%s", proto, oh, op, rh, rp)
 }
 
-// replayRecords replays files through one worker and returns the final
-// records, decoded from the JSON the sensor wrote.
-func replayRecords(t *testing.T, files []string, workers int) []map[string]any {
-	t.Helper()
-	var out, errs bytes.Buffer
-	_, err := Replay(context.Background(), ReplayConfig{
-		Files: files, Workers: workers, Table: flows.DefaultConfig(), Flows: &out, Errors: &errs,
-	})
-	if err != nil {
-		t.Fatalf("replay %v: %v\n%s", files, err, errs.String())
-	}
-	var recs []map[string]any
-	dec := json.NewDecoder(&out)
-	for dec.More() {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			t.Fatalf("bad JSON from replay: %v", err)
-		}
-		if m["final"] == true {
-			recs = append(recs, m)
-		}
-	}
-	return recs
-}
-
 func jsonNum(m map[string]any, k string) string {
 	switch v := m[k].(type) {
 	case float64:
@@ -197,7 +169,7 @@ func TestZeekConnLogConformance(t *testing.T) {
 			for _, in := range c.inputs {
 				files = append(files, shared.Path(t, in))
 			}
-			recs := replayRecords(t, files, 1)
+			recs := replayWith(t, files, flows.DefaultConfig(), 0)
 			for _, logPath := range c.connLogs {
 				// Several baselines can come from one capture: each gets
 				// every record.

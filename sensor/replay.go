@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/outflow-sensor/outflow/flows"
@@ -91,7 +92,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 		for i := range pkts {
 			d.send(&pkts[i])
 		}
-	}, nil)
+	}, d.activeFlows)
 	d.close()
 	st.Decode = dec.Stats
 	for _, w := range workers {
@@ -167,6 +168,7 @@ func readFiles(ctx context.Context, cfg ReplayConfig, st *ReplayStats, done *int
 // worker owns one flow table and encodes the records it ends.
 type worker struct {
 	table   *flows.Table
+	active  atomic.Int64 // the table's size, published for the progress bar
 	enc     *flows.Encoder
 	buf     []byte
 	out     *lineWriter
@@ -251,6 +253,7 @@ func newDispatcher(ws []*worker) *dispatcher {
 				for j := range b.pkts {
 					w.table.Update(&b.pkts[j])
 				}
+				w.active.Store(int64(w.table.Len()))
 				b.pkts = b.pkts[:0]
 				d.free <- b
 			}
@@ -277,6 +280,15 @@ func (d *dispatcher) send(p *flows.Packet) {
 		d.ch[i] <- b
 		d.pending[i] = nil
 	}
+}
+
+// activeFlows sums the flows the workers last reported.
+func (d *dispatcher) activeFlows() int {
+	n := int64(0)
+	for _, w := range d.workers {
+		n += w.active.Load()
+	}
+	return int(n)
 }
 
 func (d *dispatcher) close() {

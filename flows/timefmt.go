@@ -62,12 +62,22 @@ func civilFromDays(z int64) (y, m, d int64) {
 	return y, m, d
 }
 
-// appendDigits appends v zero-padded to n digits.
+const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
+
+// appendDigits appends v zero-padded to n digits, two digits per division.
 func appendDigits(dst []byte, v uint64, n int) []byte {
 	var b [20]byte
-	for i := n - 1; i >= 0; i-- {
-		b[i] = byte('0' + v%10)
-		v /= 10
+	i := n
+	for i >= 2 {
+		q := v % 100
+		v /= 100
+		i -= 2
+		b[i], b[i+1] = digitPairs[2*q], digitPairs[2*q+1]
+	}
+	if i == 1 {
+		b[0] = byte('0' + v%10)
 	}
 	return append(dst, b[:n]...)
 }

@@ -48,6 +48,9 @@ func (c *Counter) Add(b []byte) bool {
 // N returns how many bytes were counted.
 func (c *Counter) N() int { return int(c.n) }
 
+// Full reports whether the limit is reached.
+func (c *Counter) Full() bool { return c.n >= c.limit }
+
 // Shannon returns the entropy of the counted bytes in bits per byte.
 func (c *Counter) Shannon() float64 {
 	if c.n == 0 {

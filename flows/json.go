@@ -85,8 +85,9 @@ func protoName(dst []byte, p uint8) []byte {
 	return strconv.AppendUint(dst, uint64(p), 10)
 }
 
-// Append appends r as one JSON object and a newline to dst.
-func (e *Encoder) Append(dst []byte, r *Record) []byte {
+// Append appends r as one JSON object and a newline to dst, with what
+// inspection learned when s is not nil.
+func (e *Encoder) Append(dst []byte, r *Record, s *Inspection) []byte {
 	oa, ra := addrOf(r.OrigH, r.V6), addrOf(r.RespH, r.V6)
 	ob, rb := r.OrigBytes(), r.RespBytes()
 
@@ -161,6 +162,9 @@ func (e *Encoder) Append(dst []byte, r *Record) []byte {
 		dst = append(dst, '0')
 	} else {
 		dst = strconv.AppendFloat(dst, (float64(ob)-float64(rb))/float64(ob+rb), 'g', 6, 64)
+	}
+	if s != nil {
+		dst = appendInspection(dst, r, s)
 	}
 	return append(dst, "}\n"...)
 }

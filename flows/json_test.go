@@ -38,7 +38,7 @@ func TestEncoderOutput(t *testing.T) {
 		r.First = ts.UnixNano()
 		r.Last = r.First + 2_500_000_001
 		var m map[string]any
-		line := e.Append(nil, r)
+		line := e.Append(nil, r, nil)
 		if err := json.Unmarshal(line, &m); err != nil {
 			t.Fatalf("%s: %v", line, err)
 		}
@@ -64,7 +64,7 @@ func BenchmarkEncoder(b *testing.B) {
 	buf := make([]byte, 0, 4096)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		buf = e.Append(buf[:0], r)
+		buf = e.Append(buf[:0], r, nil)
 	}
 	b.SetBytes(int64(len(buf)))
 }

@@ -26,6 +26,7 @@ type Config struct {
 	ActiveTimeout      time.Duration // long flows emit interim records this often; 0 disables
 	FragmentSlots      int           // fragmented datagrams tracked for their later fragments
 	ExpireInterval     time.Duration // how often, in packet time, idle flows are swept
+	Inspect            InspectConfig // payload inspection; off unless Inspect.Enable
 }
 
 // DefaultConfig returns Zeek's timeouts and room for a million flows.
@@ -99,6 +100,12 @@ type Table struct {
 	nextTick int64
 	emit     func(*Record)
 	out      Record // the copy handed to emit
+	// Inspection, when on: the slot of each record (by record index, plus
+	// one, 0 for none) and the slot of the record being emitted. Kept out of
+	// Record so that a table without inspection pays nothing for it.
+	insp     *inspector
+	inspSlot []uint32
+	outSlot  uint32
 	Stats    TableStats
 }
 
@@ -123,6 +130,10 @@ func NewTable(cfg Config, emit func(*Record)) *Table {
 		emit:  emit,
 		free:  nilIdx,
 	}
+	if cfg.Inspect.Enable {
+		t.insp = newInspector(cfg.Inspect)
+		t.inspSlot = make([]uint32, cfg.Capacity)
+	}
 	t.timeouts = [numClasses]int64{
 		classAttempt: int64(cfg.AttemptTimeout), classHandshake: int64(cfg.HandshakeTimeout),
 		classTCP: int64(cfg.TCPTimeout), classInteractive: int64(cfg.InteractiveTimeout),
@@ -135,6 +146,24 @@ func NewTable(cfg Config, emit func(*Record)) *Table {
 		t.lists[i] = lruList{nilIdx, nilIdx}
 	}
 	return t
+}
+
+// Inspection returns what payload inspection learned of the flow of a record
+// handed to emit, valid during that call; nil when the flow was not
+// inspected or r is not the record being emitted.
+func (t *Table) Inspection(r *Record) *Inspection {
+	if t.insp == nil || r != &t.out {
+		return nil
+	}
+	return t.insp.state(t.outSlot)
+}
+
+// InspectStats returns the inspection counters (zero when inspection is off).
+func (t *Table) InspectStats() InspectStats {
+	if t.insp == nil {
+		return InspectStats{}
+	}
+	return t.insp.Stats
 }
 
 // Len returns the number of flows in the table.
@@ -183,6 +212,9 @@ func (t *Table) Update(p *Packet) {
 		t.frags.learn(p, sport, dport, t.now)
 	}
 	isOrig = t.account(r, isOrig, p)
+	if t.insp != nil && t.inspSlot[idx] != 0 && !p.Fragment {
+		t.insp.packet(t.inspSlot[idx], r, p, isOrig)
+	}
 	if frags, ip, l4 := t.frags.takePending(p); frags > 0 {
 		e, _ := r.ends(isOrig)
 		e.IPBytes += ip
@@ -197,6 +229,13 @@ func (t *Table) Update(p *Packet) {
 	if a := int64(t.cfg.ActiveTimeout); a > 0 && (r.Last-r.First)/a > (prevLast-r.First)/a {
 		// The flow crossed another multiple of the active timeout.
 		t.Stats.Interim++
+		t.outSlot = 0
+		if t.insp != nil {
+			t.outSlot = t.inspSlot[idx]
+			if s := t.insp.state(t.outSlot); s != nil {
+				t.insp.snapshot(s)
+			}
+		}
 		t.out = *r
 		t.emit(&t.out)
 	}
@@ -313,6 +352,12 @@ func (t *Table) insert(p *Packet, sport, dport uint16, h uint64, slot uint32) (u
 		isOrig = false
 	}
 	t.Stats.Created++
+	if t.insp != nil {
+		t.inspSlot[idx] = 0
+		if p.Proto == 6 || p.Proto == 17 {
+			t.inspSlot[idx] = t.insp.alloc()
+		}
+	}
 	t.pushTail(idx, classOf(r))
 	return idx, isOrig
 }
@@ -346,7 +391,18 @@ func (t *Table) end(idx uint32, evicted bool) {
 	r.lruNext = t.free
 	t.free = idx
 	t.used--
+	t.outSlot = 0
+	if t.insp != nil {
+		t.outSlot = t.inspSlot[idx]
+		if s := t.insp.state(t.outSlot); s != nil {
+			t.insp.finish(s)
+		}
+	}
 	t.emit(&t.out)
+	if t.outSlot != 0 {
+		t.insp.release(t.outSlot)
+		t.inspSlot[idx], t.outSlot = 0, 0
+	}
 }
 
 func (t *Table) removeSlot(idx uint32, r *Record) {

@@ -20,6 +20,8 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+. scripts/deps.sh
+
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
   echo "test.sh: gofmt would change: $unformatted" >&2

@@ -42,6 +42,7 @@ type ReplayStats struct {
 	Records    uint64
 	Decode     flows.DecodeStats
 	Table      flows.TableStats
+	Inspect    flows.InspectStats
 }
 
 // Replay reads the files in order and writes one record per flow. Bad records
@@ -82,11 +83,12 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 		w.flush()
 		st.Decode = dec.Stats
 		st.Table = w.table.Stats
+		st.Inspect = w.table.InspectStats()
 		st.Records = w.records
 		return st, errors.Join(err, out.err)
 	}
 
-	d := newDispatcher(workers)
+	d := newDispatcher(workers, cfg.Table.Inspect.Enable)
 	err := readFiles(ctx, cfg, &st, &done, total, func(data []byte, wire int, lt flows.LinkType, ts int64) {
 		pkts, _ := dec.DecodeWire(data, wire, lt, ts)
 		for i := range pkts {
@@ -97,6 +99,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	st.Decode = dec.Stats
 	for _, w := range workers {
 		addTableStats(&st.Table, &w.table.Stats)
+		addInspectStats(&st.Inspect, w.table.InspectStats())
 		st.Records += w.records
 	}
 	return st, errors.Join(err, out.err)
@@ -189,7 +192,7 @@ func newWorker(cfg ReplayConfig, out *lineWriter) *worker {
 
 func (w *worker) emit(r *flows.Record) {
 	w.records++
-	w.buf = w.enc.Append(w.buf, r)
+	w.buf = w.enc.Append(w.buf, r, w.table.Inspection(r))
 	if len(w.buf) >= 1<<15 {
 		w.flush()
 	}
@@ -229,16 +232,21 @@ type dispatcher struct {
 	free    chan *batch
 	wg      sync.WaitGroup
 	seed    maphash.Seed
+	payload bool // copy payloads for inspection
 }
 
 const batchPackets = 256
 
 type batch struct {
 	pkts []flows.Packet
+	// With payload inspection on, payloads are copied into data and
+	// pointed to by offset, so a growing data leaves no slice stale.
+	data []byte
+	offs []uint32
 }
 
-func newDispatcher(ws []*worker) *dispatcher {
-	d := &dispatcher{workers: ws, seed: maphash.MakeSeed(), free: make(chan *batch, 8*len(ws))}
+func newDispatcher(ws []*worker, payload bool) *dispatcher {
+	d := &dispatcher{workers: ws, seed: maphash.MakeSeed(), free: make(chan *batch, 8*len(ws)), payload: payload}
 	for i := 0; i < cap(d.free); i++ {
 		d.free <- &batch{pkts: make([]flows.Packet, 0, batchPackets)}
 	}
@@ -251,8 +259,13 @@ func newDispatcher(ws []*worker) *dispatcher {
 			defer d.wg.Done()
 			for b := range ch {
 				for j := range b.pkts {
+					if d.payload {
+						q := &b.pkts[j]
+						q.Payload = b.data[b.offs[j] : b.offs[j]+uint32(len(q.Payload))]
+					}
 					w.table.Update(&b.pkts[j])
 				}
+				b.data, b.offs = b.data[:0], b.offs[:0]
 				w.active.Store(int64(w.table.Len()))
 				b.pkts = b.pkts[:0]
 				d.free <- b
@@ -273,9 +286,14 @@ func (d *dispatcher) send(p *flows.Packet) {
 	}
 	b.pkts = append(b.pkts, *p)
 	q := &b.pkts[len(b.pkts)-1]
-	// The table needs no payload, so none is copied; payload inspection
-	// will copy its bounded share here.
-	q.Payload = nil
+	if d.payload {
+		// The worker re-slices data by offset; Payload keeps the length.
+		b.offs = append(b.offs, uint32(len(b.data)))
+		b.data = append(b.data, p.Payload...)
+	} else {
+		// The table needs no payload without inspection: copy none.
+		q.Payload = nil
+	}
 	if len(b.pkts) == batchPackets {
 		d.ch[i] <- b
 		d.pending[i] = nil
@@ -311,6 +329,21 @@ func addTableStats(dst, s *flows.TableStats) {
 	dst.Fragments += s.Fragments
 	dst.FragOrphans += s.FragOrphans
 	dst.FragUnresolved += s.FragUnresolved
+}
+
+func addInspectStats(dst *flows.InspectStats, s flows.InspectStats) {
+	dst.Flows += s.Flows
+	dst.Skipped += s.Skipped
+	dst.ClientHellos += s.ClientHellos
+	dst.ServerHellos += s.ServerHellos
+	for i := range s.TLSErrors {
+		dst.TLSErrors[i] += s.TLSErrors[i]
+	}
+	dst.Gaps += s.Gaps
+	dst.QUIC += s.QUIC
+	dst.QUICError += s.QUICError
+	dst.DNS += s.DNS
+	dst.DNSError += s.DNSError
 }
 
 func fileSize(path string) (int64, error) {

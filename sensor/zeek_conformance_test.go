@@ -20,6 +20,7 @@ type zeekCase struct {
 	name     string
 	inputs   []string
 	connLogs []string
+	sslLogs  []string
 }
 
 var pairingRE = regexp.MustCompile("^- Pairing: input (.+) -> expected (.+)$")
@@ -55,16 +56,19 @@ func zeekCases(t *testing.T) []zeekCase {
 			c.inputs = append(c.inputs, in[1])
 		}
 		for _, out := range tickRE.FindAllStringSubmatch(m[2], -1) {
-			if strings.HasSuffix(out[1], "conn.log") {
+			switch {
+			case strings.HasSuffix(out[1], "conn.log"):
 				c.connLogs = append(c.connLogs, out[1])
+			case strings.HasSuffix(out[1], "ssl.log"):
+				c.sslLogs = append(c.sslLogs, out[1])
 			}
 		}
-		if len(c.connLogs) > 0 {
+		if len(c.connLogs)+len(c.sslLogs) > 0 {
 			cases = append(cases, c)
 		}
 	}
-	if len(cases) < 15 {
-		t.Fatalf("found only %d Zeek cases with a conn.log in %s", len(cases), manifest)
+	if len(cases) < 25 {
+		t.Fatalf("found only %d Zeek cases with a conn.log or ssl.log in %s", len(cases), manifest)
 	}
 	return cases
 }
@@ -164,6 +168,9 @@ func swapRow(row zeekRow) zeekRow {
 // Zeek's, and so do missed_bytes, history and conn_state.
 func TestZeekConnLogConformance(t *testing.T) {
 	for _, c := range zeekCases(t) {
+		if len(c.connLogs) == 0 {
+			continue
+		}
 		t.Run(c.name, func(t *testing.T) {
 			var files []string
 			for _, in := range c.inputs {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/outflow-sensor/outflow/flows"
 	"github.com/outflow-sensor/outflow/sensor"
+	"github.com/outflow-sensor/outflow/tls"
 )
 
 const usage = `usage: outflow <command> [flags]
@@ -91,6 +92,7 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	homeNets := fs.String("home-nets", "", "comma-separated internal prefixes (default RFC 1918 and ULA)")
 	seed := fs.Uint("community-id-seed", 0, "Community ID seed")
 	quiet := fs.Bool("quiet", false, "no summary on stderr")
+	inspect := fs.Bool("inspect", true, "payload inspection: TLS/QUIC handshakes, HTTP, DNS, entropy")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: outflow replay [flags] FILE...")
 		fs.PrintDefaults()
@@ -113,13 +115,17 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	table := flows.DefaultConfig()
+	if *inspect {
+		table.Inspect = flows.DefaultInspectConfig()
+	}
 	cfg := sensor.ReplayConfig{
 		Files:           fs.Args(),
 		Workers:         *workers,
 		Realtime:        *pace == "realtime",
 		HomeNets:        nets,
 		CommunityIDSeed: uint16(*seed),
-		Table:           flows.DefaultConfig(),
+		Table:           table,
 		Flows:           out,
 		Errors:          stderr,
 	}
@@ -150,6 +156,25 @@ func printSummary(w io.Writer, st *sensor.ReplayStats) {
 	}
 	if len(parts) > 0 {
 		fmt.Fprintf(w, "outflow: decode errors: %s\n", strings.Join(parts, " "))
+	}
+	if in := &st.Inspect; in.Flows > 0 {
+		fmt.Fprintf(w, "outflow: inspected %d flows (%d skipped, pool full), %d ClientHellos, %d ServerHellos, %d DNS messages\n",
+			in.Flows, in.Skipped, in.ClientHellos, in.ServerHellos, in.DNS)
+		var bad []string
+		for r := 1; r < len(in.TLSErrors); r++ {
+			if n := in.TLSErrors[r]; n > 0 {
+				bad = append(bad, fmt.Sprintf("%s=%d", tls.Reason(r), n))
+			}
+		}
+		if in.DNSError > 0 {
+			bad = append(bad, fmt.Sprintf("dns=%d", in.DNSError))
+		}
+		if in.Gaps > 0 {
+			bad = append(bad, fmt.Sprintf("stream_gaps=%d", in.Gaps))
+		}
+		if len(bad) > 0 {
+			fmt.Fprintf(w, "outflow: inspection errors: %s\n", strings.Join(bad, " "))
+		}
 	}
 	if st.Decode.NonIP > 0 || st.Table.Evicted > 0 || st.Table.FragOrphans > 0 {
 		fmt.Fprintf(w, "outflow: non-IP frames %d, evicted flows %d, orphan fragments %d\n",

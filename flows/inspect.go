@@ -1,0 +1,797 @@
+package flows
+
+import (
+	"bytes"
+
+	"github.com/outflow-sensor/outflow/entropy"
+	"github.com/outflow-sensor/outflow/tls"
+)
+
+// InspectConfig turns payload inspection on and bounds what it may hold.
+type InspectConfig struct {
+	Enable bool
+	// MaxFlows bounds the flows under inspection at once; a flow that finds
+	// the pool full is counted in InspectStats.Skipped and reported without
+	// inspection results.
+	MaxFlows int
+	// StreamBytes bounds, per direction, how far into the stream a handshake
+	// or HTTP header is looked for and how much is held for reassembly.
+	StreamBytes int
+	// EntropyBytes is how many application payload bytes each direction's
+	// entropy is measured over.
+	EntropyBytes int
+	// DNS, when set, receives every DNS response seen on UDP or TCP. The
+	// message is borrowed for the call.
+	DNS func(client []byte, msg []byte, ts int64)
+}
+
+// DefaultInspectConfig returns inspection switched on with the documented
+// defaults: 16 KiB per direction for handshakes, 4 KiB for entropy.
+func DefaultInspectConfig() InspectConfig {
+	return InspectConfig{Enable: true, MaxFlows: 1 << 18, StreamBytes: 16 << 10, EntropyBytes: 4096}
+}
+
+// InspectStats counts what inspection did and what it could not do.
+type InspectStats struct {
+	Flows        uint64 // flows that got an inspection slot
+	Skipped      uint64 // flows refused a slot because the pool was full
+	ClientHellos uint64
+	ServerHellos uint64
+	// TLSErrors counts hellos that failed to parse, by tls.Reason.
+	TLSErrors [tls.NumReasons]uint64
+	// Gaps counts directions whose inspection stopped at a hole in the
+	// stream that was not filled within StreamBytes.
+	Gaps      uint64
+	QUIC      uint64
+	QUICError uint64
+	DNS       uint64
+	DNSError  uint64
+}
+
+// AppProto is the application protocol inspection recognised.
+type AppProto uint8
+
+// Application protocols.
+const (
+	AppUnknown AppProto = iota
+	AppTLS
+	AppQUIC
+	AppHTTP
+	AppDNS
+	AppSSH
+)
+
+var appNames = [...]string{"unknown", "tls", "quic", "http", "dns", "ssh"}
+
+func (a AppProto) String() string {
+	if int(a) < len(appNames) {
+		return appNames[a]
+	}
+	return "unknown"
+}
+
+// TLSInfo is what the handshake said. Strings are built once per flow.
+type TLSInfo struct {
+	ClientHello, ServerHello bool
+	// Encrypted records, per direction (0 originator, 1 responder), that the
+	// side switched to encryption after the hellos: a change_cipher_spec
+	// (TLS 1.2 and earlier, and 1.3 in middlebox-compatibility mode) or an
+	// application_data record (1.3 encrypts the rest of its handshake).
+	Encrypted [2]bool
+	StartTLS  bool   // the handshake followed a cleartext preamble
+	Version   uint16 // negotiated: the ServerHello's supported_versions, else its legacy_version
+	Cipher    uint16
+	SNI       string
+	ALPN      []string
+	JA3       string
+	JA3String string
+	JA3S      string
+	JA3SStr   string
+	JA4       string
+}
+
+// Established is Zeek's ssl.log established: both hellos, then both sides
+// switched to encryption.
+func (t *TLSInfo) Established() bool {
+	return t.ClientHello && t.ServerHello && t.Encrypted[0] && t.Encrypted[1]
+}
+
+// HTTPInfo is the first cleartext HTTP request of a flow.
+type HTTPInfo struct {
+	Method string
+	Host   string
+	// ContentLength is the request's Content-Length, -1 when it had none.
+	ContentLength int64
+	// headerEnd is the originator stream offset where the body starts.
+	headerEnd uint64
+	seen      bool
+}
+
+// QUICInfo is what the client's Initial packets carried.
+type QUICInfo struct {
+	Version uint32
+	SNI     string
+	ALPN    []string
+	JA4     string
+}
+
+// DNSInfo is the first DNS query of a flow and its answer.
+type DNSInfo struct {
+	Query    string
+	QType    uint16
+	RCode    uint8
+	Response bool
+	Answers  []string
+}
+
+// EntropySample is one direction's byte statistics.
+type EntropySample struct {
+	Bits  float64 // Shannon entropy, bits per byte
+	N     int     // bytes measured
+	Chi2  float64 // chi-square against uniform
+	Class entropy.Class
+}
+
+// Inspection holds what payload inspection learned of one flow. A Table
+// hands it out with the flow's records; it is valid during the emit call.
+type Inspection struct {
+	App     AppProto
+	TLS     TLSInfo
+	HTTP    HTTPInfo
+	QUIC    QUICInfo
+	DNS     DNSInfo
+	Entropy [2]EntropySample // 0 originator, 1 responder
+
+	dir     [2]dirState
+	work    *inspectWork
+	flipped bool
+}
+
+// Direction phases.
+const (
+	phSniff    = iota // nothing classified yet
+	phHello           // gathering a TLS hello
+	phRecords         // walking TLS records after the hello
+	phHTTPHead        // gathering an HTTP header block
+	phPreamble        // a cleartext preamble that may turn into STARTTLS
+	phPayload         // counting application bytes for entropy
+	phDone
+)
+
+// maxHeld is how many out-of-order segments a direction holds at once.
+const maxHeld = 8
+
+type heldSeg struct{ off, start, n uint32 }
+
+type dirState struct {
+	next     uint32 // stream offset of the next in-order byte
+	phase    uint8
+	started  bool // a byte of this direction was seen (UDP, or TCP offsets known)
+	counting bool // the entropy counter is running
+	seen     uint32
+	cons     uint64 // bytes the phases consumed: the stream offset of the bytes at hand
+	// TLS record walk: bytes left in the current record and its type, and
+	// the partial header when a header straddles two segments.
+	recLeft uint32
+	recType uint8
+	hdr     [tls.RecordHeaderLen]byte
+	hdrN    uint8
+	held    [maxHeld]heldSeg
+	nHeld   uint8
+	heldLen uint32
+}
+
+// inspectWork is the heavy part of an inspection, pooled and released as
+// soon as both directions are done.
+type inspectWork struct {
+	ent  [2]entropy.Counter
+	acc  [2][]byte // gathered bytes while a hello or header is incomplete
+	hold [2][]byte // out-of-order segments, indexed by heldSeg.start
+}
+
+// inspector owns the inspection pool of one Table.
+type inspector struct {
+	cfg     InspectConfig
+	states  []Inspection
+	free    []uint32
+	works   []*inspectWork
+	scratch []byte // gathers a hello split over several records
+	hello   tls.ClientHello
+	server  tls.ServerHello
+	fp      tls.Fingerprints
+	dns     dnsParser
+	Stats   InspectStats
+}
+
+func newInspector(cfg InspectConfig) *inspector {
+	d := DefaultInspectConfig()
+	if cfg.MaxFlows <= 0 {
+		cfg.MaxFlows = d.MaxFlows
+	}
+	if cfg.StreamBytes <= 0 {
+		cfg.StreamBytes = d.StreamBytes
+	}
+	if cfg.EntropyBytes <= 0 {
+		cfg.EntropyBytes = d.EntropyBytes
+	}
+	return &inspector{cfg: cfg, scratch: make([]byte, 0, cfg.StreamBytes)}
+}
+
+// alloc returns a new inspection slot plus one, or 0 when the pool is full.
+func (in *inspector) alloc() uint32 {
+	var idx uint32
+	switch {
+	case len(in.free) > 0:
+		idx = in.free[len(in.free)-1]
+		in.free = in.free[:len(in.free)-1]
+	case len(in.states) < in.cfg.MaxFlows:
+		in.states = append(in.states, Inspection{})
+		idx = uint32(len(in.states) - 1)
+	default:
+		in.Stats.Skipped++
+		return 0
+	}
+	in.Stats.Flows++
+	s := &in.states[idx]
+	alpn, qalpn, answers := s.TLS.ALPN[:0], s.QUIC.ALPN[:0], s.DNS.Answers[:0]
+	*s = Inspection{}
+	s.TLS.ALPN, s.QUIC.ALPN, s.DNS.Answers = alpn, qalpn, answers
+	s.HTTP.ContentLength = -1
+	s.work = in.getWork()
+	return idx + 1
+}
+
+func (in *inspector) getWork() *inspectWork {
+	var w *inspectWork
+	if n := len(in.works); n > 0 {
+		w = in.works[n-1]
+		in.works = in.works[:n-1]
+	} else {
+		w = &inspectWork{}
+	}
+	for d := range w.ent {
+		w.ent[d].Reset(in.cfg.EntropyBytes)
+		w.acc[d] = w.acc[d][:0]
+	}
+	return w
+}
+
+func (in *inspector) state(slot uint32) *Inspection {
+	if slot == 0 {
+		return nil
+	}
+	return &in.states[slot-1]
+}
+
+// release frees a slot after its flow's final record was emitted.
+func (in *inspector) release(slot uint32) {
+	if slot != 0 {
+		in.free = append(in.free, slot-1)
+	}
+}
+
+// finish turns the counters into samples and returns the work to the pool.
+func (in *inspector) finish(s *Inspection) {
+	if s.work == nil {
+		return
+	}
+	for d := range s.dir {
+		in.sample(s, d)
+	}
+	in.works = append(in.works, s.work)
+	s.work = nil
+}
+
+func (in *inspector) sample(s *Inspection, d int) {
+	if s.work == nil || !s.dir[d].counting {
+		return
+	}
+	c := &s.work.ent[d]
+	if c.N() == 0 {
+		return
+	}
+	s.Entropy[d] = EntropySample{Bits: c.Shannon(), N: c.N(), Chi2: c.ChiSquare(), Class: c.Classify()}
+}
+
+// snapshot fills the entropy samples of a flow still under inspection, for
+// an interim record.
+func (in *inspector) snapshot(s *Inspection) {
+	for d := range s.dir {
+		in.sample(s, d)
+	}
+}
+
+// packet feeds p's payload to r's inspection. isOrig is the sender's role
+// after the table accounted the packet.
+func (in *inspector) packet(slot uint32, r *Record, p *Packet, isOrig bool) {
+	s := &in.states[slot-1]
+	if s.flipped != r.Flipped() {
+		s.flipped = r.Flipped()
+		s.dir[0], s.dir[1] = s.dir[1], s.dir[0]
+		s.Entropy[0], s.Entropy[1] = s.Entropy[1], s.Entropy[0]
+		if w := s.work; w != nil {
+			w.ent[0], w.ent[1] = w.ent[1], w.ent[0]
+			w.acc[0], w.acc[1] = w.acc[1], w.acc[0]
+			w.hold[0], w.hold[1] = w.hold[1], w.hold[0]
+		}
+	}
+	if s.work == nil || len(p.Payload) == 0 {
+		return
+	}
+	d := 0
+	if !isOrig {
+		d = 1
+	}
+	switch r.Proto {
+	case 6:
+		e, _ := r.ends(isOrig)
+		// Endpoint offsets count the SYN as byte 1; the stream starts at 0.
+		in.segment(r, s, d, p.Seq-e.isn-1, p.Payload)
+	case 17:
+		in.datagram(r, s, d, p)
+	default:
+		in.consume(r, s, d, p.Payload)
+	}
+	if s.dir[0].phase == phDone && s.dir[1].phase == phDone {
+		in.finish(s)
+	}
+}
+
+// segment places a TCP segment at stream offset off: in-order bytes are
+// consumed at once, without a copy; segments past a hole wait in a bounded
+// buffer until it fills.
+func (in *inspector) segment(r *Record, s *Inspection, d int, off uint32, data []byte) {
+	ds := &s.dir[d]
+	if ds.phase == phDone {
+		return
+	}
+	if !ds.started {
+		ds.started = true
+		ds.next = off
+	}
+	rel := int32(off - ds.next)
+	if rel < 0 {
+		if int(-rel) >= len(data) {
+			return // a retransmission of what was consumed
+		}
+		data = data[-rel:]
+		rel = 0
+	}
+	if rel > 0 {
+		in.hold(s, d, off, data)
+		return
+	}
+	in.consume(r, s, d, data)
+	ds.next += uint32(len(data))
+	for ds.nHeld > 0 && ds.phase != phDone {
+		if !in.drainHeld(r, s, d) {
+			break
+		}
+	}
+}
+
+func (in *inspector) hold(s *Inspection, d int, off uint32, data []byte) {
+	ds, w := &s.dir[d], s.work
+	ahead := off - ds.next
+	if ds.nHeld == maxHeld || int(ahead)+len(data) > in.cfg.StreamBytes ||
+		int(ds.heldLen)+len(data) > in.cfg.StreamBytes {
+		// The hole is too wide to wait for: inspection of this side ends
+		// here, as a content gap ends Zeek's analyzers.
+		in.Stats.Gaps++
+		in.stop(s, d)
+		return
+	}
+	if w.hold[d] == nil {
+		w.hold[d] = make([]byte, 0, in.cfg.StreamBytes)
+	}
+	start := uint32(len(w.hold[d]))
+	w.hold[d] = append(w.hold[d], data...)
+	ds.held[ds.nHeld] = heldSeg{off: off, start: start, n: uint32(len(data))}
+	ds.nHeld++
+	ds.heldLen += uint32(len(data))
+}
+
+// drainHeld consumes one held segment that now touches the in-order edge,
+// and reports whether one did.
+func (in *inspector) drainHeld(r *Record, s *Inspection, d int) bool {
+	ds, w := &s.dir[d], s.work
+	for i := 0; i < int(ds.nHeld); i++ {
+		h := ds.held[i]
+		rel := int32(h.off - ds.next)
+		if rel > 0 {
+			continue
+		}
+		ds.held[i] = ds.held[ds.nHeld-1]
+		ds.nHeld--
+		if int(-rel) < int(h.n) {
+			data := w.hold[d][h.start+uint32(-rel) : h.start+h.n]
+			in.consume(r, s, d, data)
+			ds.next += uint32(len(data))
+		}
+		if ds.nHeld == 0 {
+			w.hold[d] = w.hold[d][:0]
+			ds.heldLen = 0
+		}
+		return true
+	}
+	return false
+}
+
+func (in *inspector) stop(s *Inspection, d int) {
+	ds := &s.dir[d]
+	in.sample(s, d)
+	ds.phase = phDone
+	ds.nHeld, ds.heldLen = 0, 0
+	if s.work != nil {
+		s.work.hold[d] = s.work.hold[d][:0]
+	}
+}
+
+// consume takes the next in-order bytes of direction d.
+func (in *inspector) consume(r *Record, s *Inspection, d int, data []byte) {
+	ds := &s.dir[d]
+	for len(data) > 0 && ds.phase != phDone {
+		before := len(data)
+		switch ds.phase {
+		case phSniff:
+			data = in.sniff(r, s, d, data)
+		case phHello:
+			data = in.helloBytes(s, d, data)
+		case phRecords:
+			data = in.records(s, d, data)
+		case phHTTPHead:
+			data = in.httpHead(s, d, data)
+		case phPreamble:
+			data = in.preamble(s, d, data)
+		case phPayload:
+			in.count(s, d, data)
+			data = nil
+		}
+		ds.cons += uint64(before - len(data))
+	}
+}
+
+// count adds application payload to the direction's entropy counter.
+func (in *inspector) count(s *Inspection, d int, data []byte) {
+	ds := &s.dir[d]
+	ds.counting = true
+	if s.work.ent[d].Add(data) {
+		in.sample(s, d)
+		if ds.phase == phPayload {
+			ds.phase = phDone
+		}
+	}
+}
+
+// httpMethods start the request lines recognised as HTTP.
+var httpMethods = [...]string{"GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "PROPFIND ", "MKCOL ", "COPY ", "MOVE "}
+
+func (in *inspector) sniff(r *Record, s *Inspection, d int, data []byte) []byte {
+	in.classify(r, s, d, data)
+	return data
+}
+
+func (in *inspector) classify(r *Record, s *Inspection, d int, b []byte) {
+	ds := &s.dir[d]
+	switch {
+	case tls.LooksLikeHandshake(b, 1) || tls.LooksLikeHandshake(b, 2):
+		ds.phase = phHello
+		if s.App == AppUnknown {
+			s.App = AppTLS
+		}
+	case bytes.HasPrefix(b, []byte("SSH-")):
+		s.App = AppSSH
+		ds.phase = phPayload
+	case isHTTPStart(b):
+		ds.phase = phHTTPHead
+		if s.App == AppUnknown {
+			s.App = AppHTTP
+		}
+	case r.Proto == 6:
+		// Text or binary, the stream may yet turn into TLS: STARTTLS in
+		// SMTP, IMAP, POP3, FTP, IRC and XMPP, LDAP's StartTLS, MySQL and
+		// PostgreSQL SSL requests.
+		ds.phase = phPreamble
+	default:
+		ds.phase = phPayload
+	}
+}
+
+func isHTTPStart(b []byte) bool {
+	if bytes.HasPrefix(b, []byte("HTTP/1.")) {
+		return true
+	}
+	for _, m := range httpMethods {
+		if bytes.HasPrefix(b, []byte(m)) {
+			return true
+		}
+	}
+	return false
+}
+
+// helloBytes gathers the first handshake message of a direction.
+func (in *inspector) helloBytes(s *Inspection, d int, data []byte) []byte {
+	w, ds := s.work, &s.dir[d]
+	src := data
+	gathered := len(w.acc[d]) > 0
+	take := min(len(data), in.cfg.StreamBytes-len(w.acc[d]))
+	if gathered {
+		w.acc[d] = append(w.acc[d], data[:take]...)
+		src = w.acc[d]
+	}
+	msg, used, st, err := tls.FirstHandshake(src, in.scratch[:0])
+	switch st {
+	case tls.NeedMore:
+		if !gathered {
+			if w.acc[d] == nil {
+				w.acc[d] = make([]byte, 0, in.cfg.StreamBytes)
+			}
+			w.acc[d] = append(w.acc[d], data[:take]...)
+		}
+		if len(w.acc[d]) >= in.cfg.StreamBytes {
+			in.Stats.TLSErrors[tls.ReasonTooLarge]++
+			w.acc[d] = w.acc[d][:0]
+			ds.phase = phPayload
+		}
+		return nil
+	case tls.Complete:
+		in.parseHello(s, d, msg)
+		ds.phase = phRecords
+		if gathered {
+			// The records walk continues from where the hello's records
+			// ended, in the part of data past the gathered prefix.
+			before := len(w.acc[d]) - take
+			w.acc[d] = w.acc[d][:0]
+			if used-before >= 0 && used-before <= len(data) {
+				return data[used-before:]
+			}
+			return nil
+		}
+		return data[used:]
+	default:
+		if e, ok := err.(*tls.Error); ok {
+			in.Stats.TLSErrors[e.Reason]++
+		} else {
+			in.Stats.TLSErrors[tls.ReasonMalformed]++
+		}
+		w.acc[d] = w.acc[d][:0]
+		ds.phase = phPayload
+		return nil
+	}
+}
+
+// hello parses one handshake message and records what it says.
+func (in *inspector) parseHello(s *Inspection, d int, msg []byte) {
+	t := &s.TLS
+	switch msg[0] {
+	case 1:
+		if t.ClientHello {
+			return
+		}
+		if err := tls.ParseClientHello(msg, &in.hello); err != nil {
+			in.countTLSError(err)
+			return
+		}
+		in.Stats.ClientHellos++
+		t.ClientHello = true
+		t.SNI = string(in.hello.SNI)
+		for _, p := range in.hello.ALPN {
+			t.ALPN = append(t.ALPN, string(p))
+		}
+		t.JA3String, t.JA3 = in.fp.JA3(&in.hello)
+		t.JA4 = in.fp.JA4(&in.hello, tls.TCP)
+	case 2:
+		if t.ServerHello {
+			return
+		}
+		if err := tls.ParseServerHello(msg, &in.server); err != nil {
+			in.countTLSError(err)
+			return
+		}
+		in.Stats.ServerHellos++
+		t.ServerHello = true
+		t.Version = in.server.NegotiatedVersion()
+		t.Cipher = in.server.Cipher
+		t.JA3SStr, t.JA3S = in.fp.JA3S(&in.server)
+	default:
+		in.Stats.TLSErrors[tls.ReasonNotHello]++
+	}
+}
+
+func (in *inspector) countTLSError(err error) {
+	if e, ok := err.(*tls.Error); ok {
+		in.Stats.TLSErrors[e.Reason]++
+		return
+	}
+	in.Stats.TLSErrors[tls.ReasonMalformed]++
+}
+
+// records walks the TLS records after the hello: application data marks the
+// direction established and its bytes are what entropy measures.
+func (in *inspector) records(s *Inspection, d int, data []byte) []byte {
+	ds := &s.dir[d]
+	for len(data) > 0 {
+		if ds.recLeft == 0 {
+			n := copy(ds.hdr[ds.hdrN:], data)
+			ds.hdrN += uint8(n)
+			data = data[n:]
+			if ds.hdrN < tls.RecordHeaderLen {
+				return nil
+			}
+			ds.hdrN = 0
+			h := ds.hdr
+			if h[1] != 3 || h[0] < tls.ContentChangeCipherSpec || h[0] > tls.ContentHeartbeat {
+				// Not records any more (a protocol switched back to clear
+				// text, or a desynchronised stream): measure what is there.
+				ds.phase = phPayload
+				return data
+			}
+			ds.recType = h[0]
+			ds.recLeft = uint32(h[3])<<8 | uint32(h[4])
+			if ds.recType == tls.ContentApplicationData || ds.recType == tls.ContentChangeCipherSpec {
+				s.TLS.Encrypted[d] = true
+			}
+			if ds.recLeft == 0 {
+				continue
+			}
+		}
+		n := min(uint32(len(data)), ds.recLeft)
+		if ds.recType == tls.ContentApplicationData && !s.work.ent[d].Full() {
+			in.count(s, d, data[:n])
+		}
+		ds.recLeft -= n
+		data = data[n:]
+		if s.work.ent[d].Full() && s.TLS.Encrypted[d] {
+			in.sample(s, d)
+			ds.phase = phDone
+			return nil
+		}
+	}
+	return nil
+}
+
+// httpHead gathers a request or status line and headers, then measures the
+// body.
+func (in *inspector) httpHead(s *Inspection, d int, data []byte) []byte {
+	w, ds := s.work, &s.dir[d]
+	start := len(w.acc[d])
+	// Look for the end of the header in the gathered tail plus data without
+	// copying data when the header ends inside it.
+	if start == 0 {
+		if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 {
+			in.httpHeader(s, d, data[:i+4], ds.cons+uint64(i+4))
+			ds.phase = phPayload
+			return data[i+4:]
+		}
+		if w.acc[d] == nil {
+			w.acc[d] = make([]byte, 0, in.cfg.StreamBytes)
+		}
+	}
+	take := min(len(data), in.cfg.StreamBytes-start)
+	w.acc[d] = append(w.acc[d], data[:take]...)
+	from := max(0, start-3)
+	if i := bytes.Index(w.acc[d][from:], []byte("\r\n\r\n")); i >= 0 {
+		end := from + i + 4
+		used := end - start
+		in.httpHeader(s, d, w.acc[d][:end], ds.cons+uint64(used))
+		w.acc[d] = w.acc[d][:0]
+		ds.phase = phPayload
+		return data[used:]
+	}
+	if len(w.acc[d]) >= in.cfg.StreamBytes {
+		// No header end within the bound: not HTTP after all.
+		w.acc[d] = w.acc[d][:0]
+		ds.phase = phPayload
+		return data[take:]
+	}
+	return nil
+}
+
+func (in *inspector) httpHeader(s *Inspection, d int, head []byte, bodyAt uint64) {
+	h := &s.HTTP
+	if d != 0 || h.seen {
+		return
+	}
+	h.seen = true
+	h.headerEnd = bodyAt
+	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
+	if m, _, ok := bytes.Cut(line, []byte(" ")); ok {
+		h.Method = string(m)
+	}
+	for len(rest) > 0 {
+		var l []byte
+		l, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		k, v, ok := bytes.Cut(l, []byte(":"))
+		if !ok {
+			continue
+		}
+		v = bytes.TrimSpace(v)
+		switch {
+		case bytes.EqualFold(k, []byte("host")):
+			h.Host = string(v)
+		case bytes.EqualFold(k, []byte("content-length")):
+			h.ContentLength = parseDec(v)
+		}
+	}
+}
+
+func parseDec(b []byte) int64 {
+	if len(b) == 0 || len(b) > 18 {
+		return -1
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return -1
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n
+}
+
+// preamble measures the first bytes of a stream not yet recognised and
+// watches each new chunk, up to StreamBytes, for the TLS handshake that a
+// STARTTLS-style upgrade leads to.
+func (in *inspector) preamble(s *Inspection, d int, data []byte) []byte {
+	ds := &s.dir[d]
+	if tls.LooksLikeHandshake(data, 1) || tls.LooksLikeHandshake(data, 2) {
+		s.App = AppTLS
+		s.TLS.StartTLS = true
+		// The preamble is not application payload of the TLS session.
+		s.work.ent[d].Reset(in.cfg.EntropyBytes)
+		ds.counting = false
+		ds.phase = phHello
+		return data
+	}
+	ds.seen += uint32(len(data))
+	in.count(s, d, data)
+	if int(ds.seen) >= in.cfg.StreamBytes {
+		ds.phase = phPayload
+		if s.work.ent[d].Full() {
+			ds.phase = phDone
+		}
+	}
+	return nil
+}
+
+// datagram inspects one UDP payload.
+func (in *inspector) datagram(r *Record, s *Inspection, d int, p *Packet) {
+	ds := &s.dir[d]
+	b := p.Payload
+	if !ds.started {
+		ds.started = true
+		switch {
+		case r.OrigP == 53 || r.RespP == 53 || r.OrigP == 5353 || r.RespP == 5353:
+			s.App = AppDNS
+		case quicLongHeader(b) && s.App == AppUnknown:
+			s.App = AppQUIC
+			in.Stats.QUIC++
+		}
+	}
+	switch s.App {
+	case AppDNS:
+		in.dnsMessage(r, s, d, p, b)
+		if s.DNS.Response {
+			ds.phase = phDone
+			s.dir[1-d].phase = phDone
+		}
+		return
+	case AppQUIC:
+		if b[0]&0x80 != 0 {
+			return // handshake packets: not application payload
+		}
+	}
+	in.count(s, d, b)
+	if s.work.ent[d].Full() {
+		ds.phase = phDone
+	}
+}
+
+// quicLongHeader recognises a QUIC v1, v2 or draft long-header packet.
+func quicLongHeader(b []byte) bool {
+	if len(b) < 7 || b[0]&0xc0 != 0xc0 {
+		return false
+	}
+	v := be32(b[1:5])
+	return v == 1 || v == 0x6b3343cf || v>>8 == 0xff0000
+}

@@ -1,0 +1,227 @@
+package flows
+
+import (
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/outflow-sensor/outflow/tls"
+)
+
+// ServerName is the best name for the responder that the flow itself
+// carried: TLS SNI, else QUIC SNI, else the HTTP Host. The DNS name the
+// client resolved is the enrichment stage's to add.
+func (s *Inspection) ServerName() string {
+	switch {
+	case s.TLS.SNI != "":
+		return s.TLS.SNI
+	case s.QUIC.SNI != "":
+		return s.QUIC.SNI
+	}
+	return s.HTTP.Host
+}
+
+// RequestBodyBytes is the first HTTP request's body size: its Content-Length,
+// else what the originator sent after the header. -1 when not HTTP.
+func (s *Inspection) RequestBodyBytes(r *Record) int64 {
+	if !s.HTTP.seen {
+		return -1
+	}
+	if s.HTTP.ContentLength >= 0 {
+		return s.HTTP.ContentLength
+	}
+	ob := r.OrigBytes()
+	if ob < s.HTTP.headerEnd {
+		return 0
+	}
+	return int64(ob - s.HTTP.headerEnd)
+}
+
+func appendInspection(dst []byte, r *Record, s *Inspection) []byte {
+	dst = append(dst, `,"app_proto":"`...)
+	dst = append(dst, s.App.String()...)
+	dst = append(dst, '"')
+	if name := s.ServerName(); name != "" {
+		dst = append(dst, `,"server_name":`...)
+		dst = appendJSONString(dst, name)
+	}
+	t := &s.TLS
+	if t.ClientHello || t.ServerHello {
+		dst = append(dst, `,"tls":{"client_hello":`...)
+		dst = strconv.AppendBool(dst, t.ClientHello)
+		dst = append(dst, `,"server_hello":`...)
+		dst = strconv.AppendBool(dst, t.ServerHello)
+		dst = append(dst, `,"established":`...)
+		dst = strconv.AppendBool(dst, t.Established())
+		if t.StartTLS {
+			dst = append(dst, `,"starttls":true`...)
+		}
+		if t.ServerHello {
+			dst = append(dst, `,"version":"`...)
+			dst = append(dst, tls.VersionName(t.Version)...)
+			dst = append(dst, `","cipher":"`...)
+			dst = append(dst, tls.CipherName(t.Cipher)...)
+			dst = append(dst, '"')
+		}
+		if t.SNI != "" {
+			dst = append(dst, `,"sni":`...)
+			dst = appendJSONString(dst, t.SNI)
+		}
+		if len(t.ALPN) > 0 {
+			dst = append(dst, `,"alpn":`...)
+			dst = appendStrings(dst, t.ALPN)
+		}
+		if t.ClientHello {
+			dst = append(dst, `,"ja3":"`...)
+			dst = append(dst, t.JA3...)
+			dst = append(dst, `","ja3_string":"`...)
+			dst = append(dst, t.JA3String...)
+			dst = append(dst, `","ja4":"`...)
+			dst = append(dst, t.JA4...)
+			dst = append(dst, '"')
+		}
+		if t.ServerHello {
+			dst = append(dst, `,"ja3s":"`...)
+			dst = append(dst, t.JA3S...)
+			dst = append(dst, `","ja3s_string":"`...)
+			dst = append(dst, t.JA3SStr...)
+			dst = append(dst, '"')
+		}
+		dst = append(dst, '}')
+	}
+	if q := &s.QUIC; q.Version != 0 {
+		dst = append(dst, `,"quic":{"version":"`...)
+		dst = appendQUICVersion(dst, q.Version)
+		dst = append(dst, '"')
+		if q.SNI != "" {
+			dst = append(dst, `,"sni":`...)
+			dst = appendJSONString(dst, q.SNI)
+		}
+		if len(q.ALPN) > 0 {
+			dst = append(dst, `,"alpn":`...)
+			dst = appendStrings(dst, q.ALPN)
+		}
+		if q.JA4 != "" {
+			dst = append(dst, `,"ja4":"`...)
+			dst = append(dst, q.JA4...)
+			dst = append(dst, '"')
+		}
+		dst = append(dst, '}')
+	}
+	if h := &s.HTTP; h.seen {
+		dst = append(dst, `,"http":{"method":`...)
+		dst = appendJSONString(dst, h.Method)
+		if h.Host != "" {
+			dst = append(dst, `,"host":`...)
+			dst = appendJSONString(dst, h.Host)
+		}
+		dst = append(dst, `,"request_body_bytes":`...)
+		dst = strconv.AppendInt(dst, s.RequestBodyBytes(r), 10)
+		dst = append(dst, '}')
+	}
+	if q := &s.DNS; q.Query != "" {
+		dst = append(dst, `,"dns":{"query":`...)
+		dst = appendJSONString(dst, q.Query)
+		dst = appendUintKey(dst, "qtype", uint64(q.QType))
+		if q.Response {
+			dst = appendUintKey(dst, "rcode", uint64(q.RCode))
+			dst = append(dst, `,"answers":`...)
+			dst = appendStrings(dst, q.Answers)
+		}
+		dst = append(dst, '}')
+	}
+	if s.Entropy[0].N > 0 || s.Entropy[1].N > 0 {
+		dst = append(dst, `,"entropy":{`...)
+		sep := false
+		for d, name := range [2]string{"orig", "resp"} {
+			e := &s.Entropy[d]
+			if e.N == 0 {
+				continue
+			}
+			if sep {
+				dst = append(dst, ',')
+			}
+			sep = true
+			dst = append(dst, '"')
+			dst = append(dst, name...)
+			dst = append(dst, `":{"bits":`...)
+			dst = strconv.AppendFloat(dst, e.Bits, 'f', 4, 64)
+			dst = append(dst, `,"n":`...)
+			dst = strconv.AppendInt(dst, int64(e.N), 10)
+			dst = append(dst, `,"chi2":`...)
+			dst = strconv.AppendFloat(dst, e.Chi2, 'f', 1, 64)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, `},"payload_class":{`...)
+		sep = false
+		for d, name := range [2]string{"orig", "resp"} {
+			e := &s.Entropy[d]
+			if e.N == 0 {
+				continue
+			}
+			if sep {
+				dst = append(dst, ',')
+			}
+			sep = true
+			dst = append(dst, '"')
+			dst = append(dst, name...)
+			dst = append(dst, `":"`...)
+			dst = append(dst, e.Class.String()...)
+			dst = append(dst, '"')
+		}
+		dst = append(dst, '}')
+	}
+	return dst
+}
+
+func appendQUICVersion(dst []byte, v uint32) []byte {
+	switch v {
+	case 1:
+		return append(dst, "1"...)
+	case 0x6b3343cf:
+		return append(dst, "2"...)
+	}
+	dst = append(dst, "0x"...)
+	return strconv.AppendUint(dst, uint64(v), 16)
+}
+
+func appendStrings(dst []byte, list []string) []byte {
+	dst = append(dst, '[')
+	for i, v := range list {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, v)
+	}
+	return append(dst, ']')
+}
+
+// appendJSONString quotes s for JSON. Names come off the wire, so control
+// characters are escaped and invalid UTF-8 becomes U+FFFD rather than
+// breaking the line for the reader.
+func appendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c < 0x20 || c == 0x7f:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			dst = append(dst, `\ufffd`...)
+		} else {
+			dst = append(dst, s[i:i+n]...)
+		}
+		i += n
+	}
+	return append(dst, '"')
+}

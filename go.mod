@@ -12,8 +12,11 @@ require (
 )
 
 require (
+	github.com/VictoriaMetrics/fastcache v1.13.0 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dreadl0ck/ja3 v1.0.0 // indirect
 	github.com/dreadl0ck/tlsx v0.0.0-20200303221230-8cb859306e07 // indirect
+	github.com/golang/snappy v1.0.0 // indirect
 	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
 	golang.org/x/crypto v0.0.0-20200302210943-78000ba7a073 // indirect

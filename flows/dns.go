@@ -39,9 +39,20 @@ func (in *inspector) dnsMessage(r *Record, s *Inspection, d int, p *Packet, b []
 			q.Answers = append(q.Answers, string(a.CNAME))
 		}
 	}
-	if in.cfg.DNS != nil {
+	if in.cfg.DNSAnswer != nil && len(m.Questions) > 0 {
 		// The client is the receiver of the response.
-		client := p.dstAddr()
-		in.cfg.DNS(client, b, p.TS)
+		client, name := p.dstAddr(), m.Questions[0].Name
+		for _, a := range m.Answers {
+			switch a.Type {
+			case layers.DNSTypeA:
+				if ip4 := a.IP.To4(); ip4 != nil {
+					in.cfg.DNSAnswer(client, ip4, name, a.TTL, p.TS)
+				}
+			case layers.DNSTypeAAAA:
+				if len(a.IP) == 16 {
+					in.cfg.DNSAnswer(client, a.IP, name, a.TTL, p.TS)
+				}
+			}
+		}
 	}
 }

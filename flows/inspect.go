@@ -20,9 +20,11 @@ type InspectConfig struct {
 	// EntropyBytes is how many application payload bytes each direction's
 	// entropy is measured over.
 	EntropyBytes int
-	// DNS, when set, receives every DNS response seen on UDP or TCP. The
-	// message is borrowed for the call.
-	DNS func(client []byte, msg []byte, ts int64)
+	// DNSAnswer, when set, receives each A and AAAA answer of the DNS
+	// responses seen: the client that asked, the address, the name the
+	// client asked for (CNAME chains lead back to it), the TTL in seconds and
+	// the packet time. Slices are borrowed for the call.
+	DNSAnswer func(client, addr, name []byte, ttl uint32, ts int64)
 }
 
 // DefaultInspectConfig returns inspection switched on with the documented
@@ -141,6 +143,9 @@ type Inspection struct {
 	QUIC    QUICInfo
 	DNS     DNSInfo
 	Entropy [2]EntropySample // 0 originator, 1 responder
+	// Resolved is the name the client looked up for the responder, filled
+	// in from DNS answers by the sensor at export.
+	Resolved string
 
 	dir     [2]dirState
 	work    *inspectWork
@@ -660,7 +665,7 @@ func (in *inspector) httpHead(s *Inspection, d int, data []byte) []byte {
 	if start == 0 {
 		if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 {
 			in.httpHeader(s, d, data[:i+4], ds.cons+uint64(i+4))
-			ds.phase = phPayload
+			ds.phase = afterHTTP(s)
 			return data[i+4:]
 		}
 		if w.acc[d] == nil {
@@ -675,7 +680,7 @@ func (in *inspector) httpHead(s *Inspection, d int, data []byte) []byte {
 		used := end - start
 		in.httpHeader(s, d, w.acc[d][:end], ds.cons+uint64(used))
 		w.acc[d] = w.acc[d][:0]
-		ds.phase = phPayload
+		ds.phase = afterHTTP(s)
 		return data[used:]
 	}
 	if len(w.acc[d]) >= in.cfg.StreamBytes {
@@ -685,6 +690,15 @@ func (in *inspector) httpHead(s *Inspection, d int, data []byte) []byte {
 		return data[take:]
 	}
 	return nil
+}
+
+// afterHTTP is the phase after a header: a CONNECT tunnel usually carries
+// TLS next, so it is watched for; other bodies are measured.
+func afterHTTP(s *Inspection) uint8 {
+	if s.HTTP.Method == "CONNECT" {
+		return phPreamble
+	}
+	return phPayload
 }
 
 func (in *inspector) httpHeader(s *Inspection, d int, head []byte, bodyAt uint64) {

@@ -7,17 +7,18 @@ import (
 	"github.com/outflow-sensor/outflow/tls"
 )
 
-// ServerName is the best name for the responder that the flow itself
-// carried: TLS SNI, else QUIC SNI, else the HTTP Host. The DNS name the
-// client resolved is the enrichment stage's to add.
+// ServerName is the best name for the responder: TLS SNI, else QUIC SNI,
+// else the HTTP Host, else the DNS name the client resolved (Resolved).
 func (s *Inspection) ServerName() string {
 	switch {
 	case s.TLS.SNI != "":
 		return s.TLS.SNI
 	case s.QUIC.SNI != "":
 		return s.QUIC.SNI
+	case s.HTTP.Host != "":
+		return s.HTTP.Host
 	}
-	return s.HTTP.Host
+	return s.Resolved
 }
 
 // RequestBodyBytes is the first HTTP request's body size: its Content-Length,

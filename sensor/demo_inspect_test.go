@@ -127,6 +127,11 @@ func TestDemoPayloadClasses(t *testing.T) {
 	if raw["tls"] != nil || raw["app_proto"] != "unknown" || pc["orig"] != "encrypted" {
 		t.Errorf("openssl enc stream: app_proto %v tls %v class %v", raw["app_proto"], raw["tls"], pc)
 	}
+	// socat dialled the address, but the client had resolved it by name
+	// (record.sh's NAME) just before: the DNS answer names the flow.
+	if raw["server_name"] != "files.example-storage.test" {
+		t.Errorf("openssl enc stream: server_name %v, want the name the client resolved", raw["server_name"])
+	}
 	// The entropy of the first 4096 bytes, computed here from tshark's copy
 	// of the same payload.
 	rows := tshark(t, "-r", demo, "-Y", "tcp.dstport==9443 && tcp.len>0", "-T", "fields", "-e", "tcp.seq", "-e", "tcp.payload")

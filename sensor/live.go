@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/outflow-sensor/outflow/enrich/dnscache"
 	"github.com/outflow-sensor/outflow/flows"
 	"github.com/outflow-sensor/outflow/sensor/capture"
 )
@@ -84,6 +85,10 @@ func Live(ctx context.Context, cfg LiveConfig) (LiveStats, error) {
 		closers = append(closers, undo)
 	}
 	out := &lineWriter{w: cfg.Flows}
+	var names *dnscache.Cache
+	if cfg.Table.Inspect.Enable {
+		names = dnscache.New(dnscache.DefaultConfig())
+	}
 	rc := ReplayConfig{Workers: cfg.Workers, HomeNets: cfg.HomeNets, CommunityIDSeed: cfg.CommunityIDSeed, Table: cfg.Table}
 	type liveWorker struct {
 		*worker
@@ -92,7 +97,7 @@ func Live(ctx context.Context, cfg LiveConfig) (LiveStats, error) {
 	}
 	ws := make([]*liveWorker, cfg.Workers)
 	for i := range ws {
-		ws[i] = &liveWorker{worker: newWorker(rc, out), dec: flows.NewDecoder()}
+		ws[i] = &liveWorker{worker: newWorker(rc, out, names), dec: flows.NewDecoder()}
 	}
 	// One fanout group per interface, unique to this process.
 	for n, iface := range cfg.Interfaces {

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/outflow-sensor/outflow/enrich/dnscache"
 	"github.com/outflow-sensor/outflow/flows"
 	"github.com/outflow-sensor/outflow/sensor/capture"
 )
@@ -59,8 +60,12 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	}
 	out := &lineWriter{w: cfg.Flows}
 	workers := make([]*worker, cfg.Workers)
+	var names *dnscache.Cache
+	if cfg.Table.Inspect.Enable {
+		names = dnscache.New(dnscache.DefaultConfig())
+	}
 	for i := range workers {
-		workers[i] = newWorker(cfg, out)
+		workers[i] = newWorker(cfg, out, names)
 	}
 	var st ReplayStats
 	dec := flows.NewDecoder()
@@ -176,13 +181,18 @@ type worker struct {
 	buf     []byte
 	out     *lineWriter
 	records uint64
+	names   *dnscache.Cache // shared by the workers: answers and flows may land on different ones
+	nameBuf []byte
 }
 
-func newWorker(cfg ReplayConfig, out *lineWriter) *worker {
-	w := &worker{out: out, enc: flows.NewEncoder(cfg.HomeNets, cfg.CommunityIDSeed), buf: make([]byte, 0, 1<<16)}
+func newWorker(cfg ReplayConfig, out *lineWriter, names *dnscache.Cache) *worker {
+	w := &worker{out: out, enc: flows.NewEncoder(cfg.HomeNets, cfg.CommunityIDSeed), buf: make([]byte, 0, 1<<16), names: names}
 	tc := cfg.Table
 	if tc.Capacity == 0 {
 		tc = flows.DefaultConfig()
+	}
+	if names != nil {
+		tc.Inspect.DNSAnswer = names.Add
 	}
 	// The capacity is the sensor's; the workers share it.
 	tc.Capacity = max(tc.Capacity/max(cfg.Workers, 1), 1024)
@@ -192,7 +202,14 @@ func newWorker(cfg ReplayConfig, out *lineWriter) *worker {
 
 func (w *worker) emit(r *flows.Record) {
 	w.records++
-	w.buf = w.enc.Append(w.buf, r, w.table.Inspection(r))
+	s := w.table.Inspection(r)
+	if s != nil && w.names != nil && s.Resolved == "" && s.ServerName() == "" {
+		var ok bool
+		if w.nameBuf, ok = w.names.Lookup(w.nameBuf[:0], r.OrigAddr(), r.RespAddr(), r.First); ok {
+			s.Resolved = string(w.nameBuf)
+		}
+	}
+	w.buf = w.enc.Append(w.buf, r, s)
 	if len(w.buf) >= 1<<15 {
 		w.flush()
 	}

@@ -295,9 +295,16 @@ func ParseServerHello(msg []byte, h *ServerHello) error {
 	}
 	h.Version = c.u16("legacy_version")
 	c.bytes(helloRandomLength, "random")
-	c.bytes(int(c.u8("session_id length")), "session_id")
+	// TLS 1.3 drafts before 22 dropped session_id and compression from
+	// the ServerHello and put the real version in legacy_version.
+	draft := h.Version>>8 == 0x7f || h.Version == 0x0304
+	if !draft {
+		c.bytes(int(c.u8("session_id length")), "session_id")
+	}
 	h.Cipher = c.u16("cipher_suite")
-	c.u8("compression_method")
+	if !draft {
+		c.u8("compression_method")
+	}
 	if c.err != nil || c.done() {
 		return errOrNil(c.err)
 	}
@@ -321,9 +328,8 @@ func ParseServerHello(msg []byte, h *ServerHello) error {
 			h.ALPN = list.bytes(int(list.u8("protocol length")), "protocol")
 		}
 	}
-	if exts.err != nil {
-		return errOrNil(exts.err)
-	}
+	// A broken extension block after a whole cipher choice keeps what was
+	// read before it, as tshark and Arkime do for their JA3S.
 	return errOrNil(c.err)
 }
 

@@ -30,6 +30,7 @@ func live(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	filter := fs.String("filter", "", "tcpdump filter expression (compiled by tcpdump -ddd)")
 	homeNets := fs.String("home-nets", "", "comma-separated internal prefixes (default RFC 1918 and ULA)")
 	seed := fs.Uint("community-id-seed", 0, "Community ID seed")
+	inspect := fs.Bool("inspect", true, "payload inspection: TLS/QUIC handshakes, HTTP, DNS, entropy")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: outflow live -i IFACE [-i IFACE ...] [flags]")
 		fs.PrintDefaults()
@@ -49,9 +50,13 @@ func live(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	table := flows.DefaultConfig()
+	if *inspect {
+		table.Inspect = flows.DefaultInspectConfig()
+	}
 	st, err := sensor.Live(ctx, sensor.LiveConfig{
 		Interfaces: ifs, Workers: *workers, Filter: *filter, HomeNets: nets,
-		CommunityIDSeed: uint16(*seed), Table: flows.DefaultConfig(), Flows: out, Errors: stderr,
+		CommunityIDSeed: uint16(*seed), Table: table, Flows: out, Errors: stderr,
 		Ready: func() { fmt.Fprintf(stderr, "outflow: capturing on %s\n", ifs.String()) },
 	})
 	err = errors.Join(err, closeOut())

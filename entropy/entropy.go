@@ -9,7 +9,11 @@
 // compare with ExpectedRandom for the same length, never with 8.0.
 package entropy
 
-import "math"
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+)
 
 // Counter accumulates byte frequencies over at most Limit bytes. It is a
 // plain value of fixed size, meant to live in a preallocated pool.
@@ -51,36 +55,75 @@ func (c *Counter) N() int { return int(c.n) }
 // Full reports whether the limit is reached.
 func (c *Counter) Full() bool { return c.n >= c.limit }
 
-// Shannon returns the entropy of the counted bytes in bits per byte.
+// Shannon returns the entropy of the counted bytes in bits per byte:
+// log2(n) - (1/n) sum k log2 k over the counts, with k log2 k from a table
+// for the sample sizes inspection uses.
 func (c *Counter) Shannon() float64 {
 	if c.n == 0 {
 		return 0
 	}
-	n := float64(c.n)
-	h := 0.0
+	tab := kLog2kTable()
+	s := 0.0
 	for _, k := range c.counts {
-		if k > 0 {
-			p := float64(k) / n
-			h -= p * math.Log2(p)
+		switch {
+		case k <= 1:
+		case int(k) < len(tab):
+			s += tab[k]
+		default:
+			s += float64(k) * math.Log2(float64(k))
 		}
 	}
-	return h
+	n := float64(c.n)
+	return math.Log2(n) - s/n
 }
 
 // ChiSquare returns Pearson's statistic of the counts against a uniform
 // distribution over 256 values (255 degrees of freedom: about 255 ± 23 for
-// random data).
+// random data): sum k^2 / e - n, with e = n/256.
 func (c *Counter) ChiSquare() float64 {
 	if c.n == 0 {
 		return 0
 	}
-	e := float64(c.n) / 256
-	x := 0.0
+	var sq uint64
 	for _, k := range c.counts {
-		d := float64(k) - e
-		x += d * d
+		sq += uint64(k) * uint64(k)
 	}
-	return x / e
+	n := float64(c.n)
+	return float64(sq)*256/n - n
+}
+
+// tableSize covers the default sample (4 KiB) and then some.
+const tableSize = 1 << 14
+
+var (
+	kLog2kOnce sync.Once
+	kLog2k     []float64
+	expected   [4096]atomic.Uint64 // float64 bits; 0 is not yet computed
+)
+
+func kLog2kTable() []float64 {
+	kLog2kOnce.Do(func() {
+		kLog2k = make([]float64, tableSize)
+		for k := 2; k < tableSize; k++ {
+			kLog2k[k] = float64(k) * math.Log2(float64(k))
+		}
+	})
+	return kLog2k
+}
+
+// expectedFor is ExpectedRandom, remembered per size up to 4 KiB, the sizes
+// classified again and again. Each size is computed on first use (tens of
+// microseconds), so a short replay pays only for the sizes it meets.
+func expectedFor(n int) float64 {
+	if n > len(expected) || n <= 0 {
+		return ExpectedRandom(n)
+	}
+	if b := expected[n-1].Load(); b != 0 {
+		return math.Float64frombits(b)
+	}
+	v := ExpectedRandom(n)
+	expected[n-1].Store(math.Float64bits(v))
+	return v
 }
 
 // ExpectedRandom returns the Shannon entropy that n uniformly random bytes
@@ -151,7 +194,7 @@ func (c *Counter) Classify() Class {
 		return Compressed
 	}
 	h := c.Shannon()
-	if h >= ExpectedRandom(int(c.n))-RandomMargin {
+	if h >= expectedFor(int(c.n))-RandomMargin {
 		if c.ChiSquare() <= UniformChi2Max*max(1, float64(c.n)/65536) {
 			return Encrypted
 		}

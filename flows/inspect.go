@@ -196,8 +196,11 @@ type inspectWork struct {
 
 // inspector owns the inspection pool of one Table.
 type inspector struct {
-	cfg     InspectConfig
-	states  []Inspection
+	cfg InspectConfig
+	// states grows in chunks, so that growing never copies the slots in use
+	// and a table that inspects few flows holds few.
+	states  [][]Inspection
+	nStates int
 	free    []uint32
 	works   []*inspectWork
 	scratch []byte // gathers a hello split over several records
@@ -229,15 +232,18 @@ func (in *inspector) alloc() uint32 {
 	case len(in.free) > 0:
 		idx = in.free[len(in.free)-1]
 		in.free = in.free[:len(in.free)-1]
-	case len(in.states) < in.cfg.MaxFlows:
-		in.states = append(in.states, Inspection{})
-		idx = uint32(len(in.states) - 1)
+	case in.nStates < in.cfg.MaxFlows:
+		if in.nStates&(stateChunk-1) == 0 {
+			in.states = append(in.states, make([]Inspection, stateChunk))
+		}
+		idx = uint32(in.nStates)
+		in.nStates++
 	default:
 		in.Stats.Skipped++
 		return 0
 	}
 	in.Stats.Flows++
-	s := &in.states[idx]
+	s := in.at(idx)
 	alpn, qalpn, answers := s.TLS.ALPN[:0], s.QUIC.ALPN[:0], s.DNS.Answers[:0]
 	*s = Inspection{}
 	s.TLS.ALPN, s.QUIC.ALPN, s.DNS.Answers = alpn, qalpn, answers
@@ -261,11 +267,18 @@ func (in *inspector) getWork() *inspectWork {
 	return w
 }
 
+// stateChunk is how many slots are allocated at a time.
+const stateChunk = 1 << 10
+
+func (in *inspector) at(idx uint32) *Inspection {
+	return &in.states[idx/stateChunk][idx%stateChunk]
+}
+
 func (in *inspector) state(slot uint32) *Inspection {
 	if slot == 0 {
 		return nil
 	}
-	return &in.states[slot-1]
+	return in.at(slot - 1)
 }
 
 // release frees a slot after its flow's final record was emitted.
@@ -292,8 +305,8 @@ func (in *inspector) sample(s *Inspection, d int) {
 		return
 	}
 	c := &s.work.ent[d]
-	if c.N() == 0 {
-		return
+	if c.N() == 0 || c.N() == s.Entropy[d].N {
+		return // nothing counted, or nothing new since the last sample
 	}
 	s.Entropy[d] = EntropySample{Bits: c.Shannon(), N: c.N(), Chi2: c.ChiSquare(), Class: c.Classify()}
 }
@@ -309,7 +322,7 @@ func (in *inspector) snapshot(s *Inspection) {
 // packet feeds p's payload to r's inspection. isOrig is the sender's role
 // after the table accounted the packet.
 func (in *inspector) packet(slot uint32, r *Record, p *Packet, isOrig bool) {
-	s := &in.states[slot-1]
+	s := in.at(slot - 1)
 	if s.flipped != r.Flipped() {
 		s.flipped = r.Flipped()
 		s.dir[0], s.dir[1] = s.dir[1], s.dir[0]
@@ -320,7 +333,7 @@ func (in *inspector) packet(slot uint32, r *Record, p *Packet, isOrig bool) {
 			w.hold[0], w.hold[1] = w.hold[1], w.hold[0]
 		}
 	}
-	if s.work == nil || len(p.Payload) == 0 {
+	if s.work == nil {
 		return
 	}
 	d := 0
@@ -329,15 +342,29 @@ func (in *inspector) packet(slot uint32, r *Record, p *Packet, isOrig bool) {
 	}
 	switch r.Proto {
 	case 6:
-		e, _ := r.ends(isOrig)
-		// Endpoint offsets count the SYN as byte 1; the stream starts at 0.
-		in.segment(r, s, d, p.Seq-e.isn-1, p.Payload)
+		if len(p.Payload) > 0 {
+			e, _ := r.ends(isOrig)
+			// Endpoint offsets count the SYN as byte 1; the stream starts at 0.
+			in.segment(r, s, d, p.Seq-e.isn-1, p.Payload)
+		}
+		// A side that closed sends nothing more; once both have, the
+		// flow's heavy state goes back to the pool rather than waiting
+		// out the close timeout.
+		if p.Flags&FlagRST != 0 {
+			in.stop(s, 0)
+			in.stop(s, 1)
+		} else if p.Flags&FlagFIN != 0 {
+			in.stop(s, d)
+		}
 	case 17:
+		if len(p.Payload) == 0 {
+			return
+		}
 		in.datagram(r, s, d, p)
 	default:
 		in.consume(r, s, d, p.Payload)
 	}
-	if s.dir[0].phase == phDone && s.dir[1].phase == phDone {
+	if s.work != nil && s.dir[0].phase == phDone && s.dir[1].phase == phDone {
 		in.finish(s)
 	}
 }

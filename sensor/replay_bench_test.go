@@ -40,6 +40,10 @@ func writePcap(b *testing.B, frames [][]byte) string {
 }
 
 func benchReplay(b *testing.B, path string, workers int) {
+	benchReplayWith(b, path, workers, flows.DefaultConfig())
+}
+
+func benchReplayWith(b *testing.B, path string, workers int, table flows.Config) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		b.Skipf("no capture %s: %v", path, err)
@@ -49,7 +53,7 @@ func benchReplay(b *testing.B, path string, workers int) {
 	var frames uint64
 	for i := 0; i < b.N; i++ {
 		st, err := Replay(context.Background(), ReplayConfig{
-			Files: []string{path}, Workers: workers, Table: flows.DefaultConfig(), Flows: io.Discard,
+			Files: []string{path}, Workers: workers, Table: table, Flows: io.Discard,
 		})
 		if err != nil {
 			b.Fatal(err)
@@ -82,5 +86,24 @@ func BenchmarkReplayDemo(b *testing.B) {
 		b.Run(map[int]string{1: "workers=1", 2: "workers=2"}[w], func(b *testing.B) {
 			benchReplay(b, filepath.Join("..", "pcaps", "outflow-demo.pcap"), w)
 		})
+	}
+}
+
+// BenchmarkReplayInspect: the same replays with payload inspection off and
+// on, one worker, to measure what inspection adds.
+func BenchmarkReplayInspect(b *testing.B) {
+	inspect := flows.DefaultConfig()
+	inspect.Inspect = flows.DefaultInspectConfig()
+	for _, c := range []struct {
+		name string
+		path func(*testing.B) string
+	}{
+		{"demo", func(*testing.B) string { return filepath.Join("..", "pcaps", "outflow-demo.pcap") }},
+		{"large", func(b *testing.B) string { return writePcap(b, synth.Bulk(200000, 1448)) }},
+		{"small", func(b *testing.B) string { return writePcap(b, synth.Frames(1<<20/7, 6)) }},
+	} {
+		path := c.path(b)
+		b.Run(c.name+"/off", func(b *testing.B) { benchReplayWith(b, path, 1, flows.DefaultConfig()) })
+		b.Run(c.name+"/on", func(b *testing.B) { benchReplayWith(b, path, 1, inspect) })
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/outflow-sensor/outflow/entropy"
 	"github.com/outflow-sensor/outflow/tls"
+	"github.com/outflow-sensor/outflow/tls/quic"
 )
 
 // InspectConfig turns payload inspection on and bounds what it may hold.
@@ -43,11 +44,14 @@ type InspectStats struct {
 	TLSErrors [tls.NumReasons]uint64
 	// Gaps counts directions whose inspection stopped at a hole in the
 	// stream that was not filled within StreamBytes.
-	Gaps      uint64
-	QUIC      uint64
-	QUICError uint64
-	DNS       uint64
-	DNSError  uint64
+	Gaps       uint64
+	QUIC       uint64 // flows recognised as QUIC
+	QUICHellos uint64 // ClientHellos read out of Initial packets
+	// QUICErrors counts flows whose Initials could not be opened, by
+	// quic.Reason.
+	QUICErrors [quic.NumReasons]uint64
+	DNS        uint64
+	DNSError   uint64
 }
 
 // AppProto is the application protocol inspection recognised.
@@ -192,6 +196,9 @@ type inspectWork struct {
 	ent  [2]entropy.Counter
 	acc  [2][]byte // gathered bytes while a hello or header is incomplete
 	hold [2][]byte // out-of-order segments, indexed by heldSeg.start
+	quic quic.Assembler
+	// quicOff: the client's Initials failed to open; stop trying.
+	quicOff bool
 }
 
 // inspector owns the inspection pool of one Table.
@@ -264,6 +271,8 @@ func (in *inspector) getWork() *inspectWork {
 		w.ent[d].Reset(in.cfg.EntropyBytes)
 		w.acc[d] = w.acc[d][:0]
 	}
+	w.quic.Reset()
+	w.quicOff = false
 	return w
 }
 
@@ -819,7 +828,12 @@ func (in *inspector) datagram(r *Record, s *Inspection, d int, p *Packet) {
 		return
 	case AppQUIC:
 		if b[0]&0x80 != 0 {
-			return // handshake packets: not application payload
+			// Long-header packets are the handshake, not application
+			// payload; the client's Initials carry its ClientHello.
+			if d == 0 {
+				in.quicInitial(s, b)
+			}
+			return
 		}
 	}
 	in.count(s, d, b)
@@ -835,4 +849,36 @@ func quicLongHeader(b []byte) bool {
 	}
 	v := be32(b[1:5])
 	return v == 1 || v == 0x6b3343cf || v>>8 == 0xff0000
+}
+
+// quicInitial feeds a client datagram to the flow's QUIC assembler and
+// records the ClientHello once it is whole.
+func (in *inspector) quicInitial(s *Inspection, b []byte) {
+	w, q := s.work, &s.QUIC
+	if w.quicOff || w.quic.Done() {
+		return
+	}
+	if v, ok := quic.IsLongHeaderInitial(b); ok && q.Version == 0 {
+		q.Version = v
+	}
+	done, err := w.quic.Feed(b)
+	if err != nil {
+		in.Stats.QUICErrors[err.(*quic.Error).Reason]++
+		w.quicOff = true
+		return
+	}
+	if !done {
+		return
+	}
+	if err := tls.ParseClientHello(w.quic.Hello(), &in.hello); err != nil {
+		in.countTLSError(err)
+		return
+	}
+	in.Stats.QUICHellos++
+	q.Version = w.quic.Version()
+	q.SNI = string(in.hello.SNI)
+	for _, p := range in.hello.ALPN {
+		q.ALPN = append(q.ALPN, string(p))
+	}
+	q.JA4 = in.fp.JA4(&in.hello, tls.QUIC)
 }

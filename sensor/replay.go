@@ -358,7 +358,10 @@ func addInspectStats(dst *flows.InspectStats, s flows.InspectStats) {
 	}
 	dst.Gaps += s.Gaps
 	dst.QUIC += s.QUIC
-	dst.QUICError += s.QUICError
+	dst.QUICHellos += s.QUICHellos
+	for i := range s.QUICErrors {
+		dst.QUICErrors[i] += s.QUICErrors[i]
+	}
 	dst.DNS += s.DNS
 	dst.DNSError += s.DNSError
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/outflow-sensor/outflow/flows"
 	"github.com/outflow-sensor/outflow/sensor"
 	"github.com/outflow-sensor/outflow/tls"
+	"github.com/outflow-sensor/outflow/tls/quic"
 )
 
 const usage = `usage: outflow <command> [flags]
@@ -158,12 +159,17 @@ func printSummary(w io.Writer, st *sensor.ReplayStats) {
 		fmt.Fprintf(w, "outflow: decode errors: %s\n", strings.Join(parts, " "))
 	}
 	if in := &st.Inspect; in.Flows > 0 {
-		fmt.Fprintf(w, "outflow: inspected %d flows (%d skipped, pool full), %d ClientHellos, %d ServerHellos, %d DNS messages\n",
-			in.Flows, in.Skipped, in.ClientHellos, in.ServerHellos, in.DNS)
+		fmt.Fprintf(w, "outflow: inspected %d flows (%d skipped, pool full), %d ClientHellos, %d ServerHellos, %d QUIC ClientHellos, %d DNS messages\n",
+			in.Flows, in.Skipped, in.ClientHellos, in.ServerHellos, in.QUICHellos, in.DNS)
 		var bad []string
 		for r := 1; r < len(in.TLSErrors); r++ {
 			if n := in.TLSErrors[r]; n > 0 {
 				bad = append(bad, fmt.Sprintf("%s=%d", tls.Reason(r), n))
+			}
+		}
+		for r := 1; r < len(in.QUICErrors); r++ {
+			if n := in.QUICErrors[r]; n > 0 {
+				bad = append(bad, fmt.Sprintf("quic_%s=%d", quic.Reason(r), n))
 			}
 		}
 		if in.DNSError > 0 {

@@ -102,8 +102,7 @@ func BenchmarkReplayInspect(b *testing.B) {
 		{"large", func(b *testing.B) string { return writePcap(b, synth.Bulk(200000, 1448)) }},
 		{"small", func(b *testing.B) string { return writePcap(b, synth.Frames(1<<20/7, 6)) }},
 	} {
-		path := c.path(b)
-		b.Run(c.name+"/off", func(b *testing.B) { benchReplayWith(b, path, 1, flows.DefaultConfig()) })
-		b.Run(c.name+"/on", func(b *testing.B) { benchReplayWith(b, path, 1, inspect) })
+		b.Run(c.name+"/off", func(b *testing.B) { benchReplayWith(b, c.path(b), 1, flows.DefaultConfig()) })
+		b.Run(c.name+"/on", func(b *testing.B) { benchReplayWith(b, c.path(b), 1, inspect) })
 	}
 }

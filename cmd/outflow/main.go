@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -94,6 +95,7 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	seed := fs.Uint("community-id-seed", 0, "Community ID seed")
 	quiet := fs.Bool("quiet", false, "no summary on stderr")
 	inspect := fs.Bool("inspect", true, "payload inspection: TLS/QUIC handshakes, HTTP, DNS, entropy")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: outflow replay [flags] FILE...")
 		fs.PrintDefaults()
@@ -134,6 +136,16 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		bar := newProgress(stderr)
 		cfg.Progress = bar.update
 		defer bar.finish()
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	st, err := sensor.Replay(ctx, cfg)
 	err = errors.Join(err, closeOut())

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/pcapgo"
@@ -75,6 +76,50 @@ type FileSource struct {
 	offset   int64 // classic pcap: offset of the next record
 	last     int64
 	stats    Stats
+	mapped   []byte      // the file mapped into memory, when it could be
+	mm       *mappedPcap // classic pcap read straight from the mapping
+}
+
+// mappedPcap reads classic pcap records in place from a mapped file, so a
+// frame costs no copy at all; pcapgo copies each into its buffer (twice,
+// through its bufio), which was most of replay's time on large captures.
+// Its checks are pcapgo's: a record longer than the snap length is corrupt,
+// one cut short by the end of the file is truncated.
+type mappedPcap struct {
+	data []byte
+	bo   binary.ByteOrder
+	snap uint32
+	nano bool
+}
+
+func (m *mappedPcap) next(off int64, p *Packet) (int64, error) {
+	if off == int64(len(m.data)) {
+		return off, io.EOF
+	}
+	if off+16 > int64(len(m.data)) {
+		return off, io.ErrUnexpectedEOF
+	}
+	h := m.data[off : off+16]
+	sec, frac := m.bo.Uint32(h[0:4]), m.bo.Uint32(h[4:8])
+	caplen, wire := m.bo.Uint32(h[8:12]), m.bo.Uint32(h[12:16])
+	if caplen > m.snap {
+		return off, fmt.Errorf("capture length %d exceeds the snap length %d", caplen, m.snap)
+	}
+	end := off + 16 + int64(caplen)
+	if end > int64(len(m.data)) {
+		return off, io.ErrUnexpectedEOF
+	}
+	ns := int64(frac)
+	if !m.nano {
+		ns *= 1000
+	}
+	p.Data = m.data[off+16 : end : end]
+	p.CaptureInfo = gopacket.CaptureInfo{
+		Timestamp:     time.Unix(int64(sec), ns).UTC(),
+		CaptureLength: int(caplen),
+		Length:        int(wire),
+	}
+	return end, nil
 }
 
 type countingReader struct {
@@ -111,23 +156,37 @@ func (s *FileSource) fail(off int64, reason, err error) error {
 }
 
 func (s *FileSource) open() error {
-	s.raw = &countingReader{r: s.f}
-	br := bufio.NewReaderSize(s.raw, 1<<16)
-	var r io.Reader = br
-	magic, err := br.Peek(4)
-	if err != nil {
-		return s.fail(0, ErrUnknownFormat, err)
+	var src io.Reader = s.f
+	// A mapped file is read without a system call per buffer, and an
+	// uncompressed one without the bufio copy either: replay of large
+	// captures spent most of its time copying.
+	if m := mapFile(s.f, s.size); m != nil {
+		s.mapped = m
+		src = bytes.NewReader(m)
 	}
-	if magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return s.fail(0, ErrCorrupt, err)
-		}
-		zb := bufio.NewReaderSize(zr, 1<<16)
-		if magic, err = zb.Peek(4); err != nil {
+	s.raw = &countingReader{r: src}
+	var r io.Reader
+	var magic []byte
+	if m := s.mapped; len(m) >= 4 && !(m[0] == 0x1f && m[1] == 0x8b) {
+		r, magic = s.raw, m[:4]
+	} else {
+		br := bufio.NewReaderSize(s.raw, 1<<16)
+		r = br
+		var err error
+		if magic, err = br.Peek(4); err != nil {
 			return s.fail(0, ErrUnknownFormat, err)
 		}
-		r = zb
+		if magic[0] == 0x1f && magic[1] == 0x8b {
+			zr, err := gzip.NewReader(br)
+			if err != nil {
+				return s.fail(0, ErrCorrupt, err)
+			}
+			zb := bufio.NewReaderSize(zr, 1<<16)
+			if magic, err = zb.Peek(4); err != nil {
+				return s.fail(0, ErrUnknownFormat, err)
+			}
+			r = zb
+		}
 	}
 	s.dec = &countingReader{r: r}
 	switch binary.BigEndian.Uint32(magic) {
@@ -165,6 +224,16 @@ func (s *FileSource) openPcap() error {
 	if snap := bo.Uint32(hdr[16:20]); snap == 0 || snap > maxSnapLen {
 		bo.PutUint32(hdr[16:20], maxSnapLen)
 	}
+	if s.mapped != nil && s.dec.r == io.Reader(s.raw) {
+		m := &mappedPcap{data: s.mapped, bo: bo, snap: bo.Uint32(hdr[16:20])}
+		switch binary.BigEndian.Uint32(hdr[:4]) {
+		case 0xa1b23c4d, 0x4d3cb2a1:
+			m.nano = true
+		}
+		s.mm = m
+		s.offset = 24
+		return nil
+	}
 	r, err := pcapgo.NewReader(io.MultiReader(bytes.NewReader(hdr[:]), s.dec))
 	if err != nil {
 		return s.fail(0, ErrCorrupt, err)
@@ -178,7 +247,16 @@ func (s *FileSource) openPcap() error {
 // file and an *Error for a record it cannot read; the file is done either way.
 func (s *FileSource) Next(p *Packet) error {
 	var err error
-	if s.pcap != nil {
+	if s.mm != nil {
+		s.last = s.offset
+		var next int64
+		next, err = s.mm.next(s.offset, p)
+		if err == nil {
+			s.offset = next
+			s.raw.n = next
+			p.LinkType = s.linkType
+		}
+	} else if s.pcap != nil {
 		s.last = s.offset
 		p.Data, p.CaptureInfo, err = s.pcap.ZeroCopyReadPacketData()
 		if err == nil {
@@ -241,4 +319,10 @@ func (s *FileSource) BytesRead() int64 { return s.raw.n }
 func (s *FileSource) Stats() Stats { return s.stats }
 
 // Close closes the file.
-func (s *FileSource) Close() error { return s.f.Close() }
+func (s *FileSource) Close() error {
+	if s.mapped != nil {
+		unmapFile(s.mapped)
+		s.mapped = nil
+	}
+	return s.f.Close()
+}

@@ -19,14 +19,21 @@ import (
 // plain value of fixed size, meant to live in a preallocated pool.
 type Counter struct {
 	counts [256]uint32
-	n      uint32
-	limit  uint32
-	head   [8]byte // the first bytes, for magic numbers
+	// seen lists the byte values counted so far, so that short samples
+	// (most flows) are summarised and reset in a few steps, not 256.
+	seen  [256]byte
+	nSeen uint16
+	n     uint32
+	limit uint32
+	head  [8]byte // the first bytes, for magic numbers
 }
 
 // Reset empties c and sets how many bytes it will count.
 func (c *Counter) Reset(limit int) {
-	*c = Counter{limit: uint32(limit)}
+	for _, v := range c.seen[:c.nSeen] {
+		c.counts[v] = 0
+	}
+	c.nSeen, c.n, c.limit, c.head = 0, 0, uint32(limit), [8]byte{}
 }
 
 // Add counts bytes from b until the limit and reports whether it is reached.
@@ -43,6 +50,10 @@ func (c *Counter) Add(b []byte) bool {
 		copy(c.head[c.n:], b)
 	}
 	for _, v := range b {
+		if c.counts[v] == 0 {
+			c.seen[c.nSeen] = v
+			c.nSeen++
+		}
 		c.counts[v]++
 	}
 	c.n += uint32(len(b))
@@ -64,7 +75,8 @@ func (c *Counter) Shannon() float64 {
 	}
 	tab := kLog2kTable()
 	s := 0.0
-	for _, k := range c.counts {
+	for _, v := range c.seen[:c.nSeen] {
+		k := c.counts[v]
 		switch {
 		case k <= 1:
 		case int(k) < len(tab):
@@ -85,8 +97,9 @@ func (c *Counter) ChiSquare() float64 {
 		return 0
 	}
 	var sq uint64
-	for _, k := range c.counts {
-		sq += uint64(k) * uint64(k)
+	for _, v := range c.seen[:c.nSeen] {
+		k := uint64(c.counts[v])
+		sq += k * k
 	}
 	n := float64(c.n)
 	return float64(sq)*256/n - n
@@ -208,9 +221,9 @@ func (c *Counter) Classify() Class {
 
 func (c *Counter) printable() float64 {
 	var k uint32
-	for v, n := range c.counts {
+	for _, v := range c.seen[:c.nSeen] {
 		if v == '\t' || v == '\n' || v == '\r' || (v >= 0x20 && v < 0x7f) {
-			k += n
+			k += c.counts[v]
 		}
 	}
 	return float64(k) / float64(c.n)

@@ -102,7 +102,15 @@ func BenchmarkReplayInspect(b *testing.B) {
 		{"large", func(b *testing.B) string { return writePcap(b, synth.Bulk(200000, 1448)) }},
 		{"small", func(b *testing.B) string { return writePcap(b, synth.Frames(1<<20/7, 6)) }},
 	} {
-		b.Run(c.name+"/off", func(b *testing.B) { benchReplayWith(b, c.path(b), 1, flows.DefaultConfig()) })
-		b.Run(c.name+"/on", func(b *testing.B) { benchReplayWith(b, c.path(b), 1, inspect) })
+		// The file is written once, outside the timed runs, on first use.
+		path := ""
+		get := func() string {
+			if path == "" {
+				path = c.path(b)
+			}
+			return path
+		}
+		b.Run(c.name+"/off", func(b *testing.B) { benchReplayWith(b, get(), 1, flows.DefaultConfig()) })
+		b.Run(c.name+"/on", func(b *testing.B) { benchReplayWith(b, get(), 1, inspect) })
 	}
 }

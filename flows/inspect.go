@@ -251,9 +251,9 @@ func (in *inspector) alloc() uint32 {
 	}
 	in.Stats.Flows++
 	s := in.at(idx)
-	alpn, qalpn, answers := s.TLS.ALPN[:0], s.QUIC.ALPN[:0], s.DNS.Answers[:0]
+	// Slices are not reused across flows: a record's inspection is copied
+	// to the exporter and must keep its own.
 	*s = Inspection{}
-	s.TLS.ALPN, s.QUIC.ALPN, s.DNS.Answers = alpn, qalpn, answers
 	s.HTTP.ContentLength = -1
 	s.work = in.getWork()
 	return idx + 1

@@ -148,7 +148,7 @@ func Live(ctx context.Context, cfg LiveConfig) (LiveStats, error) {
 				}
 			}
 			w.table.Flush()
-			w.flush()
+			w.close()
 		}(i, w)
 	}
 	wg.Wait()

@@ -76,23 +76,9 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 		}
 	}
 	var done int64
-	if cfg.Workers == 1 {
-		w := workers[0]
-		err := readFiles(ctx, cfg, &st, &done, total, func(data []byte, wire int, lt flows.LinkType, ts int64) {
-			pkts, _ := dec.DecodeWire(data, wire, lt, ts)
-			for i := range pkts {
-				w.table.Update(&pkts[i])
-			}
-		}, func() int { return w.table.Len() })
-		w.table.Flush()
-		w.flush()
-		st.Decode = dec.Stats
-		st.Table = w.table.Stats
-		st.Inspect = w.table.InspectStats()
-		st.Records = w.records
-		return st, errors.Join(err, out.err)
-	}
-
+	// Even one worker runs beside the reader: reading and decoding on this
+	// goroutine, the flow table on the worker's, the JSON on its exporter's.
+	// On two cores that pipeline is what reaches 3 Mpps.
 	d := newDispatcher(workers, cfg.Table.Inspect.Enable)
 	err := readFiles(ctx, cfg, &st, &done, total, func(data []byte, wire int, lt flows.LinkType, ts int64) {
 		pkts, _ := dec.DecodeWire(data, wire, lt, ts)
@@ -173,20 +159,16 @@ func readFiles(ctx context.Context, cfg ReplayConfig, st *ReplayStats, done *int
 	return nil
 }
 
-// worker owns one flow table and encodes the records it ends.
+// worker owns one flow table; the records it ends go to its exporter.
 type worker struct {
 	table   *flows.Table
 	active  atomic.Int64 // the table's size, published for the progress bar
-	enc     *flows.Encoder
-	buf     []byte
-	out     *lineWriter
+	exp     *exporter
 	records uint64
-	names   *dnscache.Cache // shared by the workers: answers and flows may land on different ones
-	nameBuf []byte
 }
 
 func newWorker(cfg ReplayConfig, out *lineWriter, names *dnscache.Cache) *worker {
-	w := &worker{out: out, enc: flows.NewEncoder(cfg.HomeNets, cfg.CommunityIDSeed), buf: make([]byte, 0, 1<<16), names: names}
+	w := &worker{exp: newExporter(flows.NewEncoder(cfg.HomeNets, cfg.CommunityIDSeed), out, names)}
 	tc := cfg.Table
 	if tc.Capacity == 0 {
 		tc = flows.DefaultConfig()
@@ -202,23 +184,14 @@ func newWorker(cfg ReplayConfig, out *lineWriter, names *dnscache.Cache) *worker
 
 func (w *worker) emit(r *flows.Record) {
 	w.records++
-	s := w.table.Inspection(r)
-	if s != nil && w.names != nil && s.Resolved == "" && s.ServerName() == "" {
-		var ok bool
-		if w.nameBuf, ok = w.names.Lookup(w.nameBuf[:0], r.OrigAddr(), r.RespAddr(), r.First); ok {
-			s.Resolved = string(w.nameBuf)
-		}
-	}
-	w.buf = w.enc.Append(w.buf, r, s)
-	if len(w.buf) >= 1<<15 {
-		w.flush()
-	}
+	w.exp.add(r, w.table.Inspection(r))
 }
 
-func (w *worker) flush() {
-	w.out.write(w.buf)
-	w.buf = w.buf[:0]
-}
+// flush hands the records gathered so far to the exporter.
+func (w *worker) flush() { w.exp.send() }
+
+// close hands over the last records and waits until all are written.
+func (w *worker) close() { w.exp.close() }
 
 // lineWriter serialises whole batches of lines from the workers.
 type lineWriter struct {
@@ -248,11 +221,16 @@ type dispatcher struct {
 	ch      []chan *batch
 	free    chan *batch
 	wg      sync.WaitGroup
+	drained sync.WaitGroup // workers that have taken their last packet
 	seed    maphash.Seed
 	payload bool // copy payloads for inspection
 }
 
 const batchPackets = 256
+
+// noPayload stands in for payloads the workers need only the length of; it
+// is never written and never read.
+var noPayload = make([]byte, 1<<18)
 
 type batch struct {
 	pkts []flows.Packet
@@ -268,6 +246,7 @@ func newDispatcher(ws []*worker, payload bool) *dispatcher {
 		d.free <- &batch{pkts: make([]flows.Packet, 0, batchPackets)}
 	}
 	d.pending = make([]*batch, len(ws))
+	d.drained.Add(len(ws))
 	d.ch = make([]chan *batch, len(ws))
 	for i, w := range ws {
 		d.ch[i] = make(chan *batch, 4)
@@ -287,15 +266,23 @@ func newDispatcher(ws []*worker, payload bool) *dispatcher {
 				b.pkts = b.pkts[:0]
 				d.free <- b
 			}
+			// Every worker ends its flows only once all have taken their
+			// last packet: a flow's name may come from a DNS answer that
+			// another worker is still to read.
+			d.drained.Done()
+			d.drained.Wait()
 			w.table.Flush()
-			w.flush()
+			w.close()
 		}(w, d.ch[i])
 	}
 	return d
 }
 
 func (d *dispatcher) send(p *flows.Packet) {
-	i := int(p.FlowHash(d.seed) % uint64(len(d.workers)))
+	i := 0
+	if len(d.workers) > 1 {
+		i = int(p.FlowHash(d.seed) % uint64(len(d.workers)))
+	}
 	b := d.pending[i]
 	if b == nil {
 		b = <-d.free
@@ -308,8 +295,10 @@ func (d *dispatcher) send(p *flows.Packet) {
 		b.offs = append(b.offs, uint32(len(b.data)))
 		b.data = append(b.data, p.Payload...)
 	} else {
-		// The table needs no payload without inspection: copy none.
-		q.Payload = nil
+		// Without inspection the table reads only the payload's length
+		// (how much of a segment was captured), so none is copied: the
+		// packet points at as many bytes of a shared zero page.
+		q.Payload = noPayload[:min(len(p.Payload), len(noPayload))]
 	}
 	if len(b.pkts) == batchPackets {
 		d.ch[i] <- b

@@ -1,0 +1,111 @@
+package sensor
+
+import (
+	"github.com/outflow-sensor/outflow/enrich/dnscache"
+	"github.com/outflow-sensor/outflow/flows"
+)
+
+// exportBatch is a run of ended flows on their way from a worker to its
+// exporter: copies of the records and of what inspection learned.
+type exportBatch struct {
+	recs []flows.Record
+	insp []flows.Inspection
+	has  []bool
+}
+
+const exportBatchLen = 256
+
+// exporter is the stage after a worker's flow table: it names flows from
+// DNS answers, encodes them and writes the lines, on a goroutine of its own
+// so that the table's goroutine only tracks packets. Batches cycle between
+// the two through a free list, so steady state allocates nothing.
+type exporter struct {
+	enc     *flows.Encoder
+	out     *lineWriter
+	names   *dnscache.Cache // shared by the workers: answers and flows may land on different ones
+	nameBuf []byte
+	buf     []byte
+	cur     *exportBatch
+	ch      chan *exportBatch
+	free    chan *exportBatch
+	done    chan struct{}
+}
+
+func newExporter(enc *flows.Encoder, out *lineWriter, names *dnscache.Cache) *exporter {
+	e := &exporter{
+		enc: enc, out: out, names: names, buf: make([]byte, 0, 1<<16),
+		ch: make(chan *exportBatch, 4), free: make(chan *exportBatch, 6), done: make(chan struct{}),
+	}
+	for i := 0; i < cap(e.free); i++ {
+		e.free <- &exportBatch{
+			recs: make([]flows.Record, 0, exportBatchLen),
+			insp: make([]flows.Inspection, 0, exportBatchLen),
+			has:  make([]bool, 0, exportBatchLen),
+		}
+	}
+	go e.run()
+	return e
+}
+
+// add copies one record, and its inspection when s is not nil; both are
+// only valid during the table's emit call.
+func (e *exporter) add(r *flows.Record, s *flows.Inspection) {
+	if e.cur == nil {
+		e.cur = <-e.free
+	}
+	b := e.cur
+	b.recs = append(b.recs, *r)
+	if s != nil {
+		b.insp = append(b.insp, *s)
+	} else {
+		b.insp = append(b.insp, flows.Inspection{})
+	}
+	b.has = append(b.has, s != nil)
+	if len(b.recs) == exportBatchLen {
+		e.send()
+	}
+}
+
+// send passes the current batch on, if it holds anything.
+func (e *exporter) send() {
+	if e.cur != nil && len(e.cur.recs) > 0 {
+		e.ch <- e.cur
+		e.cur = nil
+	}
+}
+
+func (e *exporter) close() {
+	e.send()
+	close(e.ch)
+	<-e.done
+}
+
+func (e *exporter) run() {
+	defer close(e.done)
+	for b := range e.ch {
+		for i := range b.recs {
+			r := &b.recs[i]
+			var s *flows.Inspection
+			if b.has[i] {
+				s = &b.insp[i]
+				if e.names != nil && s.ServerName() == "" {
+					var ok bool
+					if e.nameBuf, ok = e.names.Lookup(e.nameBuf[:0], r.OrigAddr(), r.RespAddr(), r.First); ok {
+						s.Resolved = string(e.nameBuf)
+					}
+				}
+			}
+			e.buf = e.enc.Append(e.buf, r, s)
+		}
+		b.recs, b.insp, b.has = b.recs[:0], b.insp[:0], b.has[:0]
+		e.free <- b
+		// Write when the buffer is large, or when nothing else is queued,
+		// so that a quiet live link still sees its records promptly.
+		if len(e.buf) >= 1<<15 || len(e.ch) == 0 {
+			e.out.write(e.buf)
+			e.buf = e.buf[:0]
+		}
+	}
+	e.out.write(e.buf)
+	e.buf = e.buf[:0]
+}

@@ -86,7 +86,11 @@ func (c *Counter) Shannon() float64 {
 		}
 	}
 	n := float64(c.n)
-	return math.Log2(n) - s/n
+	log2n := math.Log2(n)
+	if int(c.n) < len(tab) && c.n > 1 {
+		log2n = tab[c.n] / n // n log2 n, from the same table
+	}
+	return log2n - s/n
 }
 
 // ChiSquare returns Pearson's statistic of the counts against a uniform

@@ -80,13 +80,17 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	// goroutine, the flow table on the worker's, the JSON on its exporter's.
 	// On two cores that pipeline is what reaches 3 Mpps.
 	d := newDispatcher(workers, cfg.Table.Inspect.Enable)
-	err := readFiles(ctx, cfg, &st, &done, total, func(data []byte, wire int, lt flows.LinkType, ts int64) {
+	var releases []func()
+	err := readFiles(ctx, cfg, &st, &done, total, func(data []byte, wire int, lt flows.LinkType, ts int64, stable bool) {
 		pkts, _ := dec.DecodeWire(data, wire, lt, ts)
 		for i := range pkts {
-			d.send(&pkts[i])
+			d.send(&pkts[i], stable)
 		}
-	}, d.activeFlows)
+	}, d.activeFlows, func(r func()) { releases = append(releases, r) })
 	d.close()
+	for _, r := range releases {
+		r()
+	}
 	st.Decode = dec.Stats
 	for _, w := range workers {
 		addTableStats(&st.Table, &w.table.Stats)
@@ -97,7 +101,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 }
 
 func readFiles(ctx context.Context, cfg ReplayConfig, st *ReplayStats, done *int64, total int64,
-	handle func([]byte, int, flows.LinkType, int64), active func() int) error {
+	handle func([]byte, int, flows.LinkType, int64, bool), active func() int, keep func(release func())) error {
 	var (
 		pkt       capture.Packet
 		lastTS    int64
@@ -113,6 +117,14 @@ func readFiles(ctx context.Context, cfg ReplayConfig, st *ReplayStats, done *int
 		}
 		st.Files++
 		base := *done
+		stable := src.Stable()
+		if stable {
+			// Workers may still hold frames of this file when it is
+			// closed; the mapping goes when they are done.
+			if release := src.KeepMapped(); release != nil {
+				keep(release)
+			}
+		}
 		for n := 0; ; n++ {
 			err := src.Next(&pkt)
 			if err == io.EOF {
@@ -134,7 +146,7 @@ func readFiles(ctx context.Context, cfg ReplayConfig, st *ReplayStats, done *int
 			}
 			st.Frames++
 			st.Bytes += uint64(len(pkt.Data))
-			handle(pkt.Data, pkt.CaptureInfo.Length, pkt.LinkType, ts)
+			handle(pkt.Data, pkt.CaptureInfo.Length, pkt.LinkType, ts, stable)
 			if n&0x3f == 0 {
 				if ctx.Err() != nil {
 					src.Close()
@@ -255,7 +267,7 @@ func newDispatcher(ws []*worker, payload bool) *dispatcher {
 			defer d.wg.Done()
 			for b := range ch {
 				for j := range b.pkts {
-					if d.payload {
+					if d.payload && b.offs[j] != inPlace {
 						q := &b.pkts[j]
 						q.Payload = b.data[b.offs[j] : b.offs[j]+uint32(len(q.Payload))]
 					}
@@ -278,7 +290,12 @@ func newDispatcher(ws []*worker, payload bool) *dispatcher {
 	return d
 }
 
-func (d *dispatcher) send(p *flows.Packet) {
+// inPlace marks a payload left where the reader found it (a mapped file).
+const inPlace = ^uint32(0)
+
+// send queues p for its worker. stable says p's payload stays valid until
+// the replay ends, so it need not be copied.
+func (d *dispatcher) send(p *flows.Packet, stable bool) {
 	i := 0
 	if len(d.workers) > 1 {
 		i = int(p.FlowHash(d.seed) % uint64(len(d.workers)))
@@ -290,11 +307,14 @@ func (d *dispatcher) send(p *flows.Packet) {
 	}
 	b.pkts = append(b.pkts, *p)
 	q := &b.pkts[len(b.pkts)-1]
-	if d.payload {
+	switch {
+	case d.payload && stable:
+		b.offs = append(b.offs, inPlace)
+	case d.payload:
 		// The worker re-slices data by offset; Payload keeps the length.
 		b.offs = append(b.offs, uint32(len(b.data)))
 		b.data = append(b.data, p.Payload...)
-	} else {
+	default:
 		// Without inspection the table reads only the payload's length
 		// (how much of a segment was captured), so none is copied: the
 		// packet points at as many bytes of a shared zero page.

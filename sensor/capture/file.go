@@ -318,6 +318,23 @@ func (s *FileSource) BytesRead() int64 { return s.raw.n }
 // Stats returns what was read so far.
 func (s *FileSource) Stats() Stats { return s.stats }
 
+// Stable reports whether frames stay valid after the next call to Next: a
+// classic pcap read from a mapping hands out slices of the mapping, valid
+// until Close, or until the release function of KeepMapped is called.
+func (s *FileSource) Stable() bool { return s.mm != nil }
+
+// KeepMapped hands the mapping's lifetime to the caller, so frames handed
+// out stay valid after Close (for workers still holding them); the caller
+// calls release when they are done. Nil when the file is not mapped.
+func (s *FileSource) KeepMapped() (release func()) {
+	m := s.mapped
+	if m == nil {
+		return nil
+	}
+	s.mapped = nil
+	return func() { unmapFile(m) }
+}
+
 // Close closes the file.
 func (s *FileSource) Close() error {
 	if s.mapped != nil {

@@ -27,6 +27,7 @@ const usage = `usage: outflow <command> [flags]
 commands:
   replay   read pcap, pcapng or gzip captures and write flow records
   live     capture from interfaces (AF_PACKET) and write flow records until interrupted
+  collect  receive NetFlow, IPFIX and sFlow exports and write flow records until interrupted
 `
 
 func main() {
@@ -42,6 +43,8 @@ func main() {
 		err = replay(ctx, os.Args[2:], os.Stdout, os.Stderr)
 	case "live":
 		err = live(ctx, os.Args[2:], os.Stdout, os.Stderr)
+	case "collect":
+		err = collectCmd(ctx, os.Args[2:], os.Stdout, os.Stderr)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

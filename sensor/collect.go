@@ -1,0 +1,179 @@
+package sensor
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/outflow-sensor/outflow/sensor/collect"
+)
+
+// CollectConfig says where exports arrive and where flows go.
+type CollectConfig struct {
+	// Listen holds netflow://HOST:PORT (NetFlow v5/v9 and IPFIX) and
+	// sflow://HOST:PORT addresses.
+	Listen          []string
+	HomeNets        []netip.Prefix
+	CommunityIDSeed uint16
+	// Window is how long a one-way record waits for its reverse.
+	Window  time.Duration
+	Decoder collect.Config
+	Flows   io.Writer
+	Errors  io.Writer
+	// Ready, when set, is called with the bound addresses once listening.
+	Ready func(addrs []net.Addr)
+	// Received, when set, counts datagrams as they are read off the sockets.
+	Received *atomic.Uint64
+}
+
+// CollectStats is what a collector counted.
+type CollectStats struct {
+	Datagrams uint64
+	Records   uint64
+	Flows     uint64
+	Samples   uint64 // sFlow packet samples (not yet turned into flows)
+	Stitch    collect.StitchStats
+	Exporters map[netip.Addr]collect.ExporterStats
+	Refused   uint64
+}
+
+type datagram struct {
+	from netip.Addr
+	data []byte
+	at   time.Time
+}
+
+// Collect receives flow exports until ctx ends, then writes every flow
+// still waiting for its reverse and returns.
+func Collect(ctx context.Context, cfg CollectConfig) (CollectStats, error) {
+	var st CollectStats
+	if cfg.Window <= 0 {
+		cfg.Window = time.Minute
+	}
+	if cfg.Errors == nil {
+		cfg.Errors = io.Discard
+	}
+	var conns []net.PacketConn
+	var addrs []net.Addr
+	for _, l := range cfg.Listen {
+		u, err := url.Parse(l)
+		if err != nil || (u.Scheme != "netflow" && u.Scheme != "sflow") || u.Host == "" {
+			closeAll(conns)
+			return st, fmt.Errorf("--listen %q: want netflow://HOST:PORT or sflow://HOST:PORT", l)
+		}
+		c, err := net.ListenPacket("udp", u.Host)
+		if err != nil {
+			closeAll(conns)
+			return st, fmt.Errorf("unable to listen on %s: %w", l, err)
+		}
+		if uc, ok := c.(*net.UDPConn); ok {
+			// Exporters send in bursts; the kernel buffer absorbs them
+			// while the decoder catches up.
+			_ = uc.SetReadBuffer(16 << 20)
+		}
+		conns = append(conns, c)
+		addrs = append(addrs, c.LocalAddr())
+	}
+	if cfg.Ready != nil {
+		cfg.Ready(addrs)
+	}
+	in := make(chan datagram, 4096)
+	free := make(chan []byte, 4096+64)
+	for i := 0; i < cap(free); i++ {
+		free <- make([]byte, 65536)
+	}
+	var readers sync.WaitGroup
+	for _, c := range conns {
+		readers.Add(1)
+		go func(c net.PacketConn) {
+			defer readers.Done()
+			for {
+				buf := <-free
+				n, from, err := c.ReadFrom(buf)
+				if err != nil {
+					if errors.Is(err, net.ErrClosed) {
+						return
+					}
+					fmt.Fprintf(cfg.Errors, "outflow: receive on %s: %v\n", c.LocalAddr(), err)
+					free <- buf
+					continue
+				}
+				var addr netip.Addr
+				if ua, ok := from.(*net.UDPAddr); ok {
+					addr, _ = netip.AddrFromSlice(ua.IP)
+				}
+				if cfg.Received != nil {
+					cfg.Received.Add(1)
+				}
+				in <- datagram{from: addr.Unmap(), data: buf[:n], at: time.Now()}
+			}
+		}(c)
+	}
+	go func() {
+		<-ctx.Done()
+		closeAll(conns)
+		readers.Wait()
+		close(in)
+	}()
+
+	out := bufio.NewWriterSize(cfg.Flows, 1<<16)
+	enc := collect.NewEncoder(cfg.HomeNets, cfg.CommunityIDSeed)
+	var line []byte
+	stitch := collect.NewStitcher(cfg.Window, func(f *collect.Flow) {
+		st.Flows++
+		line = enc.Append(line[:0], f)
+		_, _ = out.Write(line)
+	})
+	dec := collect.NewDecoder(cfg.Decoder)
+	var recs []collect.Record
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var werr error
+loop:
+	for {
+		select {
+		case dg, ok := <-in:
+			if !ok {
+				break loop
+			}
+			st.Datagrams++
+			var err error
+			recs, err = dec.Decode(dg.from, dg.data, recs[:0])
+			if err != nil {
+				fmt.Fprintf(cfg.Errors, "outflow: %v\n", err)
+			}
+			st.Samples += uint64(len(dec.Samples()))
+			free <- dg.data[:cap(dg.data)]
+			st.Records += uint64(len(recs))
+			for i := range recs {
+				stitch.Add(&recs[i], dg.at)
+			}
+		case now := <-tick.C:
+			stitch.Expire(now)
+			werr = out.Flush()
+		}
+	}
+	stitch.Flush()
+	werr = errors.Join(werr, out.Flush())
+	st.Stitch = stitch.Stats
+	st.Refused = dec.Refused
+	st.Exporters = map[netip.Addr]collect.ExporterStats{}
+	for a, s := range dec.Stats {
+		st.Exporters[a] = *s
+	}
+	return st, werr
+}
+
+func closeAll(cs []net.PacketConn) {
+	for _, c := range cs {
+		c.Close()
+	}
+}

@@ -34,17 +34,6 @@ type CollectConfig struct {
 	Received *atomic.Uint64
 }
 
-// CollectStats is what a collector counted.
-type CollectStats struct {
-	Datagrams uint64
-	Records   uint64
-	Flows     uint64
-	Samples   uint64 // sFlow packet samples (not yet turned into flows)
-	Stitch    collect.StitchStats
-	Exporters map[netip.Addr]collect.ExporterStats
-	Refused   uint64
-}
-
 type datagram struct {
 	from netip.Addr
 	data []byte
@@ -53,8 +42,8 @@ type datagram struct {
 
 // Collect receives flow exports until ctx ends, then writes every flow
 // still waiting for its reverse and returns.
-func Collect(ctx context.Context, cfg CollectConfig) (CollectStats, error) {
-	var st CollectStats
+func Collect(ctx context.Context, cfg CollectConfig) (ExportStats, error) {
+	var st ExportStats
 	if cfg.Window <= 0 {
 		cfg.Window = time.Minute
 	}
@@ -125,18 +114,14 @@ func Collect(ctx context.Context, cfg CollectConfig) (CollectStats, error) {
 	}()
 
 	out := bufio.NewWriterSize(cfg.Flows, 1<<16)
-	enc := collect.NewEncoder(cfg.HomeNets, cfg.CommunityIDSeed)
-	var line []byte
-	stitch := collect.NewStitcher(cfg.Window, func(f *collect.Flow) {
-		st.Flows++
-		line = enc.Append(line[:0], f)
-		_, _ = out.Write(line)
+	var werr error
+	pipe := newExportPipeline(cfg.Window, cfg.Decoder, cfg.HomeNets, cfg.CommunityIDSeed, cfg.Errors, func(b []byte) {
+		if _, err := out.Write(b); err != nil && werr == nil {
+			werr = err
+		}
 	})
-	dec := collect.NewDecoder(cfg.Decoder)
-	var recs []collect.Record
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	var werr error
 loop:
 	for {
 		select {
@@ -144,32 +129,17 @@ loop:
 			if !ok {
 				break loop
 			}
-			st.Datagrams++
-			var err error
-			recs, err = dec.Decode(dg.from, dg.data, recs[:0])
-			if err != nil {
-				fmt.Fprintf(cfg.Errors, "outflow: %v\n", err)
-			}
-			st.Samples += uint64(len(dec.Samples()))
+			pipe.datagram(dg.from, dg.data, dg.at)
 			free <- dg.data[:cap(dg.data)]
-			st.Records += uint64(len(recs))
-			for i := range recs {
-				stitch.Add(&recs[i], dg.at)
-			}
 		case now := <-tick.C:
-			stitch.Expire(now)
-			werr = out.Flush()
+			pipe.expire(now)
+			if err := out.Flush(); err != nil && werr == nil {
+				werr = err
+			}
 		}
 	}
-	stitch.Flush()
-	werr = errors.Join(werr, out.Flush())
-	st.Stitch = stitch.Stats
-	st.Refused = dec.Refused
-	st.Exporters = map[netip.Addr]collect.ExporterStats{}
-	for a, s := range dec.Stats {
-		st.Exporters[a] = *s
-	}
-	return st, werr
+	st = pipe.flush()
+	return st, errors.Join(werr, out.Flush())
 }
 
 func closeAll(cs []net.PacketConn) {

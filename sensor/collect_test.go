@@ -18,14 +18,14 @@ import (
 
 // runCollector starts Collect on a loopback port, runs export (given the
 // port) and returns the flow records once every datagram sent was read.
-func runCollector(t *testing.T, export func(port int)) ([]map[string]any, CollectStats) {
+func runCollector(t *testing.T, export func(port int)) ([]map[string]any, ExportStats) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out bytes.Buffer
 	var received atomic.Uint64
 	ready := make(chan int, 1)
-	done := make(chan CollectStats, 1)
+	done := make(chan ExportStats, 1)
 	go func() {
 		st, err := Collect(ctx, CollectConfig{
 			Listen: []string{"netflow://127.0.0.1:0"}, Flows: &out, Received: &received,

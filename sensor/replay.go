@@ -32,6 +32,13 @@ type ReplayConfig struct {
 	Errors io.Writer
 	// Progress, when set, is called now and then with bytes read of total.
 	Progress func(done, total int64, packets uint64, activeFlows int)
+	// Exports names the collector addresses (netflow://[HOST]:PORT,
+	// sflow://[HOST]:PORT) whose UDP datagrams in the capture are flow
+	// exports: their records become flows too, as `collect` would make.
+	Exports []string
+	// ExportWindow is how long a one-way exported record waits for its
+	// reverse, in the capture's time (default one minute).
+	ExportWindow time.Duration
 }
 
 // ReplayStats is what a replay counted.
@@ -44,6 +51,7 @@ type ReplayStats struct {
 	Decode     flows.DecodeStats
 	Table      flows.TableStats
 	Inspect    flows.InspectStats
+	Exports    *ExportStats // nil unless Exports were named
 }
 
 // Replay reads the files in order and writes one record per flow. Bad records
@@ -68,6 +76,16 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 		workers[i] = newWorker(cfg, out, names)
 	}
 	var st ReplayStats
+	var tap *exportTap
+	if len(cfg.Exports) > 0 {
+		if cfg.ExportWindow <= 0 {
+			cfg.ExportWindow = time.Minute
+		}
+		var err error
+		if tap, err = newExportTap(cfg, out); err != nil {
+			return st, err
+		}
+	}
 	dec := flows.NewDecoder()
 	var total int64
 	for _, f := range cfg.Files {
@@ -84,9 +102,18 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	err := readFiles(ctx, cfg, &st, &done, total, func(data []byte, wire int, lt flows.LinkType, ts int64, stable bool) {
 		pkts, _ := dec.DecodeWire(data, wire, lt, ts)
 		for i := range pkts {
+			if tap != nil {
+				tap.packet(&pkts[i])
+			}
 			d.send(&pkts[i], stable)
 		}
 	}, d.activeFlows, func(r func()) { releases = append(releases, r) })
+	if tap != nil {
+		// Before the workers finish: the mapped file the last payloads
+		// were read from must still be there.
+		es := tap.close()
+		st.Exports = &es
+	}
 	d.close()
 	for _, r := range releases {
 		r()

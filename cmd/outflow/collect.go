@@ -63,8 +63,20 @@ func collectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		},
 	})
 	err = errors.Join(err, closeOut())
-	fmt.Fprintf(stderr, "outflow: %d datagrams, %d records, %d flows (%d biflow, %d paired, %d one-way), %d sFlow samples\n",
-		st.Datagrams, st.Records, st.Flows, st.Stitch.Biflow, st.Stitch.Paired, st.Stitch.Single, st.Samples)
+	printExportSummary(stderr, &st)
+	return err
+}
+
+func printExportSummary(w io.Writer, st *sensor.ExportStats) {
+	fmt.Fprintf(w, "outflow: %d export datagrams, %d records, %d flows (%d biflow, %d paired, %d one-way, %d from sFlow samples)\n",
+		st.Datagrams, st.Records, st.Flows, st.Stitch.Biflow, st.Stitch.Paired, st.Stitch.Single, st.Sampled.Flows)
+	if sm := &st.Sampled; sm.Samples > 0 {
+		fmt.Fprintf(w, "outflow: %d sFlow samples, %d packets decoded, %d undecodable, %d of unsupported header protocols\n",
+			sm.Samples, sm.Packets, sm.Undecodable, sm.Unsupported)
+	}
+	if st.Truncated > 0 {
+		fmt.Fprintf(w, "outflow: %d export datagrams cut short by the capture, not decoded\n", st.Truncated)
+	}
 	var ex []string
 	for a, s := range st.Exporters {
 		var bad []string
@@ -77,7 +89,6 @@ func collectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	sort.Strings(ex)
 	for _, e := range ex {
-		fmt.Fprintf(stderr, "outflow: exporter %s\n", e)
+		fmt.Fprintf(w, "outflow: exporter %s\n", e)
 	}
-	return err
 }

@@ -15,6 +15,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/outflow-sensor/outflow/flows"
 	"github.com/outflow-sensor/outflow/sensor"
@@ -99,6 +100,9 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	quiet := fs.Bool("quiet", false, "no summary on stderr")
 	inspect := fs.Bool("inspect", true, "payload inspection: TLS/QUIC handshakes, HTTP, DNS, entropy")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
+	var exports listens
+	fs.Var(&exports, "exports", "netflow://[HOST]:PORT or sflow://[HOST]:PORT: UDP to this collector address in the capture is flow exports, decoded into flows as collect would; repeat for several")
+	exportWindow := fs.Duration("stitch-window", time.Minute, "with --exports: how long a one-way record waits for its reverse, in capture time")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: outflow replay [flags] FILE...")
 		fs.PrintDefaults()
@@ -134,6 +138,8 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Table:           table,
 		Flows:           out,
 		Errors:          stderr,
+		Exports:         exports,
+		ExportWindow:    *exportWindow,
 	}
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
 		bar := newProgress(stderr)
@@ -196,6 +202,9 @@ func printSummary(w io.Writer, st *sensor.ReplayStats) {
 		if len(bad) > 0 {
 			fmt.Fprintf(w, "outflow: inspection errors: %s\n", strings.Join(bad, " "))
 		}
+	}
+	if st.Exports != nil {
+		printExportSummary(w, st.Exports)
 	}
 	if st.Decode.NonIP > 0 || st.Table.Evicted > 0 || st.Table.FragOrphans > 0 {
 		fmt.Fprintf(w, "outflow: non-IP frames %d, evicted flows %d, orphan fragments %d\n",

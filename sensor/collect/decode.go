@@ -139,6 +139,7 @@ type header struct {
 type exporter struct {
 	templates *templateStore
 	sampling  map[uint32]uint32 // observation domain -> rate from options data
+	selectors map[selectorKey]uint32
 	held      []heldSet
 	heldBytes int
 	stats     *ExporterStats
@@ -172,6 +173,7 @@ func (d *Decoder) exporter(addr netip.Addr) *exporter {
 	e := &exporter{
 		templates: newTemplateStore(d.cfg.MaxTemplates),
 		sampling:  map[uint32]uint32{},
+		selectors: map[selectorKey]uint32{},
 		stats:     &ExporterStats{},
 	}
 	d.exporters[addr] = e
@@ -373,39 +375,44 @@ func (d *Decoder) release(e *exporter, from netip.Addr, out []Record) []Record {
 // Information elements read (IANA numbering, which NetFlow v9 shares for
 // these), and the enterprise number of RFC 5103's reverse elements.
 const (
-	ieOctetDelta      = 1
-	iePacketDelta     = 2
-	ieProto           = 4
-	ieTCPFlags        = 6
-	ieSrcPort         = 7
-	ieSrc4            = 8
-	ieInIf            = 10
-	ieDstPort         = 11
-	ieDst4            = 12
-	ieOutIf           = 14
-	ieEndUptime       = 21
-	ieStartUptime     = 22
-	ieSrc6            = 27
-	ieDst6            = 28
-	ieICMPType4       = 32
-	ieSamplingIntv    = 34
-	ieSamplerRandom   = 50
-	ieOctetTotal      = 85
-	iePacketTotal     = 86
-	ieICMPType6       = 139
-	ieStartSec        = 150
-	ieEndSec          = 151
-	ieStartMs         = 152
-	ieEndMs           = 153
-	ieStartUs         = 154
-	ieEndUs           = 155
-	ieInitiatorOctets = 231
-	ieResponderOctets = 232
-	ieBiflowDirection = 239
-	ieInitiatorPkts   = 298
-	ieResponderPkts   = 299
-	ieSamplingPktIntv = 305
-	penReverse        = 29305
+	ieOctetDelta         = 1
+	iePacketDelta        = 2
+	ieProto              = 4
+	ieTCPFlags           = 6
+	ieSrcPort            = 7
+	ieSrc4               = 8
+	ieInIf               = 10
+	ieDstPort            = 11
+	ieDst4               = 12
+	ieOutIf              = 14
+	ieEndUptime          = 21
+	ieStartUptime        = 22
+	ieSrc6               = 27
+	ieDst6               = 28
+	ieICMPType4          = 32
+	ieSamplingIntv       = 34
+	ieSamplerRandom      = 50
+	ieOctetTotal         = 85
+	iePacketTotal        = 86
+	ieICMPType6          = 139
+	ieStartSec           = 150
+	ieEndSec             = 151
+	ieStartMs            = 152
+	ieEndMs              = 153
+	ieStartUs            = 154
+	ieEndUs              = 155
+	ieInitiatorOctets    = 231
+	ieResponderOctets    = 232
+	ieBiflowDirection    = 239
+	ieInitiatorPkts      = 298
+	ieResponderPkts      = 299
+	ieSamplingPktIntv    = 305
+	ieSamplingPktSpace   = 306
+	ieSamplingSize       = 309
+	ieSamplingPopulation = 310
+	ieSelectorID         = 302
+	ieSamplerID          = 48
+	penReverse           = 29305
 )
 
 func uintOf(v interface{}) (uint64, bool) {
@@ -432,7 +439,9 @@ func addrOf(v interface{}) (netip.Addr, bool) {
 func (d *Decoder) record(e *exporter, from netip.Addr, version uint16, obs uint32, tid uint16, hdr header, vals []netflow.DataField) Record {
 	r := Record{Exporter: from, Version: version, ObsDomain: obs, TemplateID: tid}
 	var totalBytes, totalPkts, initB, respB, initP, respP uint64
-	var haveDelta, haveInit bool
+	var haveDelta, haveInit, haveSel bool
+	var sel uint64
+	var own uint32 // a rate the record itself carries
 	for _, f := range vals {
 		if f.PenProvided && f.Pen == penReverse {
 			switch f.Type {
@@ -505,6 +514,10 @@ func (d *Decoder) record(e *exporter, from netip.Addr, version uint16, obs uint3
 			respP = x
 		case ieBiflowDirection:
 			r.BiflowDirection = uint8(x)
+		case ieSelectorID, ieSamplerID:
+			sel, haveSel = x, true
+		case ieSamplingIntv, ieSamplerRandom:
+			own = uint32(min(x, 1<<31-1))
 		}
 	}
 	if !haveDelta && totalBytes != 0 {
@@ -534,26 +547,90 @@ func (d *Decoder) record(e *exporter, from netip.Addr, version uint16, obs uint3
 	if r.Start.IsZero() {
 		r.Start = r.End
 	}
-	applyRate(&r, d.rate(e, obs, 0))
+	if own <= 1 && haveSel {
+		own = e.selectors[selectorKey{obs, sel}]
+	}
+	applyRate(&r, d.rate(e, obs, own))
 	return r
 }
 
-// learnOptions keeps the sampling rate an exporter announces in options
-// data, per observation domain.
+// learnOptions keeps the sampling rates an exporter announces in options
+// data, per observation domain and per sampler (selector) id. RFC 7014
+// gives the rate as samplingPopulation/samplingSize (random n-out-of-N) or
+// (samplingPacketInterval+samplingPacketSpace)/samplingPacketInterval
+// (systematic count-based); NetFlow v9 and older IPFIX exporters send
+// samplingInterval or samplerRandomInterval.
 func (e *exporter) learnOptions(obs uint32, o netflow.OptionsDataFlowSet) {
 	for _, rec := range o.Records {
-		for _, f := range rec.OptionsValues {
-			if f.PenProvided {
-				continue
-			}
-			switch f.Type {
-			case ieSamplingIntv, ieSamplerRandom, ieSamplingPktIntv:
-				if x, ok := uintOf(f.Value); ok && x > 0 && x < 1<<31 {
-					e.sampling[obs] = uint32(x)
+		var v [numSamplingIEs]uint64
+		var sel uint64
+		haveSel := false
+		read := func(fs []netflow.DataField) {
+			for _, f := range fs {
+				if f.PenProvided {
+					continue
+				}
+				x, ok := uintOf(f.Value)
+				if !ok {
+					continue
+				}
+				switch f.Type {
+				case ieSamplingIntv:
+					v[sIntv] = x
+				case ieSamplerRandom:
+					v[sRandom] = x
+				case ieSamplingPktIntv:
+					v[sPktIntv] = x
+				case ieSamplingPktSpace:
+					v[sPktSpace] = x
+				case ieSamplingSize:
+					v[sSize] = x
+				case ieSamplingPopulation:
+					v[sPopulation] = x
+				case ieSelectorID, ieSamplerID:
+					sel, haveSel = x, true
 				}
 			}
 		}
+		read(rec.ScopesValues)
+		read(rec.OptionsValues)
+		var rate uint64
+		switch {
+		case v[sPopulation] > 0 && v[sSize] > 0:
+			rate = v[sPopulation] / v[sSize]
+		case v[sPktIntv] > 0 && v[sPktSpace] > 0:
+			rate = (v[sPktIntv] + v[sPktSpace]) / v[sPktIntv]
+		case v[sIntv] > 0:
+			rate = v[sIntv]
+		case v[sRandom] > 0:
+			rate = v[sRandom]
+		case v[sPktIntv] > 1:
+			// Without a space, some exporters put the 1-in-N here.
+			rate = v[sPktIntv]
+		}
+		if rate == 0 || rate >= 1<<31 {
+			continue
+		}
+		e.sampling[obs] = uint32(rate)
+		if haveSel {
+			e.selectors[selectorKey{obs, sel}] = uint32(rate)
+		}
 	}
+}
+
+const (
+	sIntv = iota
+	sRandom
+	sPktIntv
+	sPktSpace
+	sSize
+	sPopulation
+	numSamplingIEs
+)
+
+type selectorKey struct {
+	obs uint32
+	id  uint64
 }
 
 // RawSample is one packet header an sFlow agent sampled, for the sensor's
@@ -577,6 +654,12 @@ func (d *Decoder) decodeSFlow(e *exporter, from netip.Addr, b []byte, out []Reco
 	if err := sflow.DecodeMessageVersion(bytes.NewBuffer(b), &p); err != nil {
 		return out, d.fail(e, from, ReasonMalformed, err)
 	}
+	// The agent address names the switch that sampled, which may not be
+	// the address the datagram came from (a relay, a NAT).
+	agent := from
+	if a, ok := netip.AddrFromSlice(p.AgentIP); ok && a.IsValid() && !a.IsUnspecified() {
+		agent = a.Unmap()
+	}
 	// Flow samples carry packet headers, which the sensor decodes with
 	// its own decoder; counter samples are skipped.
 	add := func(rate, in, outIf uint32, recs []sflow.FlowRecord) {
@@ -586,7 +669,7 @@ func (d *Decoder) decodeSFlow(e *exporter, from netip.Addr, b []byte, out []Reco
 		for _, fr := range recs {
 			if h, ok := fr.Data.(sflow.SampledHeader); ok {
 				d.samples = append(d.samples, RawSample{
-					Exporter: from, Protocol: h.Protocol, Header: h.HeaderData,
+					Exporter: agent, Protocol: h.Protocol, Header: h.HeaderData,
 					FrameLength: h.FrameLength, SamplingRate: rate, InIf: in, OutIf: outIf,
 				})
 			}

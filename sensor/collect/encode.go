@@ -68,25 +68,26 @@ func (e *Encoder) Append(dst []byte, f *Flow) []byte {
 	dst = strconv.AppendFloat(dst, f.End.Sub(f.Start).Seconds(), 'f', 3, 64)
 	dst = append(dst, `,"proto":"`...)
 	dst = protoName(dst, f.Proto)
+	sport, dport := f.OrigP, f.RespP
+	if f.Proto == 1 || f.Proto == 58 {
+		// Exporters put ICMP type and code in the destination port; the
+		// record gives them as Zeek does, type and code.
+		sport, dport = f.RespP>>8, f.RespP&0xff
+	}
 	dst = append(dst, `","orig_h":"`...)
 	dst = f.Orig.AppendTo(dst)
 	dst = append(dst, '"')
-	dst = appendKey(dst, "orig_p", uint64(f.OrigP))
+	dst = appendKey(dst, "orig_p", uint64(sport))
 	dst = append(dst, `,"resp_h":"`...)
 	dst = f.Resp.AppendTo(dst)
 	dst = append(dst, '"')
-	dst = appendKey(dst, "resp_p", uint64(f.RespP))
+	dst = appendKey(dst, "resp_p", uint64(dport))
 	dst = appendKey(dst, "orig_pkts", f.OrigPkts)
 	dst = appendKey(dst, "resp_pkts", f.RespPkts)
 	dst = appendKey(dst, "orig_ip_bytes", f.OrigBytes)
 	dst = appendKey(dst, "resp_ip_bytes", f.RespBytes)
 	dst = append(dst, `,"orig_bytes":null,"resp_bytes":null,"missed_bytes":null,"history":null,"state":null,"final":true`...)
 	dst = append(dst, `,"community_id":"`...)
-	sport, dport := f.OrigP, f.RespP
-	if f.Proto == 1 || f.Proto == 58 {
-		// Exporters put ICMP type and code in the destination port.
-		sport, dport = f.RespP>>8, f.RespP&0xff
-	}
 	dst = e.cid.Append(dst, f.Orig.AsSlice(), f.Resp.AsSlice(), f.Proto, sport, dport)
 	dst = append(dst, '"')
 	dir := flows.DirExternal

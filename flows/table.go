@@ -193,7 +193,7 @@ func (t *Table) Update(p *Packet) {
 	}
 	oneWay := false
 	if p.Proto == 1 || p.Proto == 58 {
-		sport, dport, oneWay = icmpPorts(p.Proto, uint8(sport), uint8(dport))
+		sport, dport, oneWay = ICMPPorts(p.Proto, uint8(sport), uint8(dport))
 	} else if portless(p.Proto) {
 		sport, dport = 0, 0
 	}
@@ -555,10 +555,10 @@ const maxTunnelChanges = 5
 // active marks a UDP, ICMP or other endpoint that sent something.
 const active = 1
 
-// icmpPorts maps an ICMP type and code to Zeek's connection ports: the type,
+// ICMPPorts maps an ICMP type and code to Zeek's connection ports: the type,
 // and for request/reply pairs the counterpart type (so both directions share
 // one flow), else the code; oneWay marks the latter.
-func icmpPorts(proto, typ, code uint8) (sport, dport uint16, oneWay bool) {
+func ICMPPorts(proto, typ, code uint8) (sport, dport uint16, oneWay bool) {
 	if c, ok := icmpCounterpart(proto, typ); ok {
 		return uint16(typ), uint16(c), false
 	}

@@ -163,14 +163,15 @@ func TestAkvoradoSFlowReplay(t *testing.T) {
 		{"data-sflow-expanded-sample.pcap", "49.49.49.49", []dir1{{"tcp 52.52.52.52:22 53.53.53.53:52237", 1000, 104 * 1000}}},
 		{"data-sflow-ipv4-data.pcap", "49.49.49.49", []dir1{{"udp 50.50.50.50:46622 51.51.51.51:58631", 256, 1344 * 256}}},
 		{"data-sflow-raw-ipv4.pcap", "172.19.64.116", []dir1{
-			// Echo replies (type 0): tshark's reading of the samples.
-			{"icmp 69.58.92.107:0 92.222.186.1:0", 1, 32}, {"icmp 69.58.92.107:0 92.222.184.1:0", 1, 32}}},
+			// Echo replies (type 0, tshark's reading of the samples); ICMP
+			// ports are Zeek's, the type and its counterpart.
+			{"icmp 69.58.92.107:0 92.222.186.1:8", 1, 32}, {"icmp 69.58.92.107:0 92.222.184.1:8", 1, 32}}},
 		{"data-icmpv4.pcap", "", []dir1{{"icmp 203.0.113.4:8 203.0.113.5:0", 1, 84}}},
-		{"data-icmpv6.pcap", "", []dir1{{"icmp6 fe80::d05b:45ff:feee:5ecf:135 2001:db8:::0", 1, 72}}},
+		{"data-icmpv6.pcap", "", []dir1{{"icmp6 fe80::d05b:45ff:feee:5ecf:135 2001:db8:::136", 1, 72}}},
 		{"data-qinq.pcap", "172.17.128.58", []dir1{{"tcp 49.49.49.2:32017 49.49.49.109:443", 4096, 80 * 4096}}},
 		// The inner packet of a VXLAN-encapsulated sample is a flow of its
 		// own, beside the tunnel's, as in a capture.
-		{"data-encap-vxlan.pcap", "", []dir1{{"icmp6 2001:db8:4::1:128 2001:db8:4::3:0", 1, 104}}},
+		{"data-encap-vxlan.pcap", "", []dir1{{"icmp6 2001:db8:4::1:128 2001:db8:4::3:129", 1, 104}}},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {

@@ -650,6 +650,9 @@ func (d *Decoder) Samples() []RawSample { return d.samples }
 
 func (d *Decoder) decodeSFlow(e *exporter, from netip.Addr, b []byte, out []Record) ([]Record, error) {
 	d.samples = d.samples[:0]
+	if err := sflowCounts(b); err != nil {
+		return out, d.fail(e, from, ReasonMalformed, err)
+	}
 	var p sflow.Packet
 	if err := sflow.DecodeMessageVersion(bytes.NewBuffer(b), &p); err != nil {
 		return out, d.fail(e, from, ReasonMalformed, err)
@@ -684,6 +687,65 @@ func (d *Decoder) decodeSFlow(e *exporter, from netip.Addr, b []byte, out []Reco
 		}
 	}
 	return out, nil
+}
+
+// sflowCounts checks the record counts of an sFlow v5 datagram's samples
+// against the bytes that could hold them. goflow2 v2.2.6 allocates an
+// expanded flow sample's records by the count the datagram claims, with no
+// bound: a forged count of 2^32-1 asks for tens of gigabytes.
+func sflowCounts(b []byte) error {
+	be := binary.BigEndian
+	if len(b) < 8 {
+		return errShort
+	}
+	off := 8 // version, address type, then the address
+	switch be.Uint32(b[4:]) {
+	case 1:
+		off += 4
+	case 2:
+		off += 16
+	default:
+		return fmt.Errorf("sFlow agent address type %d", be.Uint32(b[4:]))
+	}
+	off += 12 // sub-agent, sequence, uptime
+	if len(b) < off+4 {
+		return errShort
+	}
+	n := int(be.Uint32(b[off:]))
+	off += 4
+	for i := 0; i < n && len(b)-off >= 8; i++ {
+		format, length := be.Uint32(b[off:]), int(be.Uint32(b[off+4:]))
+		off += 8
+		if length > len(b)-off {
+			return nil // goflow2 stops at a sample that runs past the end
+		}
+		sample := b[off : off+length]
+		off += length
+		// Where each format keeps its record count (sFlow v5 sections
+		// 5.1-5.3 and the drop sample of sFlow's packet-drop extension).
+		var at int
+		switch format {
+		case 1:
+			at = 28 // flow sample
+		case 2:
+			at = 8 // counter sample
+		case 3:
+			at = 40 // expanded flow sample
+		case 4:
+			at = 12 // expanded counter sample
+		case 5:
+			at = 28 // drop sample (seq, source type and index, drops, input, output, reason)
+		default:
+			continue
+		}
+		if len(sample) < at+4 {
+			continue // goflow2 reports the short header
+		}
+		if c := int(be.Uint32(sample[at:])); c > (len(sample)-at-4)/8 {
+			return fmt.Errorf("sFlow sample %d claims %d records in %d bytes", i, c, len(sample)-at-4)
+		}
+	}
+	return nil
 }
 
 var (

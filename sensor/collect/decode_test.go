@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/outflow-sensor/outflow/internal/shared"
 )
@@ -14,7 +15,7 @@ func decodeFiles(t testing.TB, d *Decoder, dir string, names ...string) []Record
 	var recs []Record
 	from := netip.MustParseAddr("192.0.2.7")
 	for _, n := range names {
-		for _, dg := range udpPayloads(t.(*testing.T), filepath.Join(dir, n)) {
+		for _, dg := range udpPayloads(t, filepath.Join(dir, n)) {
 			recs, _ = d.Decode(from, dg, recs)
 		}
 	}
@@ -197,8 +198,21 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{0, 5, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{0, 0, 0, 5, 0, 0, 0, 1, 192, 0, 2, 1})
 	f.Add([]byte{0, 9, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 4})
+	if dgs, err := filepath.Glob(filepath.Join(shared.Dir(), "netflow/akvorado/outlet/flow/decoder/sflow/testdata/*.pcap")); err == nil {
+		for _, p := range dgs {
+			for _, dg := range udpPayloads(f, p) {
+				f.Add(dg)
+			}
+		}
+	}
 	d := NewDecoder(Config{MaxExporters: 4, MaxTemplates: 16, HoldSets: 4, HoldBytes: 4096})
 	from := netip.MustParseAddr("192.0.2.1")
+	// The whole datagram path: records into the stitcher, sFlow samples
+	// through the packet decoder into the sampled-flow sums.
+	emit := func(*Flow) {}
+	st := NewStitcher(time.Minute, emit)
+	sm := NewSampled(time.Minute, emit)
+	now := time.Unix(1700000000, 0)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		recs, err := d.Decode(from, b, nil)
 		if err != nil {
@@ -207,7 +221,16 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("error %T %v", err, err)
 			}
 		}
-		_ = recs
+		for i := range recs {
+			st.Add(&recs[i], now)
+		}
+		smp := d.Samples()
+		for i := range smp {
+			sm.Add(&smp[i], now)
+		}
+		now = now.Add(time.Second)
+		st.Expire(now)
+		sm.Expire(now)
 	})
 }
 

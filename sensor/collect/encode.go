@@ -69,10 +69,14 @@ func (e *Encoder) Append(dst []byte, f *Flow) []byte {
 	dst = append(dst, `,"proto":"`...)
 	dst = protoName(dst, f.Proto)
 	sport, dport := f.OrigP, f.RespP
-	if f.Proto == 1 || f.Proto == 58 {
+	typ, code := uint16(0), uint16(0)
+	icmp := f.Proto == 1 || f.Proto == 58
+	if icmp {
 		// Exporters put ICMP type and code in the destination port; the
-		// record gives them as Zeek does, type and code.
-		sport, dport = f.RespP>>8, f.RespP&0xff
+		// record gives the ports Zeek gives (type, and the counterpart
+		// type or the code), as replay does.
+		typ, code = f.RespP>>8, f.RespP&0xff
+		sport, dport, _ = flows.ICMPPorts(f.Proto, uint8(typ), uint8(code))
 	}
 	dst = append(dst, `","orig_h":"`...)
 	dst = f.Orig.AppendTo(dst)
@@ -88,6 +92,9 @@ func (e *Encoder) Append(dst []byte, f *Flow) []byte {
 	dst = appendKey(dst, "resp_ip_bytes", f.RespBytes)
 	dst = append(dst, `,"orig_bytes":null,"resp_bytes":null,"missed_bytes":null,"history":null,"state":null,"final":true`...)
 	dst = append(dst, `,"community_id":"`...)
+	if icmp {
+		sport, dport = typ, code
+	}
 	dst = e.cid.Append(dst, f.Orig.AsSlice(), f.Resp.AsSlice(), f.Proto, sport, dport)
 	dst = append(dst, '"')
 	dir := flows.DirExternal

@@ -63,7 +63,7 @@ func goldenInputs(t *testing.T, dir string) map[string][][]byte {
 	return in
 }
 
-func udpPayloads(t *testing.T, path string) [][]byte {
+func udpPayloads(t testing.TB, path string) [][]byte {
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,8 @@ package collect
 import (
 	"net/netip"
 	"time"
+
+	"github.com/outflow-sensor/outflow/flows"
 )
 
 // How a Flow's two directions were joined.
@@ -39,10 +41,16 @@ type stitchKey struct {
 
 // key orders the two endpoints so that both directions share it.
 func keyOf(r *Record) (stitchKey, bool) {
-	k := stitchKey{exporter: r.Exporter, obs: r.ObsDomain, proto: r.Proto, a: r.Src, b: r.Dst, ap: r.SrcPort, bp: r.DstPort}
+	sp, dp := r.SrcPort, r.DstPort
+	if r.Proto == 1 || r.Proto == 58 {
+		// A request and its reply (echo, router solicitation, ...) are
+		// one session, as in Zeek: key them by type and counterpart.
+		sp, dp, _ = flows.ICMPPorts(r.Proto, uint8(r.DstPort>>8), uint8(r.DstPort))
+	}
+	k := stitchKey{exporter: r.Exporter, obs: r.ObsDomain, proto: r.Proto, a: r.Src, b: r.Dst, ap: sp, bp: dp}
 	forward := true
-	if c := r.Src.Compare(r.Dst); c > 0 || (c == 0 && r.SrcPort > r.DstPort) {
-		k.a, k.b, k.ap, k.bp = r.Dst, r.Src, r.DstPort, r.SrcPort
+	if c := r.Src.Compare(r.Dst); c > 0 || (c == 0 && sp > dp) {
+		k.a, k.b, k.ap, k.bp = r.Dst, r.Src, dp, sp
 		forward = false
 	}
 	return k, forward
@@ -189,17 +197,19 @@ func swapDirections(f *Flow) {
 }
 
 // join makes one flow of two one-way records, choosing the originator as
-// Zeek would without a handshake in view: the side that started first;
-// on a tie, the side that sent a SYN without the other having sent one
-// first is no help (both directions of an exported TCP session carry SYN),
-// so ports decide: the client's port is the ephemeral one.
+// Zeek would without a handshake in view. Both directions of an exported
+// TCP session carry SYN, so flags do not tell. Start times do when they are
+// far apart; when they are close, exporters' clocks (millisecond or second
+// resolution, packets timestamped by a queue-draining thread) can order a
+// reply before its request, and the ports decide where they can: the
+// client's port is the ephemeral one.
 func join(a, b *Record) Flow {
 	first, second := a, b
-	switch {
-	case b.Start.Before(a.Start):
+	if b.Start.Before(a.Start) {
 		first, second = b, a
-	case a.Start.Equal(b.Start) && serverPort(a.SrcPort) && !serverPort(b.SrcPort):
-		first, second = b, a
+	}
+	if second.Start.Sub(first.Start) <= closeStarts && serverPort(first.SrcPort) && !serverPort(second.SrcPort) {
+		first, second = second, first
 	}
 	f := flowFrom(first)
 	f.RespPkts, f.RespBytes, f.RespFlags = second.Packets, second.Bytes, second.TCPFlags
@@ -211,6 +221,10 @@ func join(a, b *Record) Flow {
 	}
 	return f
 }
+
+// closeStarts is how near two directions' start times must be for the
+// ports to outweigh them.
+const closeStarts = time.Second
 
 // serverPort reports ports below 1024 and the registered ones services
 // commonly listen on; a port above them reads as a client's ephemeral one.

@@ -6,13 +6,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/outflow-sensor/outflow/flows"
 	"github.com/outflow-sensor/outflow/internal/shared"
+	"github.com/outflow-sensor/outflow/sensor/capture"
 )
 
 // replayExports replays captures of exporter traffic and returns the flows
@@ -201,3 +207,98 @@ func TestAkvoradoSFlowReplay(t *testing.T) {
 		})
 	}
 }
+
+// exportDatagrams reads the UDP payloads of a capture of exporter traffic.
+func exportDatagrams(t testing.TB, path string) [][]byte {
+	t.Helper()
+	src, err := capture.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dec := flows.NewDecoder()
+	var out [][]byte
+	var pkt capture.Packet
+	for src.Next(&pkt) == nil {
+		pkts, _ := dec.DecodeWire(pkt.Data, pkt.CaptureInfo.Length, pkt.LinkType, 0)
+		for _, p := range pkts {
+			if p.Proto == 17 && len(p.Payload) >= int(p.L4Len) {
+				out = append(out, bytes.Clone(p.Payload[:p.L4Len]))
+			}
+		}
+	}
+	return out
+}
+
+// benchLoopback sends real exporter datagrams (pmacct's Cisco ASR9k NetFlow
+// v9 capture, templates and all, over and over) to Collect over loopback,
+// pps datagrams a second (0: as fast as the sender goes), and reports how
+// many the kernel dropped. Run long enough to matter:
+//
+//	go test ./sensor -run XXX -bench Loopback -benchtime 1000000x
+func benchLoopback(b *testing.B, pps int) {
+	dgs := exportDatagrams(b, shared.Path(b, "netflow/pmacct/tests/101-NFv9-CISCO-cust_primitives/traffic-00.pcap"))
+	var size int
+	for _, d := range dgs {
+		size += len(d)
+	}
+	b.SetBytes(int64(size / len(dgs)))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var received atomic.Uint64
+	ready := make(chan string, 1)
+	done := make(chan ExportStats, 1)
+	go func() {
+		st, err := Collect(ctx, CollectConfig{
+			Listen: []string{"netflow://127.0.0.1:0"}, Flows: io.Discard, Received: &received,
+			Ready: func(a []net.Addr) { ready <- a[0].String() },
+		})
+		if err != nil {
+			b.Error(err)
+		}
+		done <- st
+	}()
+	conn, err := net.Dial("udp", <-ready)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		if pps > 0 && i%100 == 0 {
+			if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(pps))); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		if _, err := conn.Write(dgs[i%len(dgs)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	sent := time.Since(start)
+	last := uint64(0)
+	for n := received.Load(); n < uint64(b.N); n = received.Load() {
+		time.Sleep(20 * time.Millisecond)
+		if n == last {
+			break
+		}
+		last = n
+	}
+	b.StopTimer()
+	cancel()
+	st := <-done
+	lost := uint64(b.N) - received.Load()
+	b.ReportMetric(float64(b.N)/sent.Seconds(), "sent/s")
+	b.ReportMetric(float64(lost), "lost")
+	b.ReportMetric(float64(st.Records)/b.Elapsed().Seconds(), "records/s")
+	if pps > 0 && lost > 0 {
+		b.Errorf("%d of %d datagrams lost at %d/s", lost, b.N, pps)
+	}
+}
+
+// BenchmarkCollectLoopback100k: loss-free receive at 100k datagrams/s.
+func BenchmarkCollectLoopback100k(b *testing.B) { benchLoopback(b, 100_000) }
+
+// BenchmarkCollectLoopbackMax: the sender as fast as it goes; lost shows
+// where the collector falls behind.
+func BenchmarkCollectLoopbackMax(b *testing.B) { benchLoopback(b, 0) }

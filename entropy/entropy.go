@@ -86,9 +86,11 @@ func (c *Counter) Shannon() float64 {
 		}
 	}
 	n := float64(c.n)
-	log2n := math.Log2(n)
+	var log2n float64
 	if int(c.n) < len(tab) && c.n > 1 {
 		log2n = tab[c.n] / n // n log2 n, from the same table
+	} else {
+		log2n = math.Log2(n)
 	}
 	return log2n - s/n
 }
@@ -204,15 +206,24 @@ const (
 // compressed formats win over statistics, so a gzip upload is never read as a
 // cipher stream whatever its entropy.
 func (c *Counter) Classify() Class {
+	return c.classify(c.Shannon(), c.ChiSquare())
+}
+
+// Summary returns Shannon, ChiSquare and Classify, each computed once.
+func (c *Counter) Summary() (bits, chi2 float64, class Class) {
+	bits, chi2 = c.Shannon(), c.ChiSquare()
+	return bits, chi2, c.classify(bits, chi2)
+}
+
+func (c *Counter) classify(h, chi2 float64) Class {
 	if c.n < MinSample {
 		return Unknown
 	}
 	if c.compressedMagic() {
 		return Compressed
 	}
-	h := c.Shannon()
 	if h >= expectedFor(int(c.n))-RandomMargin {
-		if c.ChiSquare() <= UniformChi2Max*max(1, float64(c.n)/65536) {
+		if chi2 <= UniformChi2Max*max(1, float64(c.n)/65536) {
 			return Encrypted
 		}
 		return Compressed

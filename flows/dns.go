@@ -18,7 +18,7 @@ func (in *inspector) dnsMessage(r *Record, s *Inspection, d int, p *Packet, b []
 	}
 	in.Stats.DNS++
 	m := &in.dns.msg
-	q := &s.DNS
+	q := s.dns()
 	if q.Query == "" && len(m.Questions) > 0 {
 		q.Query = string(m.Questions[0].Name)
 		q.QType = uint16(m.Questions[0].Type)

@@ -2,6 +2,7 @@ package flows
 
 import (
 	"bytes"
+	"strings"
 
 	"github.com/outflow-sensor/outflow/entropy"
 	"github.com/outflow-sensor/outflow/tls"
@@ -141,19 +142,75 @@ type EntropySample struct {
 // Inspection holds what payload inspection learned of one flow. A Table
 // hands it out with the flow's records; it is valid during the emit call.
 type Inspection struct {
-	App     AppProto
-	TLS     TLSInfo
-	HTTP    HTTPInfo
-	QUIC    QUICInfo
-	DNS     DNSInfo
+	App AppProto
+	// One flow speaks one of these, so each is allocated when its protocol
+	// is first seen and nil otherwise: a slot stays small while the flow
+	// waits out its close timeout, and a capture of a million short flows
+	// does not hold a million copies of every protocol's fields.
+	TLS     *TLSInfo
+	HTTP    *HTTPInfo
+	QUIC    *QUICInfo
+	DNS     *DNSInfo
 	Entropy [2]EntropySample // 0 originator, 1 responder
 	// Resolved is the name the client looked up for the responder, filled
 	// in from DNS answers by the sensor at export.
 	Resolved string
 
-	dir     [2]dirState
 	work    *inspectWork
 	flipped bool
+}
+
+// Snapshot returns a copy that no later packet of the flow changes: the
+// protocol details are copied too. An interim record's inspection goes to
+// the exporter this way while the flow carries on.
+func (s *Inspection) Snapshot() Inspection {
+	c := *s
+	if s.TLS != nil {
+		t := *s.TLS
+		c.TLS = &t
+	}
+	if s.HTTP != nil {
+		h := *s.HTTP
+		c.HTTP = &h
+	}
+	if s.QUIC != nil {
+		q := *s.QUIC
+		c.QUIC = &q
+	}
+	if s.DNS != nil {
+		d := *s.DNS
+		c.DNS = &d
+	}
+	c.work = nil
+	return c
+}
+
+func (s *Inspection) tls() *TLSInfo {
+	if s.TLS == nil {
+		s.TLS = new(TLSInfo)
+	}
+	return s.TLS
+}
+
+func (s *Inspection) http() *HTTPInfo {
+	if s.HTTP == nil {
+		s.HTTP = &HTTPInfo{ContentLength: -1}
+	}
+	return s.HTTP
+}
+
+func (s *Inspection) quic() *QUICInfo {
+	if s.QUIC == nil {
+		s.QUIC = new(QUICInfo)
+	}
+	return s.QUIC
+}
+
+func (s *Inspection) dns() *DNSInfo {
+	if s.DNS == nil {
+		s.DNS = new(DNSInfo)
+	}
+	return s.DNS
 }
 
 // Direction phases.
@@ -193,6 +250,10 @@ type dirState struct {
 // inspectWork is the heavy part of an inspection, pooled and released as
 // soon as both directions are done.
 type inspectWork struct {
+	// dir is the stream state of each direction; with the rest of the
+	// work, it goes back to the pool once inspection is over, so a flow
+	// that lingers until its close timeout keeps only its results.
+	dir  [2]dirState
 	ent  [2]entropy.Counter
 	acc  [2][]byte // gathered bytes while a hello or header is incomplete
 	hold [2][]byte // out-of-order segments, indexed by heldSeg.start
@@ -254,7 +315,6 @@ func (in *inspector) alloc() uint32 {
 	// Slices are not reused across flows: a record's inspection is copied
 	// to the exporter and must keep its own.
 	*s = Inspection{}
-	s.HTTP.ContentLength = -1
 	s.work = in.getWork()
 	return idx + 1
 }
@@ -267,6 +327,7 @@ func (in *inspector) getWork() *inspectWork {
 	} else {
 		w = &inspectWork{}
 	}
+	w.dir = [2]dirState{}
 	for d := range w.ent {
 		w.ent[d].Reset(in.cfg.EntropyBytes)
 		w.acc[d] = w.acc[d][:0]
@@ -284,7 +345,7 @@ func (in *inspector) at(idx uint32) *Inspection {
 }
 
 func (in *inspector) state(slot uint32) *Inspection {
-	if slot == 0 {
+	if slot == 0 || slot == noSlot {
 		return nil
 	}
 	return in.at(slot - 1)
@@ -292,7 +353,7 @@ func (in *inspector) state(slot uint32) *Inspection {
 
 // release frees a slot after its flow's final record was emitted.
 func (in *inspector) release(slot uint32) {
-	if slot != 0 {
+	if slot != 0 && slot != noSlot {
 		in.free = append(in.free, slot-1)
 	}
 }
@@ -302,7 +363,7 @@ func (in *inspector) finish(s *Inspection) {
 	if s.work == nil {
 		return
 	}
-	for d := range s.dir {
+	for d := 0; d < 2; d++ {
 		in.sample(s, d)
 	}
 	in.works = append(in.works, s.work)
@@ -310,20 +371,21 @@ func (in *inspector) finish(s *Inspection) {
 }
 
 func (in *inspector) sample(s *Inspection, d int) {
-	if s.work == nil || !s.dir[d].counting {
+	if s.work == nil || !s.work.dir[d].counting {
 		return
 	}
 	c := &s.work.ent[d]
 	if c.N() == 0 || c.N() == s.Entropy[d].N {
 		return // nothing counted, or nothing new since the last sample
 	}
-	s.Entropy[d] = EntropySample{Bits: c.Shannon(), N: c.N(), Chi2: c.ChiSquare(), Class: c.Classify()}
+	bits, chi2, class := c.Summary()
+	s.Entropy[d] = EntropySample{Bits: bits, N: c.N(), Chi2: chi2, Class: class}
 }
 
 // snapshot fills the entropy samples of a flow still under inspection, for
 // an interim record.
 func (in *inspector) snapshot(s *Inspection) {
-	for d := range s.dir {
+	for d := 0; d < 2; d++ {
 		in.sample(s, d)
 	}
 }
@@ -334,9 +396,9 @@ func (in *inspector) packet(slot uint32, r *Record, p *Packet, isOrig bool) {
 	s := in.at(slot - 1)
 	if s.flipped != r.Flipped() {
 		s.flipped = r.Flipped()
-		s.dir[0], s.dir[1] = s.dir[1], s.dir[0]
 		s.Entropy[0], s.Entropy[1] = s.Entropy[1], s.Entropy[0]
 		if w := s.work; w != nil {
+			w.dir[0], w.dir[1] = w.dir[1], w.dir[0]
 			w.ent[0], w.ent[1] = w.ent[1], w.ent[0]
 			w.acc[0], w.acc[1] = w.acc[1], w.acc[0]
 			w.hold[0], w.hold[1] = w.hold[1], w.hold[0]
@@ -373,7 +435,7 @@ func (in *inspector) packet(slot uint32, r *Record, p *Packet, isOrig bool) {
 	default:
 		in.consume(r, s, d, p.Payload)
 	}
-	if s.work != nil && s.dir[0].phase == phDone && s.dir[1].phase == phDone {
+	if s.work != nil && s.work.dir[0].phase == phDone && s.work.dir[1].phase == phDone {
 		in.finish(s)
 	}
 }
@@ -382,7 +444,7 @@ func (in *inspector) packet(slot uint32, r *Record, p *Packet, isOrig bool) {
 // consumed at once, without a copy; segments past a hole wait in a bounded
 // buffer until it fills.
 func (in *inspector) segment(r *Record, s *Inspection, d int, off uint32, data []byte) {
-	ds := &s.dir[d]
+	ds := &s.work.dir[d]
 	if ds.phase == phDone {
 		return
 	}
@@ -412,7 +474,7 @@ func (in *inspector) segment(r *Record, s *Inspection, d int, off uint32, data [
 }
 
 func (in *inspector) hold(s *Inspection, d int, off uint32, data []byte) {
-	ds, w := &s.dir[d], s.work
+	ds, w := &s.work.dir[d], s.work
 	ahead := off - ds.next
 	if ds.nHeld == maxHeld || int(ahead)+len(data) > in.cfg.StreamBytes ||
 		int(ds.heldLen)+len(data) > in.cfg.StreamBytes {
@@ -435,7 +497,7 @@ func (in *inspector) hold(s *Inspection, d int, off uint32, data []byte) {
 // drainHeld consumes one held segment that now touches the in-order edge,
 // and reports whether one did.
 func (in *inspector) drainHeld(r *Record, s *Inspection, d int) bool {
-	ds, w := &s.dir[d], s.work
+	ds, w := &s.work.dir[d], s.work
 	for i := 0; i < int(ds.nHeld); i++ {
 		h := ds.held[i]
 		rel := int32(h.off - ds.next)
@@ -459,18 +521,19 @@ func (in *inspector) drainHeld(r *Record, s *Inspection, d int) bool {
 }
 
 func (in *inspector) stop(s *Inspection, d int) {
-	ds := &s.dir[d]
+	if s.work == nil {
+		return
+	}
+	ds := &s.work.dir[d]
 	in.sample(s, d)
 	ds.phase = phDone
 	ds.nHeld, ds.heldLen = 0, 0
-	if s.work != nil {
-		s.work.hold[d] = s.work.hold[d][:0]
-	}
+	s.work.hold[d] = s.work.hold[d][:0]
 }
 
 // consume takes the next in-order bytes of direction d.
 func (in *inspector) consume(r *Record, s *Inspection, d int, data []byte) {
-	ds := &s.dir[d]
+	ds := &s.work.dir[d]
 	for len(data) > 0 && ds.phase != phDone {
 		before := len(data)
 		switch ds.phase {
@@ -494,7 +557,7 @@ func (in *inspector) consume(r *Record, s *Inspection, d int, data []byte) {
 
 // count adds application payload to the direction's entropy counter.
 func (in *inspector) count(s *Inspection, d int, data []byte) {
-	ds := &s.dir[d]
+	ds := &s.work.dir[d]
 	ds.counting = true
 	if s.work.ent[d].Add(data) {
 		in.sample(s, d)
@@ -513,7 +576,7 @@ func (in *inspector) sniff(r *Record, s *Inspection, d int, data []byte) []byte 
 }
 
 func (in *inspector) classify(r *Record, s *Inspection, d int, b []byte) {
-	ds := &s.dir[d]
+	ds := &s.work.dir[d]
 	switch {
 	case tls.LooksLikeHandshake(b, 1) || tls.LooksLikeHandshake(b, 2):
 		ds.phase = phHello
@@ -539,6 +602,11 @@ func (in *inspector) classify(r *Record, s *Inspection, d int, b []byte) {
 }
 
 func isHTTPStart(b []byte) bool {
+	// Every method and the status line start with an upper-case letter
+	// from this set; most payloads are ruled out by their first byte.
+	if len(b) < 4 || !strings.ContainsRune("CDGHMOPU", rune(b[0])) {
+		return false
+	}
 	if bytes.HasPrefix(b, []byte("HTTP/1.")) {
 		return true
 	}
@@ -552,7 +620,7 @@ func isHTTPStart(b []byte) bool {
 
 // helloBytes gathers the first handshake message of a direction.
 func (in *inspector) helloBytes(s *Inspection, d int, data []byte) []byte {
-	w, ds := s.work, &s.dir[d]
+	w, ds := s.work, &s.work.dir[d]
 	src := data
 	gathered := len(w.acc[d]) > 0
 	take := min(len(data), in.cfg.StreamBytes-len(w.acc[d]))
@@ -603,7 +671,7 @@ func (in *inspector) helloBytes(s *Inspection, d int, data []byte) []byte {
 
 // hello parses one handshake message and records what it says.
 func (in *inspector) parseHello(s *Inspection, d int, msg []byte) {
-	t := &s.TLS
+	t := s.tls()
 	switch msg[0] {
 	case 1:
 		if t.ClientHello {
@@ -650,7 +718,7 @@ func (in *inspector) countTLSError(err error) {
 // records walks the TLS records after the hello: application data marks the
 // direction established and its bytes are what entropy measures.
 func (in *inspector) records(s *Inspection, d int, data []byte) []byte {
-	ds := &s.dir[d]
+	ds := &s.work.dir[d]
 	for len(data) > 0 {
 		if ds.recLeft == 0 {
 			n := copy(ds.hdr[ds.hdrN:], data)
@@ -670,7 +738,7 @@ func (in *inspector) records(s *Inspection, d int, data []byte) []byte {
 			ds.recType = h[0]
 			ds.recLeft = uint32(h[3])<<8 | uint32(h[4])
 			if ds.recType == tls.ContentApplicationData || ds.recType == tls.ContentChangeCipherSpec {
-				s.TLS.Encrypted[d] = true
+				s.tls().Encrypted[d] = true
 			}
 			if ds.recLeft == 0 {
 				continue
@@ -682,7 +750,7 @@ func (in *inspector) records(s *Inspection, d int, data []byte) []byte {
 		}
 		ds.recLeft -= n
 		data = data[n:]
-		if s.work.ent[d].Full() && s.TLS.Encrypted[d] {
+		if s.work.ent[d].Full() && s.TLS != nil && s.TLS.Encrypted[d] {
 			in.sample(s, d)
 			ds.phase = phDone
 			return nil
@@ -694,7 +762,7 @@ func (in *inspector) records(s *Inspection, d int, data []byte) []byte {
 // httpHead gathers a request or status line and headers, then measures the
 // body.
 func (in *inspector) httpHead(s *Inspection, d int, data []byte) []byte {
-	w, ds := s.work, &s.dir[d]
+	w, ds := s.work, &s.work.dir[d]
 	start := len(w.acc[d])
 	// Look for the end of the header in the gathered tail plus data without
 	// copying data when the header ends inside it.
@@ -731,17 +799,17 @@ func (in *inspector) httpHead(s *Inspection, d int, data []byte) []byte {
 // afterHTTP is the phase after a header: a CONNECT tunnel usually carries
 // TLS next, so it is watched for; other bodies are measured.
 func afterHTTP(s *Inspection) uint8 {
-	if s.HTTP.Method == "CONNECT" {
+	if s.HTTP != nil && s.HTTP.Method == "CONNECT" {
 		return phPreamble
 	}
 	return phPayload
 }
 
 func (in *inspector) httpHeader(s *Inspection, d int, head []byte, bodyAt uint64) {
-	h := &s.HTTP
-	if d != 0 || h.seen {
+	if d != 0 || s.HTTP != nil && s.HTTP.seen {
 		return
 	}
+	h := s.http()
 	h.seen = true
 	h.headerEnd = bodyAt
 	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
@@ -783,10 +851,10 @@ func parseDec(b []byte) int64 {
 // watches each new chunk, up to StreamBytes, for the TLS handshake that a
 // STARTTLS-style upgrade leads to.
 func (in *inspector) preamble(s *Inspection, d int, data []byte) []byte {
-	ds := &s.dir[d]
+	ds := &s.work.dir[d]
 	if tls.LooksLikeHandshake(data, 1) || tls.LooksLikeHandshake(data, 2) {
 		s.App = AppTLS
-		s.TLS.StartTLS = true
+		s.tls().StartTLS = true
 		// The preamble is not application payload of the TLS session.
 		s.work.ent[d].Reset(in.cfg.EntropyBytes)
 		ds.counting = false
@@ -806,7 +874,7 @@ func (in *inspector) preamble(s *Inspection, d int, data []byte) []byte {
 
 // datagram inspects one UDP payload.
 func (in *inspector) datagram(r *Record, s *Inspection, d int, p *Packet) {
-	ds := &s.dir[d]
+	ds := &s.work.dir[d]
 	b := p.Payload
 	if !ds.started {
 		ds.started = true
@@ -821,9 +889,9 @@ func (in *inspector) datagram(r *Record, s *Inspection, d int, p *Packet) {
 	switch s.App {
 	case AppDNS:
 		in.dnsMessage(r, s, d, p, b)
-		if s.DNS.Response {
+		if s.DNS != nil && s.DNS.Response {
 			ds.phase = phDone
-			s.dir[1-d].phase = phDone
+			s.work.dir[1-d].phase = phDone
 		}
 		return
 	case AppQUIC:
@@ -854,7 +922,7 @@ func quicLongHeader(b []byte) bool {
 // quicInitial feeds a client datagram to the flow's QUIC assembler and
 // records the ClientHello once it is whole.
 func (in *inspector) quicInitial(s *Inspection, b []byte) {
-	w, q := s.work, &s.QUIC
+	w, q := s.work, s.quic()
 	if w.quicOff || w.quic.Done() {
 		return
 	}

@@ -2,6 +2,7 @@ package flows
 
 import (
 	"encoding/json"
+	"strconv"
 	"testing"
 )
 
@@ -114,5 +115,16 @@ func TestInspectSteadyStateAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("%.1f allocations per packet", allocs)
+	}
+}
+
+func TestAppendFixed(t *testing.T) {
+	for _, v := range []float64{0, 1, 7.94891234, 285.04999, 0.00004, 12345.6789, 3.99996, 1e20, -2.5} {
+		for _, d := range []int{1, 4} {
+			want := strconv.FormatFloat(v, 'f', d, 64)
+			if got := string(appendFixed(nil, v, d)); got != want {
+				t.Errorf("appendFixed(%v, %d) = %s, strconv %s", v, d, got, want)
+			}
+		}
 	}
 }

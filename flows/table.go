@@ -106,6 +106,7 @@ type Table struct {
 	insp     *inspector
 	inspSlot []uint32
 	outSlot  uint32
+	blank    Inspection // handed out for flows without a slot
 	Stats    TableStats
 }
 
@@ -149,13 +150,18 @@ func NewTable(cfg Config, emit func(*Record)) *Table {
 }
 
 // Inspection returns what payload inspection learned of the flow of a record
-// handed to emit, valid during that call; nil when the flow was not
-// inspected or r is not the record being emitted.
+// handed to emit, valid during that call: an empty one (app_proto unknown)
+// for a flow that carried no payload or found the pool full; nil when
+// inspection is off or r is not the record being emitted.
 func (t *Table) Inspection(r *Record) *Inspection {
 	if t.insp == nil || r != &t.out {
 		return nil
 	}
-	return t.insp.state(t.outSlot)
+	if s := t.insp.state(t.outSlot); s != nil {
+		return s
+	}
+	t.blank = Inspection{}
+	return &t.blank
 }
 
 // InspectStats returns the inspection counters (zero when inspection is off).
@@ -212,8 +218,21 @@ func (t *Table) Update(p *Packet) {
 		t.frags.learn(p, sport, dport, t.now)
 	}
 	isOrig = t.account(r, isOrig, p)
-	if t.insp != nil && t.inspSlot[idx] != 0 && !p.Fragment {
-		t.insp.packet(t.inspSlot[idx], r, p, isOrig)
+	// Inspection looks at payload and at the ends of a TCP stream; the
+	// handshake and bare ACKs leave it alone. A flow gets its inspection
+	// slot with its first payload, so scans and empty flows take none.
+	if t.insp != nil && !p.Fragment && (len(p.Payload) > 0 || p.Flags&(FlagFIN|FlagRST) != 0) {
+		slot := t.inspSlot[idx]
+		if slot == 0 && len(p.Payload) > 0 && (r.Proto == 6 || r.Proto == 17) {
+			slot = t.insp.alloc()
+			if slot == 0 {
+				slot = noSlot
+			}
+			t.inspSlot[idx] = slot
+		}
+		if slot != 0 && slot != noSlot {
+			t.insp.packet(slot, r, p, isOrig)
+		}
 	}
 	if frags, ip, l4 := t.frags.takePending(p); frags > 0 {
 		e, _ := r.ends(isOrig)
@@ -354,9 +373,6 @@ func (t *Table) insert(p *Packet, sport, dport uint16, h uint64, slot uint32) (u
 	t.Stats.Created++
 	if t.insp != nil {
 		t.inspSlot[idx] = 0
-		if p.Proto == 6 || p.Proto == 17 {
-			t.inspSlot[idx] = t.insp.alloc()
-		}
 	}
 	t.pushTail(idx, classOf(r))
 	return idx, isOrig
@@ -404,6 +420,10 @@ func (t *Table) end(idx uint32, evicted bool) {
 		t.inspSlot[idx], t.outSlot = 0, 0
 	}
 }
+
+// noSlot marks a flow the inspection pool had no room for when its payload
+// began; it is not asked again.
+const noSlot = ^uint32(0)
 
 func (t *Table) removeSlot(idx uint32, r *Record) {
 	var p Packet

@@ -55,9 +55,14 @@ func (e *exporter) add(r *flows.Record, s *flows.Inspection) {
 	}
 	b := e.cur
 	b.recs = append(b.recs, *r)
-	if s != nil {
+	switch {
+	case s != nil && !r.Final():
+		// The flow goes on; the table may change its details while the
+		// exporter encodes this record.
+		b.insp = append(b.insp, s.Snapshot())
+	case s != nil:
 		b.insp = append(b.insp, *s)
-	} else {
+	default:
 		b.insp = append(b.insp, flows.Inspection{})
 	}
 	b.has = append(b.has, s != nil)

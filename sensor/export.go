@@ -2,6 +2,7 @@ package sensor
 
 import (
 	"github.com/outflow-sensor/outflow/enrich/dnscache"
+	"github.com/outflow-sensor/outflow/enrich/process"
 	"github.com/outflow-sensor/outflow/flows"
 )
 
@@ -23,6 +24,7 @@ type exporter struct {
 	enc     *flows.Encoder
 	out     *lineWriter
 	names   *dnscache.Cache // shared by the workers: answers and flows may land on different ones
+	procs   *process.Index  // host events, when given: the process at each end
 	nameBuf []byte
 	buf     []byte
 	cur     *exportBatch
@@ -31,9 +33,9 @@ type exporter struct {
 	done    chan struct{}
 }
 
-func newExporter(enc *flows.Encoder, out *lineWriter, names *dnscache.Cache) *exporter {
+func newExporter(enc *flows.Encoder, out *lineWriter, names *dnscache.Cache, procs *process.Index) *exporter {
 	e := &exporter{
-		enc: enc, out: out, names: names, buf: make([]byte, 0, 1<<16),
+		enc: enc, out: out, names: names, procs: procs, buf: make([]byte, 0, 1<<16),
 		ch: make(chan *exportBatch, 4), free: make(chan *exportBatch, 6), done: make(chan struct{}),
 	}
 	for i := 0; i < cap(e.free); i++ {
@@ -100,7 +102,11 @@ func (e *exporter) run() {
 					}
 				}
 			}
+			start := len(e.buf)
 			e.buf = e.enc.Append(e.buf, r, s)
+			if e.procs != nil {
+				e.buf = append(e.buf[:start], appendProcesses(e.buf[start:], r, e.procs)...)
+			}
 		}
 		b.recs, b.insp, b.has = b.recs[:0], b.insp[:0], b.has[:0]
 		e.free <- b

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/outflow-sensor/outflow/enrich/dnscache"
+	"github.com/outflow-sensor/outflow/enrich/process"
 	"github.com/outflow-sensor/outflow/flows"
 	"github.com/outflow-sensor/outflow/sensor/capture"
 )
@@ -39,6 +40,11 @@ type ReplayConfig struct {
 	// ExportWindow is how long a one-way exported record waits for its
 	// reverse, in the capture's time (default one minute).
 	ExportWindow time.Duration
+	// HostEvents are host-event logs (Sysmon, Security auditing, auditd,
+	// AUOMS, ...) read before the capture: flows gain the process at each
+	// end.
+	HostEvents []string
+	processes  *process.Index
 }
 
 // ReplayStats is what a replay counted.
@@ -52,6 +58,7 @@ type ReplayStats struct {
 	Table      flows.TableStats
 	Inspect    flows.InspectStats
 	Exports    *ExportStats // nil unless Exports were named
+	HostEvents *HostEventStats
 }
 
 // Replay reads the files in order and writes one record per flow. Bad records
@@ -67,6 +74,13 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 		cfg.Errors = io.Discard
 	}
 	out := &lineWriter{w: cfg.Flows}
+	var hostStats *HostEventStats
+	if len(cfg.HostEvents) > 0 {
+		var err error
+		if cfg.processes, hostStats, err = loadHostEvents(cfg.HostEvents, cfg.Errors); err != nil {
+			return ReplayStats{}, err
+		}
+	}
 	workers := make([]*worker, cfg.Workers)
 	var names *dnscache.Cache
 	if cfg.Table.Inspect.Enable {
@@ -119,6 +133,10 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 		r()
 	}
 	st.Decode = dec.Stats
+	if hostStats != nil {
+		hostStats.Index = cfg.processes.Stats
+		st.HostEvents = hostStats
+	}
 	for _, w := range workers {
 		addTableStats(&st.Table, &w.table.Stats)
 		addInspectStats(&st.Inspect, w.table.InspectStats())
@@ -207,7 +225,7 @@ type worker struct {
 }
 
 func newWorker(cfg ReplayConfig, out *lineWriter, names *dnscache.Cache) *worker {
-	w := &worker{exp: newExporter(flows.NewEncoder(cfg.HomeNets, cfg.CommunityIDSeed), out, names)}
+	w := &worker{exp: newExporter(flows.NewEncoder(cfg.HomeNets, cfg.CommunityIDSeed), out, names, cfg.processes)}
 	tc := cfg.Table
 	if tc.Capacity == 0 {
 		tc = flows.DefaultConfig()

@@ -103,6 +103,8 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var exports listens
 	fs.Var(&exports, "exports", "netflow://[HOST]:PORT or sflow://[HOST]:PORT: UDP to this collector address in the capture is flow exports, decoded into flows as collect would; repeat for several")
 	exportWindow := fs.Duration("stitch-window", time.Minute, "with --exports: how long a one-way record waits for its reverse, in capture time")
+	var hostEvents listens
+	fs.Var(&hostEvents, "host-events", "a host-event log (Sysmon, Windows Security, auditd, AUOMS, VM Insights; JSON, XML or audit lines): flows gain orig_process and resp_process; repeat for several")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: outflow replay [flags] FILE...")
 		fs.PrintDefaults()
@@ -140,6 +142,7 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Errors:          stderr,
 		Exports:         exports,
 		ExportWindow:    *exportWindow,
+		HostEvents:      hostEvents,
 	}
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
 		bar := newProgress(stderr)
@@ -205,6 +208,14 @@ func printSummary(w io.Writer, st *sensor.ReplayStats) {
 	}
 	if st.Exports != nil {
 		printExportSummary(w, st.Exports)
+	}
+	if h := st.HostEvents; h != nil {
+		for _, f := range h.Files {
+			fmt.Fprintf(w, "outflow: host events %s: %d records, %d events, %d ignored, skipped %v\n",
+				f.Path, f.Stats.Lines, f.Stats.Events, f.Stats.Ignored, f.Stats.Errors)
+		}
+		fmt.Fprintf(w, "outflow: processes %d, connect events %d; flow ends joined %d, missed %d\n",
+			h.Index.Processes, h.Index.Connects, h.Index.Joined, h.Index.Missed)
 	}
 	if st.Decode.NonIP > 0 || st.Table.Evicted > 0 || st.Table.FragOrphans > 0 {
 		fmt.Fprintf(w, "outflow: non-IP frames %d, evicted flows %d, orphan fragments %d\n",

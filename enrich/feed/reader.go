@@ -1,0 +1,385 @@
+package feed
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+)
+
+// Reasons a record is skipped, counted in Stats.Errors.
+const (
+	ReasonJSON       = "json"        // not a JSON object
+	ReasonXML        = "xml"         // event XML that does not parse (entities without ';', cut at the syslog limit)
+	ReasonAudit      = "audit"       // an auditd line without type= and msg=audit(...)
+	ReasonUnknown    = "unknown"     // a record of no format this package reads
+	ReasonNoEventID  = "no_event_id" // a Windows record without an event id
+	ReasonTooLong    = "too_long"    // a line past MaxLine
+	ReasonIncomplete = "incomplete"  // a record missing what its kind needs (addresses of a connect)
+)
+
+// Error is one skipped record.
+type Error struct {
+	Source string
+	Offset int64 // byte offset of the record's line
+	Reason string
+	Err    error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s: offset %d: %s: %v", e.Source, e.Offset, e.Reason, e.Err)
+}
+
+// Stats counts what a Reader saw.
+type Stats struct {
+	Lines   uint64
+	Events  uint64            // events handed on
+	Ignored uint64            // well-formed records of kinds no analytic reads
+	Errors  map[string]uint64 // skipped records by reason
+}
+
+// MaxLine bounds one record; longer lines are counted and skipped.
+const MaxLine = 4 << 20
+
+// Reader turns host-event logs into Events. Not safe for concurrent use.
+type Reader struct {
+	Source  string
+	OnError func(*Error) // called for every skipped record; may be nil
+	Stats   Stats
+	audit   auditAssembler
+}
+
+// NewReader returns a Reader naming its errors after source.
+func NewReader(source string) *Reader {
+	return &Reader{Source: source, Stats: Stats{Errors: map[string]uint64{}}}
+}
+
+// ReadFile reads one log file.
+func ReadFile(path string, emit func(*Event), onError func(*Error)) (Stats, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer f.Close()
+	r := NewReader(path)
+	r.OnError = onError
+	err = r.Read(f, emit)
+	return r.Stats, err
+}
+
+// Read reads records, one per line, until EOF. Only an I/O error ends it.
+func (r *Reader) Read(in io.Reader, emit func(*Event)) error {
+	br := bufio.NewReaderSize(in, 1<<16)
+	var off int64
+	var long bool
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(line)+len(chunk) > MaxLine {
+			long = true
+		} else {
+			line = append(line, chunk...)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if len(line) > 0 || long {
+			if long {
+				r.Stats.Lines++
+				r.fail(off, ReasonTooLong, fmt.Errorf("line longer than %d bytes", MaxLine))
+			} else {
+				r.Line(line, off, emit)
+			}
+		}
+		off += int64(len(line))
+		if long {
+			off += int64(len(chunk)) // approximate: the skipped line's tail
+		}
+		line, long = line[:0], false
+		if err == io.EOF {
+			r.audit.flush(r, emit)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (r *Reader) fail(off int64, reason string, err error) {
+	r.Stats.Errors[reason]++
+	if r.OnError != nil {
+		r.OnError(&Error{Source: r.Source, Offset: off, Reason: reason, Err: err})
+	}
+}
+
+func (r *Reader) out(e *Event, emit func(*Event)) {
+	if remote, _ := e.Remote(); e.Kind == KindConnect && (!remote.IsValid() || e.HasSrcPort && (!e.Src.IsValid() || !e.Dst.IsValid())) {
+		r.fail(0, ReasonIncomplete, errors.New("connect event without addresses"))
+		return
+	}
+	r.Stats.Events++
+	emit(e)
+}
+
+// Line reads one record found at byte offset off.
+func (r *Reader) Line(line []byte, off int64, emit func(*Event)) {
+	line = bytes.TrimSpace(line)
+	if len(line) == 0 {
+		return
+	}
+	r.Stats.Lines++
+	switch {
+	case line[0] == '{':
+		r.jsonRecord(line, off, emit)
+	case bytes.HasPrefix(line, []byte("<Event")):
+		r.xmlRecord(line, off, emit)
+	case bytes.HasPrefix(line, []byte("type=")) || bytes.Contains(line[:min(len(line), 64)], []byte(" type=")):
+		r.audit.line(r, line, off, emit)
+	default:
+		r.fail(off, ReasonUnknown, errors.New("neither JSON, event XML nor auditd"))
+	}
+}
+
+func (r *Reader) jsonRecord(line []byte, off int64, emit func(*Event)) {
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		r.fail(off, ReasonJSON, err)
+		return
+	}
+	switch {
+	case m["winlog"] != nil:
+		r.winlogbeat(m, off, emit)
+	case m["SyslogMessage"] != nil:
+		r.syslogRow(m, off, emit)
+	case str(m["Type"]) == "VMConnection":
+		r.vmConnection(m, off, emit)
+	case m["EventData"] != nil && (m["Provider"] != nil || m["EventSourceName"] != nil):
+		r.logAnalyticsEvent(m, off, emit)
+	case m["EventID"] != nil && (m["SourceName"] != nil || m["ProviderName"] != nil || m["EventSourceName"] != nil):
+		r.flattened(m, off, emit)
+	default:
+		r.fail(off, ReasonUnknown, errors.New("JSON record of no known wrapper"))
+	}
+}
+
+func (r *Reader) windows(w *winRecord, off int64, emit func(*Event)) {
+	if w.eventID <= 0 {
+		r.fail(off, ReasonNoEventID, errors.New("no event id"))
+		return
+	}
+	e, ok := w.toEvent()
+	if !ok {
+		r.Stats.Ignored++
+		return
+	}
+	r.out(&e, emit)
+}
+
+// winlogbeat reads Winlogbeat's ECS documents: winlog.event_data holds the
+// fields, winlog.event_id, provider_name and computer_name the rest.
+func (r *Reader) winlogbeat(m map[string]any, off int64, emit func(*Event)) {
+	wl, _ := m["winlog"].(map[string]any)
+	w := &winRecord{
+		provider: str(wl["provider_name"]), eventID: int(parseInt(str(wl["event_id"]))),
+		computer: str(wl["computer_name"]), created: parseTime(str(m["@timestamp"])), fields: map[string]string{},
+	}
+	if ed, ok := wl["event_data"].(map[string]any); ok {
+		for k, v := range ed {
+			w.fields[k] = str(v)
+		}
+	}
+	r.windows(w, off, emit)
+}
+
+// logAnalyticsEvent reads Azure Log Analytics Event and SecurityEvent rows:
+// EventData is a string holding JSON (the Sysmon connector) or the event's
+// EventData XML (SecurityEvent).
+func (r *Reader) logAnalyticsEvent(m map[string]any, off int64, emit func(*Event)) {
+	provider := str(m["Provider"])
+	if provider == "" {
+		provider = str(m["EventSourceName"])
+	}
+	w := &winRecord{
+		provider: provider, eventID: int(parseInt(str(m["EventID"]))), computer: str(m["Computer"]),
+		created: parseTime(str(m["TimeGenerated"])), fields: map[string]string{},
+	}
+	data := strings.TrimSpace(str(m["EventData"]))
+	switch {
+	case strings.HasPrefix(data, "{"):
+		var ed map[string]any
+		if err := json.Unmarshal([]byte(data), &ed); err != nil {
+			r.fail(off, ReasonJSON, fmt.Errorf("EventData: %w", err))
+			return
+		}
+		for k, v := range ed {
+			w.fields[k] = str(v)
+		}
+	case strings.HasPrefix(data, "<"):
+		var ed xmlEventData
+		if err := xml.Unmarshal([]byte(data), &ed); err != nil {
+			r.fail(off, ReasonXML, fmt.Errorf("EventData: %w", err))
+			return
+		}
+		for _, d := range ed.Data {
+			w.fields[d.Name] = d.Value
+		}
+	}
+	r.windows(w, off, emit)
+}
+
+// flattened reads records whose EventData fields sit beside the record's
+// own at the top level: NXLog's im_msvistalog JSON (the Mordor datasets),
+// PowerShell's Get-WinEvent exports, and Log Analytics SecurityEvent rows
+// for the events it has columns for (4688). NXLog's ProcessId is its own
+// field, not Sysmon's, which is why a Sysmon event's pid may be absent.
+func (r *Reader) flattened(m map[string]any, off int64, emit func(*Event)) {
+	provider := str(m["SourceName"])
+	for _, k := range []string{"ProviderName", "EventSourceName"} {
+		if provider == "" {
+			provider = str(m[k])
+		}
+	}
+	w := &winRecord{provider: provider, eventID: int(parseInt(str(m["EventID"]))), fields: map[string]string{}}
+	for _, k := range []string{"Hostname", "Computer", "MachineName", "host"} {
+		if w.computer = str(m[k]); w.computer != "" {
+			break
+		}
+	}
+	for _, k := range []string{"TimeCreated", "@timestamp", "TimeGenerated", "EventTime"} {
+		if w.created = parseTime(str(m[k])); !w.created.IsZero() {
+			break
+		}
+	}
+	for k, v := range m {
+		w.fields[k] = str(v)
+	}
+	if strings.Contains(provider, "Sysmon") && str(m["SourceModuleType"]) == "im_msvistalog" {
+		// NXLog writes the emitting process's id (that of Sysmon) here.
+		delete(w.fields, "ProcessId")
+	}
+	r.windows(w, off, emit)
+}
+
+type xmlEventData struct {
+	Data []struct {
+		Name  string `xml:"Name,attr"`
+		Value string `xml:",chardata"`
+	} `xml:"Data"`
+}
+
+type xmlEvent struct {
+	System struct {
+		Provider struct {
+			Name string `xml:"Name,attr"`
+		}
+		EventID     string
+		TimeCreated struct {
+			SystemTime string `xml:"SystemTime,attr"`
+		}
+		Computer string
+	}
+	EventData xmlEventData
+}
+
+func (r *Reader) xmlRecord(line []byte, off int64, emit func(*Event)) {
+	r.xmlEvent(line, off, netip.Addr{}, emit)
+}
+
+// xmlEvent reads one <Event> document, strictly: Sysmon for Linux over
+// syslog writes entities without their ';' and lines cut at 2 KiB, and a
+// record half read is worse than one counted as broken.
+func (r *Reader) xmlEvent(doc []byte, off int64, hostAddr netip.Addr, emit func(*Event)) {
+	var x xmlEvent
+	if err := xml.Unmarshal(doc, &x); err != nil {
+		r.fail(off, ReasonXML, err)
+		return
+	}
+	w := &winRecord{
+		provider: x.System.Provider.Name, eventID: int(parseInt(x.System.EventID)), computer: x.System.Computer,
+		created: parseTime(x.System.TimeCreated.SystemTime), fields: map[string]string{},
+	}
+	for _, d := range x.EventData.Data {
+		w.fields[d.Name] = d.Value
+	}
+	if w.eventID <= 0 {
+		r.fail(off, ReasonNoEventID, errors.New("no event id"))
+		return
+	}
+	e, ok := w.toEvent()
+	if !ok {
+		r.Stats.Ignored++
+		return
+	}
+	e.HostAddr = hostAddr
+	r.out(&e, emit)
+}
+
+// syslogRow reads Azure Log Analytics Syslog rows: SyslogMessage holds a
+// Sysmon for Linux event as XML, or an AUOMS record.
+func (r *Reader) syslogRow(m map[string]any, off int64, emit func(*Event)) {
+	msg := strings.TrimSpace(str(m["SyslogMessage"]))
+	host := parseAddr(str(m["HostIP"]))
+	switch {
+	case strings.HasPrefix(msg, "<Event"):
+		r.xmlEvent([]byte(msg), off, host, emit)
+	case strings.HasPrefix(msg, "type=AUOMS_"):
+		e, ok, err := parseAUOMS(msg)
+		if err != nil {
+			r.fail(off, ReasonAudit, err)
+			return
+		}
+		if !ok {
+			r.Stats.Ignored++
+			return
+		}
+		if e.Host == "" {
+			e.Host = ShortHost(str(m["Computer"]))
+		}
+		e.HostAddr = host
+		r.out(&e, emit)
+	default:
+		r.Stats.Ignored++
+	}
+}
+
+// vmConnection reads Azure VM Insights VMConnection rows: per-process
+// connection summaries with the remote end only (no local port).
+func (r *Reader) vmConnection(m map[string]any, off int64, emit func(*Event)) {
+	e := Event{
+		Kind: KindConnect, Feed: FeedVMConnection, Host: ShortHost(str(m["Computer"])), PID: -1, PPID: -1,
+		Time: parseTime(str(m["TimeGenerated"])), Image: str(m["ProcessName"]), Proto: protoNumber(str(m["Protocol"])),
+		Src: parseAddr(str(m["SourceIp"])), Dst: parseAddr(str(m["DestinationIp"])),
+		DstPort: uint16(parseInt(str(m["DestinationPort"]))), Initiated: str(m["Direction"]) == "outbound",
+	}
+	r.out(&e, emit)
+}
+
+// str renders a JSON value as the string the Windows event had.
+func str(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	case bool:
+		if x {
+			return "true"
+		}
+		return "false"
+	case float64:
+		return fmt.Sprint(x)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}

@@ -1,0 +1,328 @@
+// Package process keeps what host-event feeds say about processes and their
+// connections, and attributes each flow to the process at either end.
+//
+// A flow joins a host's connect event by its 5-tuple (what its Community ID
+// hashes) within a window around the flow's start; the window is centred on
+// a clock difference learned per host and feed from unambiguous matches, as
+// real feeds disagree with the capture by milliseconds, hours or days. A feed
+// that lacks the local port (auditd connect, VM Insights) joins by the host's
+// own address and the remote address and port, never by the remote address
+// alone. The process behind the event is resolved through its ProcessGuid,
+// else host, pid and start time, for image, command line, user and parent.
+package process
+
+import (
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/outflow-sensor/outflow/enrich/feed"
+)
+
+// Process is one process a feed reported.
+type Process struct {
+	Host          string
+	PID           int64
+	GUID          string
+	Start         time.Time
+	Image         string
+	Command       string
+	User          string
+	PPID          int64
+	ParentGUID    string
+	ParentImage   string
+	ParentCommand string
+	Feed          string
+}
+
+// Attribution is the process at one end of a flow and how it was found.
+type Attribution struct {
+	Process
+	Match  string // "5tuple": the connect event's full tuple; "host+remote": host address, remote address and port
+	Feed   string // the feed of the connect event
+	SkewMS int64  // the event's clock minus the flow's, as matched
+}
+
+// Config bounds the index.
+type Config struct {
+	// Window is how far from the flow's start, after the learned clock
+	// difference, a connect event may lie.
+	Window time.Duration
+	// MaxProcesses and MaxConnects bound memory; past them the oldest go.
+	MaxProcesses int
+	MaxConnects  int
+	// Retention is how long a process or event is kept after its time, in
+	// the events' clock.
+	Retention time.Duration
+}
+
+// DefaultConfig: a two-minute window (the Security log of one fixture
+// drifts by 50 s in four minutes), a million processes and connects, a day.
+func DefaultConfig() Config {
+	return Config{Window: 2 * time.Minute, MaxProcesses: 1 << 20, MaxConnects: 1 << 20, Retention: 24 * time.Hour}
+}
+
+type tupleKey struct {
+	proto       uint8
+	local       netip.AddrPort
+	remote      netip.AddrPort
+	hasLocalPrt bool
+}
+
+type hostFeed struct{ host, feed string }
+
+type connect struct {
+	ev  feed.Event
+	seq uint64
+}
+
+// Stats counts the index's work.
+type Stats struct {
+	Processes, Connects, Evicted uint64
+	Joined, Missed               uint64 // flow ends with and without a process
+}
+
+// Index holds processes and connect events. Safe for concurrent use.
+type Index struct {
+	cfg       Config
+	mu        sync.Mutex
+	byGUID    map[string]*Process
+	byPID     map[hostPID][]*Process
+	procOrder []*Process
+	tuples    map[tupleKey][]*connect
+	conns     []*connect
+	skew      map[hostFeed]time.Duration
+	hostAddrs map[netip.Addr]string // addresses hosts reported as their own
+	seq       uint64
+	Stats     Stats
+	// Events other than processes and connects (module loads, file writes,
+	// DNS queries), by host, for the analytics.
+	others map[string][]feed.Event
+}
+
+type hostPID struct {
+	host string
+	pid  int64
+}
+
+// New returns an empty Index.
+func New(cfg Config) *Index {
+	d := DefaultConfig()
+	if cfg.Window <= 0 {
+		cfg.Window = d.Window
+	}
+	if cfg.MaxProcesses <= 0 {
+		cfg.MaxProcesses = d.MaxProcesses
+	}
+	if cfg.MaxConnects <= 0 {
+		cfg.MaxConnects = d.MaxConnects
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = d.Retention
+	}
+	return &Index{cfg: cfg, byGUID: map[string]*Process{}, byPID: map[hostPID][]*Process{},
+		tuples: map[tupleKey][]*connect{}, skew: map[hostFeed]time.Duration{}, hostAddrs: map[netip.Addr]string{},
+		others: map[string][]feed.Event{}}
+}
+
+// Add takes one host event.
+func (x *Index) Add(e *feed.Event) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if e.HostAddr.IsValid() {
+		x.hostAddrs[e.HostAddr] = e.Host
+	}
+	switch e.Kind {
+	case feed.KindProcessStart:
+		x.addProcess(e)
+	case feed.KindConnect:
+		x.addConnect(e)
+	case feed.KindModuleLoad, feed.KindFileCreate, feed.KindDNSQuery:
+		x.others[e.Host] = append(x.others[e.Host], *e)
+	}
+	// Every event with a GUID or pid names a process, even when its
+	// creation came before the feed began: keep what it says.
+	if e.Kind != feed.KindProcessStart && (e.GUID != "" || e.PID >= 0) && e.Image != "" {
+		x.notice(e)
+	}
+}
+
+func (x *Index) addProcess(e *feed.Event) {
+	p := &Process{Host: e.Host, PID: e.PID, GUID: e.GUID, Start: e.Time, Image: e.Image, Command: e.Command,
+		User: e.User, PPID: e.PPID, ParentGUID: e.ParentGUID, ParentImage: e.ParentImg, ParentCommand: e.ParentCmd, Feed: e.Feed}
+	if p.GUID != "" {
+		if old := x.byGUID[p.GUID]; old != nil {
+			// A second report of the same process (Sysmon and Security
+			// both) fills what the first lacked.
+			merge(old, p)
+			return
+		}
+		x.byGUID[p.GUID] = p
+	}
+	if p.PID >= 0 {
+		k := hostPID{p.Host, p.PID}
+		list := x.byPID[k]
+		// The same process reported by a second feed (4688 beside
+		// Sysmon 1): merge rather than keep two.
+		for _, q := range list {
+			if sameProcess(q, p) {
+				merge(q, p)
+				if q.GUID != "" {
+					x.byGUID[q.GUID] = q
+				}
+				return
+			}
+		}
+		list = append(list, p)
+		sort.Slice(list, func(i, j int) bool { return list[i].Start.Before(list[j].Start) })
+		x.byPID[k] = list
+	}
+	x.procOrder = append(x.procOrder, p)
+	x.Stats.Processes++
+	for len(x.procOrder) > x.cfg.MaxProcesses {
+		x.dropProcess(x.procOrder[0])
+		x.procOrder = x.procOrder[1:]
+		x.Stats.Evicted++
+	}
+}
+
+// sameProcess: two start reports of one pid on one host close in time with
+// the same image file name.
+func sameProcess(a, b *Process) bool {
+	d := a.Start.Sub(b.Start)
+	if d < 0 {
+		d = -d
+	}
+	return d < 5*time.Second && feed.ImageName(a.Image) == feed.ImageName(b.Image)
+}
+
+func merge(dst, src *Process) {
+	if dst.GUID == "" {
+		dst.GUID = src.GUID
+	}
+	if dst.Command == "" {
+		dst.Command = src.Command
+	}
+	if dst.User == "" {
+		dst.User = src.User
+	}
+	if dst.ParentGUID == "" {
+		dst.ParentGUID = src.ParentGUID
+	}
+	if dst.ParentImage == "" {
+		dst.ParentImage = src.ParentImage
+	}
+	if dst.ParentCommand == "" {
+		dst.ParentCommand = src.ParentCommand
+	}
+	if dst.PPID < 0 {
+		dst.PPID = src.PPID
+	}
+	if dst.PID < 0 {
+		dst.PID = src.PID
+	}
+	// A full path beats a short name ("bash" from a connect event).
+	if !strings.ContainsAny(dst.Image, `\/`) && strings.ContainsAny(src.Image, `\/`) {
+		dst.Image = src.Image
+	}
+}
+
+func (x *Index) dropProcess(p *Process) {
+	if p.GUID != "" && x.byGUID[p.GUID] == p {
+		delete(x.byGUID, p.GUID)
+	}
+	k := hostPID{p.Host, p.PID}
+	list := x.byPID[k]
+	for i, q := range list {
+		if q == p {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(x.byPID, k)
+	} else {
+		x.byPID[k] = list
+	}
+}
+
+// notice records a process known only from its other events.
+func (x *Index) notice(e *feed.Event) {
+	if e.GUID != "" && x.byGUID[e.GUID] != nil {
+		return
+	}
+	if e.GUID == "" {
+		if list := x.byPID[hostPID{e.Host, e.PID}]; len(list) > 0 {
+			return
+		}
+	}
+	x.addProcess(&feed.Event{Kind: feed.KindProcessStart, Host: e.Host, PID: e.PID, GUID: e.GUID, Image: e.Image,
+		User: e.User, PPID: -1, Feed: e.Feed, Time: time.Time{}})
+}
+
+func (x *Index) addConnect(e *feed.Event) {
+	x.seq++
+	c := &connect{ev: *e, seq: x.seq}
+	local, lport := e.Local()
+	remote, rport := e.Remote()
+	if e.HasSrcPort && local.IsValid() && !local.IsUnspecified() && !local.IsLoopback() {
+		x.hostAddrs[local] = e.Host
+	}
+	k := tupleKey{proto: e.Proto, remote: netip.AddrPortFrom(remote, rport)}
+	if e.HasSrcPort {
+		k.local, k.hasLocalPrt = netip.AddrPortFrom(local, lport), true
+	}
+	x.tuples[k] = append(x.tuples[k], c)
+	x.conns = append(x.conns, c)
+	x.Stats.Connects++
+	for len(x.conns) > x.cfg.MaxConnects {
+		x.dropConnect(x.conns[0])
+		x.conns = x.conns[1:]
+		x.Stats.Evicted++
+	}
+}
+
+func (x *Index) dropConnect(c *connect) {
+	e := &c.ev
+	local, lport := e.Local()
+	remote, rport := e.Remote()
+	k := tupleKey{proto: e.Proto, remote: netip.AddrPortFrom(remote, rport)}
+	if e.HasSrcPort {
+		k.local, k.hasLocalPrt = netip.AddrPortFrom(local, lport), true
+	}
+	list := x.tuples[k]
+	for i, q := range list {
+		if q == c {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(x.tuples, k)
+	} else {
+		x.tuples[k] = list
+	}
+}
+
+// Expire drops processes and connect events older than the retention,
+// counted back from now in the events' clock.
+func (x *Index) Expire(now time.Time) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	limit := now.Add(-x.cfg.Retention)
+	for len(x.conns) > 0 && x.conns[0].ev.Time.Before(limit) {
+		x.dropConnect(x.conns[0])
+		x.conns = x.conns[1:]
+	}
+	kept := x.procOrder[:0]
+	for _, p := range x.procOrder {
+		if !p.Start.IsZero() && p.Start.Before(limit) {
+			x.dropProcess(p)
+			continue
+		}
+		kept = append(kept, p)
+	}
+	x.procOrder = kept
+}

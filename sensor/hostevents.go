@@ -1,0 +1,72 @@
+package sensor
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/outflow-sensor/outflow/enrich/feed"
+	"github.com/outflow-sensor/outflow/enrich/process"
+	"github.com/outflow-sensor/outflow/flows"
+)
+
+// HostEventStats is what reading the host-event files counted.
+type HostEventStats struct {
+	Files  []HostEventFile
+	Index  process.Stats
+	Errors uint64 // skipped records, all files
+}
+
+// HostEventFile is one file's counts.
+type HostEventFile struct {
+	Path  string
+	Stats feed.Stats
+}
+
+// loadHostEvents reads host-event logs into a process index. A broken
+// record is reported on errs with its file and offset and skipped; a file
+// that cannot be opened is an error.
+func loadHostEvents(paths []string, errs io.Writer) (*process.Index, *HostEventStats, error) {
+	ix := process.New(process.DefaultConfig())
+	st := &HostEventStats{}
+	for _, p := range paths {
+		fs, err := feed.ReadFile(p, ix.Add, func(e *feed.Error) { fmt.Fprintf(errs, "outflow: host events: %v\n", e) })
+		if err != nil {
+			return nil, nil, fmt.Errorf("--host-events: %w", err)
+		}
+		st.Files = append(st.Files, HostEventFile{Path: p, Stats: fs})
+		for _, n := range fs.Errors {
+			st.Errors += n
+		}
+	}
+	return ix, st, nil
+}
+
+// appendProcesses adds orig_process and resp_process to a flow record line
+// that enc.Append has just written.
+func appendProcesses(line []byte, r *flows.Record, ix *process.Index) []byte {
+	if r.Proto != 6 && r.Proto != 17 {
+		return line
+	}
+	oa, ok1 := netip.AddrFromSlice(r.OrigAddr())
+	ra, ok2 := netip.AddrFromSlice(r.RespAddr())
+	if !ok1 || !ok2 {
+		return line
+	}
+	orig, resp := ix.Join(process.Flow{
+		Proto: r.Proto, Orig: netip.AddrPortFrom(oa.Unmap(), r.OrigP), Resp: netip.AddrPortFrom(ra.Unmap(), r.RespP),
+		Start: time.Unix(0, r.First),
+	})
+	if orig == nil && resp == nil {
+		return line
+	}
+	n := len(line)
+	if n < 2 || line[n-2] != '}' || line[n-1] != '\n' {
+		return line
+	}
+	line = line[:n-2]
+	line = process.AppendJSON(line, "orig_process", orig)
+	line = process.AppendJSON(line, "resp_process", resp)
+	return append(line, "}\n"...)
+}

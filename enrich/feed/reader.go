@@ -3,7 +3,6 @@ package feed
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -11,6 +10,8 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+
+	"github.com/valyala/fastjson"
 )
 
 // Reasons a record is skipped, counted in Stats.Errors.
@@ -53,6 +54,8 @@ type Reader struct {
 	OnError func(*Error) // called for every skipped record; may be nil
 	Stats   Stats
 	audit   auditAssembler
+	json    fastjson.Parser
+	inner   fastjson.Parser // for EventData held as a JSON string
 }
 
 // NewReader returns a Reader naming its errors after source.
@@ -148,27 +151,35 @@ func (r *Reader) Line(line []byte, off int64, emit func(*Event)) {
 }
 
 func (r *Reader) jsonRecord(line []byte, off int64, emit func(*Event)) {
-	var m map[string]any
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
+	v, err := r.json.ParseBytes(line)
+	if err != nil {
+		r.fail(off, ReasonJSON, err)
+		return
+	}
+	o, err := v.Object()
+	if err != nil {
 		r.fail(off, ReasonJSON, err)
 		return
 	}
 	switch {
-	case m["winlog"] != nil:
-		r.winlogbeat(m, off, emit)
-	case m["SyslogMessage"] != nil:
-		r.syslogRow(m, off, emit)
-	case str(m["Type"]) == "VMConnection":
-		r.vmConnection(m, off, emit)
-	case m["EventData"] != nil && (m["Provider"] != nil || m["EventSourceName"] != nil):
-		r.logAnalyticsEvent(m, off, emit)
-	case m["EventID"] != nil && (m["SourceName"] != nil || m["ProviderName"] != nil || m["EventSourceName"] != nil):
-		r.flattened(m, off, emit)
+	case o.Get("winlog") != nil:
+		r.winlogbeat(o, off, emit)
+	case o.Get("SyslogMessage") != nil:
+		r.syslogRow(o, off, emit)
+	case str(o.Get("Type")) == "VMConnection":
+		r.vmConnection(o, off, emit)
+	case o.Get("EventData") != nil && (o.Get("Provider") != nil || o.Get("EventSourceName") != nil):
+		r.logAnalyticsEvent(o, off, emit)
+	case o.Get("EventID") != nil && (o.Get("SourceName") != nil || o.Get("ProviderName") != nil || o.Get("EventSourceName") != nil):
+		r.flattened(o, off, emit)
 	default:
 		r.fail(off, ReasonUnknown, errors.New("JSON record of no known wrapper"))
 	}
+}
+
+// fields looks names up in a JSON object.
+func fields(o *fastjson.Object) func(string) string {
+	return func(k string) string { return str(o.Get(k)) }
 }
 
 func (r *Reader) windows(w *winRecord, off int64, emit func(*Event)) {
@@ -186,16 +197,19 @@ func (r *Reader) windows(w *winRecord, off int64, emit func(*Event)) {
 
 // winlogbeat reads Winlogbeat's ECS documents: winlog.event_data holds the
 // fields, winlog.event_id, provider_name and computer_name the rest.
-func (r *Reader) winlogbeat(m map[string]any, off int64, emit func(*Event)) {
-	wl, _ := m["winlog"].(map[string]any)
-	w := &winRecord{
-		provider: str(wl["provider_name"]), eventID: int(parseInt(str(wl["event_id"]))),
-		computer: str(wl["computer_name"]), created: parseTime(str(m["@timestamp"])), fields: map[string]string{},
+func (r *Reader) winlogbeat(o *fastjson.Object, off int64, emit func(*Event)) {
+	wl, _ := o.Get("winlog").Object()
+	if wl == nil {
+		r.fail(off, ReasonUnknown, errors.New("winlog is not an object"))
+		return
 	}
-	if ed, ok := wl["event_data"].(map[string]any); ok {
-		for k, v := range ed {
-			w.fields[k] = str(v)
-		}
+	w := &winRecord{
+		provider: str(wl.Get("provider_name")), eventID: int(parseInt(str(wl.Get("event_id")))),
+		computer: str(wl.Get("computer_name")), created: parseTime(str(o.Get("@timestamp"))),
+		lookup: func(string) string { return "" },
+	}
+	if ed, _ := wl.Get("event_data").Object(); ed != nil {
+		w.lookup = fields(ed)
 	}
 	r.windows(w, off, emit)
 }
@@ -203,35 +217,36 @@ func (r *Reader) winlogbeat(m map[string]any, off int64, emit func(*Event)) {
 // logAnalyticsEvent reads Azure Log Analytics Event and SecurityEvent rows:
 // EventData is a string holding JSON (the Sysmon connector) or the event's
 // EventData XML (SecurityEvent).
-func (r *Reader) logAnalyticsEvent(m map[string]any, off int64, emit func(*Event)) {
-	provider := str(m["Provider"])
+func (r *Reader) logAnalyticsEvent(o *fastjson.Object, off int64, emit func(*Event)) {
+	provider := str(o.Get("Provider"))
 	if provider == "" {
-		provider = str(m["EventSourceName"])
+		provider = str(o.Get("EventSourceName"))
 	}
 	w := &winRecord{
-		provider: provider, eventID: int(parseInt(str(m["EventID"]))), computer: str(m["Computer"]),
-		created: parseTime(str(m["TimeGenerated"])), fields: map[string]string{},
+		provider: provider, eventID: int(parseInt(str(o.Get("EventID")))), computer: str(o.Get("Computer")),
+		created: parseTime(str(o.Get("TimeGenerated"))), lookup: func(string) string { return "" },
 	}
-	data := strings.TrimSpace(str(m["EventData"]))
+	data := bytes.TrimSpace(o.Get("EventData").GetStringBytes())
 	switch {
-	case strings.HasPrefix(data, "{"):
-		var ed map[string]any
-		if err := json.Unmarshal([]byte(data), &ed); err != nil {
+	case bytes.HasPrefix(data, []byte("{")):
+		v, err := r.inner.ParseBytes(data)
+		if err != nil {
 			r.fail(off, ReasonJSON, fmt.Errorf("EventData: %w", err))
 			return
 		}
-		for k, v := range ed {
-			w.fields[k] = str(v)
+		ed, err := v.Object()
+		if err != nil {
+			r.fail(off, ReasonJSON, fmt.Errorf("EventData: %w", err))
+			return
 		}
-	case strings.HasPrefix(data, "<"):
+		w.lookup = fields(ed)
+	case bytes.HasPrefix(data, []byte("<")):
 		var ed xmlEventData
-		if err := xml.Unmarshal([]byte(data), &ed); err != nil {
+		if err := xml.Unmarshal(data, &ed); err != nil {
 			r.fail(off, ReasonXML, fmt.Errorf("EventData: %w", err))
 			return
 		}
-		for _, d := range ed.Data {
-			w.fields[d.Name] = d.Value
-		}
+		w.lookup = ed.Data.lookup
 	}
 	r.windows(w, off, emit)
 }
@@ -241,39 +256,38 @@ func (r *Reader) logAnalyticsEvent(m map[string]any, off int64, emit func(*Event
 // PowerShell's Get-WinEvent exports, and Log Analytics SecurityEvent rows
 // for the events it has columns for (4688). NXLog's ProcessId is its own
 // field, not Sysmon's, which is why a Sysmon event's pid may be absent.
-func (r *Reader) flattened(m map[string]any, off int64, emit func(*Event)) {
-	provider := str(m["SourceName"])
+func (r *Reader) flattened(o *fastjson.Object, off int64, emit func(*Event)) {
+	provider := str(o.Get("SourceName"))
 	for _, k := range []string{"ProviderName", "EventSourceName"} {
 		if provider == "" {
-			provider = str(m[k])
+			provider = str(o.Get(k))
 		}
 	}
-	w := &winRecord{provider: provider, eventID: int(parseInt(str(m["EventID"]))), fields: map[string]string{}}
+	w := &winRecord{provider: provider, eventID: int(parseInt(str(o.Get("EventID")))), lookup: fields(o)}
 	for _, k := range []string{"Hostname", "Computer", "MachineName", "host"} {
-		if w.computer = str(m[k]); w.computer != "" {
+		if w.computer = str(o.Get(k)); w.computer != "" {
 			break
 		}
 	}
 	for _, k := range []string{"TimeCreated", "@timestamp", "TimeGenerated", "EventTime"} {
-		if w.created = parseTime(str(m[k])); !w.created.IsZero() {
+		if w.created = parseTime(str(o.Get(k))); !w.created.IsZero() {
 			break
 		}
 	}
-	for k, v := range m {
-		w.fields[k] = str(v)
-	}
-	if strings.Contains(provider, "Sysmon") && str(m["SourceModuleType"]) == "im_msvistalog" {
+	if strings.Contains(provider, "Sysmon") && str(o.Get("SourceModuleType")) == "im_msvistalog" {
 		// NXLog writes the emitting process's id (that of Sysmon) here.
-		delete(w.fields, "ProcessId")
+		w.lookup = func(k string) string {
+			if k == "ProcessId" {
+				return ""
+			}
+			return str(o.Get(k))
+		}
 	}
 	r.windows(w, off, emit)
 }
 
 type xmlEventData struct {
-	Data []struct {
-		Name  string `xml:"Name,attr"`
-		Value string `xml:",chardata"`
-	} `xml:"Data"`
+	Data pairs `xml:"Data"`
 }
 
 type xmlEvent struct {
@@ -305,10 +319,7 @@ func (r *Reader) xmlEvent(doc []byte, off int64, hostAddr netip.Addr, emit func(
 	}
 	w := &winRecord{
 		provider: x.System.Provider.Name, eventID: int(parseInt(x.System.EventID)), computer: x.System.Computer,
-		created: parseTime(x.System.TimeCreated.SystemTime), fields: map[string]string{},
-	}
-	for _, d := range x.EventData.Data {
-		w.fields[d.Name] = d.Value
+		created: parseTime(x.System.TimeCreated.SystemTime), lookup: x.EventData.Data.lookup,
 	}
 	if w.eventID <= 0 {
 		r.fail(off, ReasonNoEventID, errors.New("no event id"))
@@ -325,9 +336,9 @@ func (r *Reader) xmlEvent(doc []byte, off int64, hostAddr netip.Addr, emit func(
 
 // syslogRow reads Azure Log Analytics Syslog rows: SyslogMessage holds a
 // Sysmon for Linux event as XML, or an AUOMS record.
-func (r *Reader) syslogRow(m map[string]any, off int64, emit func(*Event)) {
-	msg := strings.TrimSpace(str(m["SyslogMessage"]))
-	host := parseAddr(str(m["HostIP"]))
+func (r *Reader) syslogRow(o *fastjson.Object, off int64, emit func(*Event)) {
+	msg := strings.TrimSpace(str(o.Get("SyslogMessage")))
+	host := parseAddr(str(o.Get("HostIP")))
 	switch {
 	case strings.HasPrefix(msg, "<Event"):
 		r.xmlEvent([]byte(msg), off, host, emit)
@@ -342,7 +353,7 @@ func (r *Reader) syslogRow(m map[string]any, off int64, emit func(*Event)) {
 			return
 		}
 		if e.Host == "" {
-			e.Host = ShortHost(str(m["Computer"]))
+			e.Host = ShortHost(str(o.Get("Computer")))
 		}
 		e.HostAddr = host
 		r.out(&e, emit)
@@ -353,33 +364,27 @@ func (r *Reader) syslogRow(m map[string]any, off int64, emit func(*Event)) {
 
 // vmConnection reads Azure VM Insights VMConnection rows: per-process
 // connection summaries with the remote end only (no local port).
-func (r *Reader) vmConnection(m map[string]any, off int64, emit func(*Event)) {
+func (r *Reader) vmConnection(o *fastjson.Object, off int64, emit func(*Event)) {
 	e := Event{
-		Kind: KindConnect, Feed: FeedVMConnection, Host: ShortHost(str(m["Computer"])), PID: -1, PPID: -1,
-		Time: parseTime(str(m["TimeGenerated"])), Image: str(m["ProcessName"]), Proto: protoNumber(str(m["Protocol"])),
-		Src: parseAddr(str(m["SourceIp"])), Dst: parseAddr(str(m["DestinationIp"])),
-		DstPort: uint16(parseInt(str(m["DestinationPort"]))), Initiated: str(m["Direction"]) == "outbound",
+		Kind: KindConnect, Feed: FeedVMConnection, Host: ShortHost(str(o.Get("Computer"))), PID: -1, PPID: -1,
+		Time: parseTime(str(o.Get("TimeGenerated"))), Image: str(o.Get("ProcessName")), Proto: protoNumber(str(o.Get("Protocol"))),
+		Src: parseAddr(str(o.Get("SourceIp"))), Dst: parseAddr(str(o.Get("DestinationIp"))),
+		DstPort: uint16(parseInt(str(o.Get("DestinationPort")))), Initiated: str(o.Get("Direction")) == "outbound",
 	}
 	r.out(&e, emit)
 }
 
-// str renders a JSON value as the string the Windows event had.
-func str(v any) string {
-	switch x := v.(type) {
-	case nil:
+// str renders a JSON value as the string the Windows event had: strings
+// as they are, numbers and booleans as written.
+func str(v *fastjson.Value) string {
+	if v == nil {
 		return ""
-	case string:
-		return x
-	case json.Number:
-		return x.String()
-	case bool:
-		if x {
-			return "true"
-		}
-		return "false"
-	case float64:
-		return fmt.Sprint(x)
 	}
-	b, _ := json.Marshal(v)
-	return string(b)
+	switch v.Type() {
+	case fastjson.TypeString:
+		return string(v.GetStringBytes())
+	case fastjson.TypeNull:
+		return ""
+	}
+	return string(v.MarshalTo(nil))
 }

@@ -15,15 +15,33 @@ type winRecord struct {
 	eventID  int
 	computer string
 	created  time.Time
-	fields   map[string]string
+	// lookup returns an EventData field by name, "" when absent. Fields
+	// are looked up where the wrapper holds them, not copied to a map: a
+	// record has dozens and the join reads a handful.
+	lookup func(name string) string
 }
 
 func (w *winRecord) get(k string) string {
-	v := strings.TrimSpace(w.fields[k])
+	v := strings.TrimSpace(w.lookup(k))
 	if v == "-" {
 		return ""
 	}
 	return v
+}
+
+// pairs is EventData read from XML: <Data Name="k">v</Data>.
+type pairs []struct {
+	Name  string `xml:"Name,attr"`
+	Value string `xml:",chardata"`
+}
+
+func (p pairs) lookup(k string) string {
+	for i := range p {
+		if p[i].Name == k {
+			return p[i].Value
+		}
+	}
+	return ""
 }
 
 // toEvent normalises a Sysmon or Security-auditing record. ok is false for

@@ -3,6 +3,7 @@ package flows
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"net/netip"
 )
 
 // Tunnel names the encapsulation a packet was found inside.
@@ -142,4 +143,16 @@ func (p *Packet) FlowHash(seed maphash.Seed) uint64 {
 	h.Write(b)
 	h.WriteByte(p.Proto)
 	return h.Sum64()
+}
+
+// SrcAddrPort is the sender's address and port (ICMP: type).
+func (p *Packet) SrcAddrPort() netip.AddrPort {
+	a, _ := netip.AddrFromSlice(p.srcAddr())
+	return netip.AddrPortFrom(a, p.SrcPort)
+}
+
+// DstAddrPort is the receiver's address and port (ICMP: code).
+func (p *Packet) DstAddrPort() netip.AddrPort {
+	a, _ := netip.AddrFromSlice(p.dstAddr())
+	return netip.AddrPortFrom(a, p.DstPort)
 }

@@ -2,7 +2,6 @@ package sensor
 
 import (
 	"github.com/outflow-sensor/outflow/enrich/dnscache"
-	"github.com/outflow-sensor/outflow/enrich/process"
 	"github.com/outflow-sensor/outflow/flows"
 )
 
@@ -24,7 +23,7 @@ type exporter struct {
 	enc     *flows.Encoder
 	out     *lineWriter
 	names   *dnscache.Cache // shared by the workers: answers and flows may land on different ones
-	procs   *process.Index  // host events, when given: the process at each end
+	procs   joiner          // host events or /proc, when given: the process at each end
 	nameBuf []byte
 	buf     []byte
 	cur     *exportBatch
@@ -33,7 +32,7 @@ type exporter struct {
 	done    chan struct{}
 }
 
-func newExporter(enc *flows.Encoder, out *lineWriter, names *dnscache.Cache, procs *process.Index) *exporter {
+func newExporter(enc *flows.Encoder, out *lineWriter, names *dnscache.Cache, procs joiner) *exporter {
 	e := &exporter{
 		enc: enc, out: out, names: names, procs: procs, buf: make([]byte, 0, 1<<16),
 		ch: make(chan *exportBatch, 4), free: make(chan *exportBatch, 6), done: make(chan struct{}),

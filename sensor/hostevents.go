@@ -43,9 +43,31 @@ func loadHostEvents(paths []string, errs io.Writer) (*process.Index, *HostEventS
 	return ix, st, nil
 }
 
+// joiner attributes flows to processes: host-event feeds (process.Index),
+// or /proc on the host itself (procfs.Watcher).
+type joiner interface {
+	Join(process.Flow) (orig, resp *process.Attribution)
+}
+
+// joiners tries each in turn for each end.
+type joiners []joiner
+
+func (js joiners) Join(f process.Flow) (orig, resp *process.Attribution) {
+	for _, j := range js {
+		o, r := j.Join(f)
+		if orig == nil {
+			orig = o
+		}
+		if resp == nil {
+			resp = r
+		}
+	}
+	return orig, resp
+}
+
 // appendProcesses adds orig_process and resp_process to a flow record line
 // that enc.Append has just written.
-func appendProcesses(line []byte, r *flows.Record, ix *process.Index) []byte {
+func appendProcesses(line []byte, r *flows.Record, ix joiner) []byte {
 	if r.Proto != 6 && r.Proto != 17 {
 		return line
 	}

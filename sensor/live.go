@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/outflow-sensor/outflow/enrich/dnscache"
+	"github.com/outflow-sensor/outflow/enrich/procfs"
 	"github.com/outflow-sensor/outflow/flows"
 	"github.com/outflow-sensor/outflow/sensor/capture"
 )
@@ -29,6 +30,12 @@ type LiveConfig struct {
 	Errors          io.Writer
 	// Ready, when set, is called once every socket is open and capturing.
 	Ready func()
+	// OnHost: Outflow runs on the host whose traffic it sees; flows are
+	// attributed to processes from /proc (ProcRoot, default /proc).
+	OnHost   bool
+	ProcRoot string
+	// HostEvents are host-event logs read at start, as in Replay.
+	HostEvents []string
 }
 
 // InterfaceStats is what the kernel counted on one interface's sockets.
@@ -45,6 +52,7 @@ type LiveStats struct {
 	Records    uint64
 	Decode     flows.DecodeStats
 	Table      flows.TableStats
+	OnHost     *procfs.Stats // nil unless OnHost
 }
 
 // Live captures from the interfaces until ctx ends, then ends every open
@@ -90,6 +98,29 @@ func Live(ctx context.Context, cfg LiveConfig) (LiveStats, error) {
 		names = dnscache.New(dnscache.DefaultConfig())
 	}
 	rc := ReplayConfig{Workers: cfg.Workers, HomeNets: cfg.HomeNets, CommunityIDSeed: cfg.CommunityIDSeed, Table: cfg.Table}
+	var js joiners
+	var watcher *procfs.Watcher
+	if cfg.OnHost {
+		root := cfg.ProcRoot
+		if root == "" {
+			root = "/proc"
+		}
+		watcher = procfs.NewWatcher(root, 2*time.Minute)
+		wctx, stop := context.WithCancel(context.Background())
+		defer stop()
+		go watcher.Run(wctx)
+		js = append(js, watcher)
+	}
+	if len(cfg.HostEvents) > 0 {
+		ix, _, err := loadHostEvents(cfg.HostEvents, cfg.Errors)
+		if err != nil {
+			return LiveStats{}, err
+		}
+		js = append(js, ix)
+	}
+	if len(js) > 0 {
+		rc.joiner = js
+	}
 	type liveWorker struct {
 		*worker
 		srcs []*capture.AFPacketSource
@@ -103,7 +134,9 @@ func Live(ctx context.Context, cfg LiveConfig) (LiveStats, error) {
 	for n, iface := range cfg.Interfaces {
 		group := uint16(os.Getpid()&0xfff)<<4 | uint16(n&0xf)
 		for _, w := range ws {
-			src, err := capture.OpenAFPacket(capture.AFPacketConfig{Interface: iface, FanoutGroup: group, Filter: filter})
+			ac := capture.AFPacketConfig{Interface: iface, FanoutGroup: group, Filter: filter}
+			ac.LowLatency = cfg.OnHost
+			src, err := capture.OpenAFPacket(ac)
 			if err != nil {
 				for _, w := range ws {
 					for _, s := range w.srcs {
@@ -133,7 +166,13 @@ func Live(ctx context.Context, cfg LiveConfig) (LiveStats, error) {
 						frames[i]++
 						pkts, _ := w.dec.DecodeWire(p.Data, p.CaptureInfo.Length, p.LinkType, p.CaptureInfo.Timestamp.UnixNano())
 						for j := range pkts {
-							w.table.Update(&pkts[j])
+							q := &pkts[j]
+							if watcher != nil && q.Depth == 0 && (q.Proto == 17 || q.Proto == 6 && q.Flags&flows.FlagSYN != 0) {
+								// A new connection, most likely: look for
+								// its socket now, while it is open.
+								watcher.Notice(q.Proto, q.SrcAddrPort(), q.DstAddrPort())
+							}
+							w.table.Update(q)
 						}
 					} else if !errors.Is(err, capture.ErrIdle) {
 						fmt.Fprintf(cfg.Errors, "outflow: %v\n", err)
@@ -154,6 +193,10 @@ func Live(ctx context.Context, cfg LiveConfig) (LiveStats, error) {
 	wg.Wait()
 
 	st := LiveStats{}
+	if watcher != nil {
+		ws := watcher.Snapshot()
+		st.OnHost = &ws
+	}
 	for n, iface := range cfg.Interfaces {
 		is := InterfaceStats{Name: iface}
 		for _, w := range ws {

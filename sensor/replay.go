@@ -45,6 +45,7 @@ type ReplayConfig struct {
 	// end.
 	HostEvents []string
 	processes  *process.Index
+	joiner     joiner // what the exporters join with: processes, /proc, or both
 }
 
 // ReplayStats is what a replay counted.
@@ -80,6 +81,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 		if cfg.processes, hostStats, err = loadHostEvents(cfg.HostEvents, cfg.Errors); err != nil {
 			return ReplayStats{}, err
 		}
+		cfg.joiner = cfg.processes
 	}
 	workers := make([]*worker, cfg.Workers)
 	var names *dnscache.Cache
@@ -225,7 +227,7 @@ type worker struct {
 }
 
 func newWorker(cfg ReplayConfig, out *lineWriter, names *dnscache.Cache) *worker {
-	w := &worker{exp: newExporter(flows.NewEncoder(cfg.HomeNets, cfg.CommunityIDSeed), out, names, cfg.processes)}
+	w := &worker{exp: newExporter(flows.NewEncoder(cfg.HomeNets, cfg.CommunityIDSeed), out, names, cfg.joiner)}
 	tc := cfg.Table
 	if tc.Capacity == 0 {
 		tc = flows.DefaultConfig()

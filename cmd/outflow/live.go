@@ -31,6 +31,9 @@ func live(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	homeNets := fs.String("home-nets", "", "comma-separated internal prefixes (default RFC 1918 and ULA)")
 	seed := fs.Uint("community-id-seed", 0, "Community ID seed")
 	inspect := fs.Bool("inspect", true, "payload inspection: TLS/QUIC handshakes, HTTP, DNS, entropy")
+	onHost := fs.Bool("on-host", false, "Outflow runs on the host it watches: attribute flows to processes from /proc")
+	var hostEvents listens
+	fs.Var(&hostEvents, "host-events", "a host-event log read at start (as replay --host-events); repeat for several")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: outflow live -i IFACE [-i IFACE ...] [flags]")
 		fs.PrintDefaults()
@@ -55,6 +58,7 @@ func live(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		table.Inspect = flows.DefaultInspectConfig()
 	}
 	st, err := sensor.Live(ctx, sensor.LiveConfig{
+		OnHost: *onHost, HostEvents: hostEvents,
 		Interfaces: ifs, Workers: *workers, Filter: *filter, HomeNets: nets,
 		CommunityIDSeed: uint16(*seed), Table: table, Flows: out, Errors: stderr,
 		Ready: func() { fmt.Fprintf(stderr, "outflow: capturing on %s\n", ifs.String()) },
@@ -64,5 +68,9 @@ func live(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "outflow: %s: kernel packets %d, kernel drops %d\n", is.Name, is.Packets, is.Drops)
 	}
 	fmt.Fprintf(stderr, "outflow: %d frames, %d flow records\n", st.Frames, st.Records)
+	if h := st.OnHost; h != nil {
+		fmt.Fprintf(stderr, "outflow: on-host: %d /proc scans, %d sockets attributed; flows joined %d, not joined %d\n",
+			h.Scans, h.Found, h.Joined, h.Missed)
+	}
 	return err
 }

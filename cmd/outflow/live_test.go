@@ -177,3 +177,153 @@ func testLive(t *testing.T, workers string) {
 	}
 	t.Logf("%d flows equal in live and replay; %s", len(want), strings.TrimSpace(stderr.String()))
 }
+
+// TestLiveOnHost: outflow live --on-host runs in the client's network
+// namespace, beside real curl, wget and python3 clients talking through a
+// veth to servers in another namespace, and attributes each connection to
+// the pid and command line of the program that made it, one of them a
+// connection of 30 ms from a client that exits at once.
+func TestLiveOnHost(t *testing.T) {
+	need(t, os.Geteuid() == 0, "root (network namespaces, AF_PACKET, /proc of other processes)")
+	for _, tool := range []string{"ip", "curl", "wget", "python3"} {
+		_, err := exec.LookPath(tool)
+		need(t, err == nil, tool+" (Debian packages iproute2, curl, wget, python3)")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "outflow")
+	run(t, "go", "build", "-o", bin, ".")
+	id := fmt.Sprintf("%d", os.Getpid()%100000)
+	a, b, va, vb := "oflh-a"+id, "oflh-b"+id, "oflha"+id, "oflhb"+id
+	const clientAddr, server = "10.78.0.2", "198.51.100.20"
+	run(t, "ip", "netns", "add", a)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", a).Run() })
+	run(t, "ip", "netns", "add", b)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", b).Run() })
+	run(t, "ip", "link", "add", va, "type", "veth", "peer", "name", vb)
+	run(t, "ip", "link", "set", va, "netns", a)
+	run(t, "ip", "link", "set", vb, "netns", b)
+	run(t, "ip", "-n", a, "addr", "add", clientAddr+"/24", "dev", va)
+	run(t, "ip", "-n", b, "addr", "add", server+"/24", "dev", vb)
+	for _, nd := range [][2]string{{a, va}, {b, vb}} {
+		run(t, "ip", "-n", nd[0], "link", "set", "lo", "up")
+		run(t, "ip", "-n", nd[0], "link", "set", nd[1], "up")
+	}
+	run(t, "ip", "-n", a, "route", "add", server+"/32", "dev", va)
+	run(t, "ip", "-n", b, "route", "add", clientAddr+"/32", "dev", vb)
+
+	www := filepath.Join(dir, "www")
+	os.MkdirAll(www, 0o755)
+	os.WriteFile(filepath.Join(www, "page.txt"), bytes.Repeat([]byte("outflow on-host test\n"), 500), 0o644)
+	// The web server takes 100 ms to answer, as a server across the
+	// Internet would; between namespaces it would take 1 ms, less than the
+	// capture needs to hand over a connection's first packet.
+	srv := exec.Command("ip", "netns", "exec", b, "python3", "-c",
+		"import http.server,time,functools\n"+
+			"class H(http.server.SimpleHTTPRequestHandler):\n"+
+			" def do_GET(self):\n  time.sleep(0.1)\n  super().do_GET()\n"+
+			"http.server.ThreadingHTTPServer(('"+server+"',8080),functools.partial(H,directory='"+www+"')).serve_forever()\n")
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	sink := exec.Command("ip", "netns", "exec", b, "python3", "-c",
+		"import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('"+server+"',9000))\ns.listen(16)\n"+
+			"while True:\n c,_=s.accept()\n c.recv(4096)\n c.close()\n")
+	if err := sink.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Process.Kill(); sink.Wait() })
+
+	out := filepath.Join(dir, "live.json")
+	var stderr syncBuffer
+	live := exec.Command("ip", "netns", "exec", a, bin, "live", "-i", va, "--on-host", "--flows", out)
+	live.Stderr = &stderr
+	if err := live.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer live.Process.Kill()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "capturing on") {
+		if time.Now().After(deadline) {
+			t.Fatalf("outflow live did not start: %s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Wait for the servers to listen.
+	for i := 0; i < 100; i++ {
+		if exec.Command("ip", "netns", "exec", a, "curl", "-s", "-o", "/dev/null", "http://"+server+":8080/").Run() == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+
+	type client struct {
+		args []string
+		pid  int
+	}
+	clients := []*client{
+		{args: []string{"curl", "-s", "-o", "/dev/null", "http://" + server + ":8080/page.txt"}},
+		{args: []string{"wget", "-q", "-O", "/dev/null", "http://" + server + ":8080/page.txt"}},
+		{args: []string{"python3", "-c", "import urllib.request; urllib.request.urlopen('http://" + server + ":8080/page.txt').read()"}},
+		// A connection of 30 ms, and the client exits at once.
+		{args: []string{"python3", "-c", "import socket,time; s=socket.create_connection(('" + server + "',9000)); s.sendall(b'x'); time.sleep(0.03); s.close()"}},
+	}
+	for _, c := range clients {
+		cmd := exec.Command("ip", append([]string{"netns", "exec", a}, c.args...)...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// ip netns exec execs the program: the pid is the client's.
+		c.pid = cmd.Process.Pid
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("%v: %v", c.args, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	live.Process.Signal(syscall.SIGINT)
+	if err := live.Wait(); err != nil {
+		t.Fatalf("outflow live: %v\n%s", err, stderr.String())
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPid := map[int]map[string]any{}
+	for _, l := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+		var m map[string]any
+		if err := json.Unmarshal(l, &m); err != nil {
+			t.Fatal(err)
+		}
+		if p, ok := m["orig_process"].(map[string]any); ok {
+			if pid, ok := p["pid"].(float64); ok {
+				byPid[int(pid)] = m
+			}
+		}
+	}
+	for _, c := range clients {
+		r := byPid[c.pid]
+		if r == nil {
+			t.Errorf("%v (pid %d): no flow attributed to it; %s", c.args, c.pid, stderr.String())
+			continue
+		}
+		p := r["orig_process"].(map[string]any)
+		// The command line is the process's argv; argv[0] may be the
+		// path a shim ran (pyenv's python3).
+		cl, _ := p["command_line"].(string)
+		first, rest, _ := strings.Cut(cl, " ")
+		if rest != strings.Join(c.args[1:], " ") || filepath.Base(first) != c.args[0] || p["feed"] != "procfs" {
+			t.Errorf("%v: process %v", c.args, p)
+		}
+		if r["resp_h"] != server {
+			t.Errorf("%v: flow %v", c.args, r)
+		}
+		if strings.Contains(c.args[len(c.args)-1], "sleep(0.03)") && num(r["duration"]) >= 0.05 {
+			t.Errorf("the short connection lasted %v s", r["duration"])
+		}
+		t.Logf("%s: pid %d, %v:%v -> %v:%v, %.1f ms", c.args[0], c.pid, r["orig_h"], r["orig_p"], r["resp_h"], r["resp_p"], num(r["duration"])*1000)
+	}
+}
+
+func num(v any) float64 { f, _ := v.(float64); return f }

@@ -29,6 +29,14 @@ type AFPacketConfig struct {
 	BlockSize   int // TPACKET_V3 ring block size; the ring is BlockSize*NumBlocks
 	NumBlocks   int
 	PollTimeout time.Duration
+	// BlockTimeout is how long the kernel fills a ring block before handing
+	// it over when traffic is light (default 64 ms).
+	BlockTimeout time.Duration
+	// LowLatency uses a TPACKET_V2 ring, which hands over every frame at
+	// once instead of a block at a time: on-host attribution needs a new
+	// connection's first packet while the program that made it still
+	// runs, which for curl is a few milliseconds.
+	LowLatency bool
 }
 
 // AFPacketSource reads one interface through a TPACKET_V3 ring. Frames are
@@ -36,6 +44,7 @@ type AFPacketConfig struct {
 type AFPacketSource struct {
 	tp    *afpacket.TPacket
 	iface string
+	v2    bool
 }
 
 // OpenAFPacket opens a ring on an interface and joins the fanout group, so the
@@ -51,13 +60,21 @@ func OpenAFPacket(cfg AFPacketConfig) (*AFPacketSource, error) {
 	if cfg.PollTimeout == 0 {
 		cfg.PollTimeout = 100 * time.Millisecond
 	}
+	if cfg.BlockTimeout == 0 {
+		cfg.BlockTimeout = afpacket.DefaultBlockTimeout
+	}
+	version := afpacket.TPacketVersion3
+	if cfg.LowLatency {
+		version = afpacket.TPacketVersion2
+	}
 	tp, err := afpacket.NewTPacket(
 		afpacket.OptInterface(cfg.Interface),
-		afpacket.TPacketVersion3,
+		version,
 		afpacket.OptFrameSize(afpacket.DefaultFrameSize),
 		afpacket.OptBlockSize(cfg.BlockSize),
 		afpacket.OptNumBlocks(cfg.NumBlocks),
 		afpacket.OptPollTimeout(cfg.PollTimeout),
+		afpacket.OptBlockTimeout(cfg.BlockTimeout),
 		// The kernel strips 802.1Q tags on receive; put them back so the
 		// decoder sees a SPAN port's VLANs.
 		afpacket.OptAddVLANHeader(true),
@@ -75,7 +92,7 @@ func OpenAFPacket(cfg AFPacketConfig) (*AFPacketSource, error) {
 			return nil, fmt.Errorf("unable to set filter on %s: %w", cfg.Interface, err)
 		}
 	}
-	return &AFPacketSource{tp: tp, iface: cfg.Interface}, nil
+	return &AFPacketSource{tp: tp, iface: cfg.Interface, v2: cfg.LowLatency}, nil
 }
 
 // Next fills p with the next frame; ErrIdle when the poll timed out.
@@ -96,9 +113,12 @@ func (s *AFPacketSource) Next(p *Packet) error {
 // dropped because the ring was full. gopacket sums the counters the kernel
 // resets on every read.
 func (s *AFPacketSource) KernelStats() (packets, drops uint64, err error) {
-	_, v3, err := s.tp.SocketStats()
+	v2, v3, err := s.tp.SocketStats()
 	if err != nil {
 		return 0, 0, err
+	}
+	if s.v2 {
+		return uint64(v2.Packets()), uint64(v2.Drops()), nil
 	}
 	return uint64(v3.Packets()), uint64(v3.Drops()), nil
 }

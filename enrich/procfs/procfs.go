@@ -1,0 +1,365 @@
+// Package procfs attributes flows to processes when Outflow runs on the
+// host it watches: a connection's socket is found in /proc/net by its
+// addresses, its inode among the file descriptors of /proc/PID/fd, and the
+// process's image, command line, user and parent are read at once, before
+// a short-lived client exits. The capture tells when to look (a new flow's
+// first packet); what was found is kept for a grace period after the
+// socket is gone, so a connection of 20 ms is attributed when its record is
+// written, seconds later.
+package procfs
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/hex"
+	"net/netip"
+	"os"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/outflow-sensor/outflow/enrich/process"
+)
+
+// Socket is one line of /proc/net/{tcp,udp}{,6}.
+type Socket struct {
+	Proto         uint8
+	Local, Remote netip.AddrPort
+	Inode         uint64
+}
+
+// ParseNet reads a /proc/net/tcp-style table. Addresses are hex in the
+// kernel's byte order: each 32-bit word of an address is little-endian on
+// little-endian machines; ports are big-endian hex.
+func ParseNet(data []byte, proto uint8, dst []Socket) []Socket {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<16)
+	first := true
+	for sc.Scan() {
+		if first {
+			first = false
+			continue
+		}
+		f := strings.Fields(sc.Text())
+		if len(f) < 10 {
+			continue
+		}
+		l, ok1 := parseHexAddrPort(f[1])
+		r, ok2 := parseHexAddrPort(f[2])
+		ino, err := strconv.ParseUint(f[9], 10, 64)
+		if !ok1 || !ok2 || err != nil {
+			continue
+		}
+		dst = append(dst, Socket{Proto: proto, Local: l, Remote: r, Inode: ino})
+	}
+	return dst
+}
+
+func parseHexAddrPort(s string) (netip.AddrPort, bool) {
+	i := strings.IndexByte(s, ':')
+	if i < 0 {
+		return netip.AddrPort{}, false
+	}
+	raw, err := hex.DecodeString(s[:i])
+	if err != nil || (len(raw) != 4 && len(raw) != 16) {
+		return netip.AddrPort{}, false
+	}
+	port, err := strconv.ParseUint(s[i+1:], 16, 16)
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	// Each 32-bit word was printed as a host-order integer.
+	for w := 0; w < len(raw); w += 4 {
+		raw[w], raw[w+1], raw[w+2], raw[w+3] = raw[w+3], raw[w+2], raw[w+1], raw[w]
+	}
+	a, _ := netip.AddrFromSlice(raw)
+	return netip.AddrPortFrom(a.Unmap(), uint16(port)), true
+}
+
+// ReadSockets reads the host's TCP and UDP sockets, IPv4 and IPv6.
+func ReadSockets(root string, dst []Socket) []Socket {
+	for _, t := range []struct {
+		name  string
+		proto uint8
+	}{{"tcp", 6}, {"tcp6", 6}, {"udp", 17}, {"udp6", 17}} {
+		if b, err := os.ReadFile(filepath.Join(root, "net", t.name)); err == nil {
+			dst = ParseNet(b, t.proto, dst)
+		}
+	}
+	return dst
+}
+
+// Owners finds the pids holding the given socket inodes. It reads the
+// newest processes first and stops once all are found: a client that made
+// a connection a moment ago is most likely among the last started, and it
+// may exit a few milliseconds later.
+func Owners(root string, inodes map[uint64]bool) map[uint64]int {
+	m := map[uint64]int{}
+	dirs, _ := os.ReadDir(root)
+	pids := make([]int, 0, len(dirs))
+	for _, d := range dirs {
+		if pid, err := strconv.Atoi(d.Name()); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	sort.Sort(sort.Reverse(sort.IntSlice(pids)))
+	for _, pid := range pids {
+		fdDir := filepath.Join(root, strconv.Itoa(pid), "fd")
+		fds, err := os.ReadDir(fdDir)
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			link, err := os.Readlink(filepath.Join(fdDir, fd.Name()))
+			if err != nil || !strings.HasPrefix(link, "socket:[") {
+				continue
+			}
+			ino, err := strconv.ParseUint(strings.TrimSuffix(link[8:], "]"), 10, 64)
+			if err == nil && inodes[ino] {
+				m[ino] = pid
+			}
+		}
+		if len(m) == len(inodes) {
+			break
+		}
+	}
+	return m
+}
+
+// Info reads what /proc says of a process.
+func Info(root string, pid int) (process.Process, bool) {
+	dir := filepath.Join(root, strconv.Itoa(pid))
+	p := process.Process{PID: int64(pid), PPID: -1, Feed: "procfs"}
+	exe, err := os.Readlink(filepath.Join(dir, "exe"))
+	if err != nil {
+		return p, false
+	}
+	p.Image = strings.TrimSuffix(exe, " (deleted)")
+	if b, err := os.ReadFile(filepath.Join(dir, "cmdline")); err == nil {
+		p.Command = strings.TrimSpace(string(bytes.ReplaceAll(bytes.TrimRight(b, "\x00"), []byte{0}, []byte{' '})))
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "status")); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			switch {
+			case strings.HasPrefix(l, "PPid:"):
+				p.PPID, _ = strconv.ParseInt(strings.TrimSpace(l[5:]), 10, 64)
+			case strings.HasPrefix(l, "Uid:"):
+				if f := strings.Fields(l[4:]); len(f) > 0 {
+					p.User = f[0]
+					if u, err := user.LookupId(f[0]); err == nil {
+						p.User = u.Username
+					}
+				}
+			}
+		}
+	}
+	if p.PPID > 0 {
+		pdir := filepath.Join(root, strconv.FormatInt(p.PPID, 10))
+		if exe, err := os.Readlink(filepath.Join(pdir, "exe")); err == nil {
+			p.ParentImage = strings.TrimSuffix(exe, " (deleted)")
+		}
+		if b, err := os.ReadFile(filepath.Join(pdir, "cmdline")); err == nil {
+			p.ParentCommand = strings.TrimSpace(string(bytes.ReplaceAll(bytes.TrimRight(b, "\x00"), []byte{0}, []byte{' '})))
+		}
+	}
+	return p, true
+}
+
+type key struct {
+	proto         uint8
+	local, remote netip.AddrPort
+}
+
+type entry struct {
+	proc     process.Process
+	lastSeen time.Time
+}
+
+// Stats counts the watcher's work.
+type Stats struct {
+	Lookups, Found, Scans uint64
+	Joined, Missed        uint64
+}
+
+// Watcher attributes the host's own connections. Safe for concurrent use.
+type Watcher struct {
+	root  string
+	grace time.Duration
+	host  string
+	trig  chan struct{}
+	mu    sync.Mutex
+	want  map[key]time.Time // flows seen on the wire, not yet found
+	found map[key]*entry
+	Stats Stats
+}
+
+// NewWatcher reads /proc at root ("/proc" on a live host) and keeps what
+// it found for grace after the socket is gone.
+func NewWatcher(root string, grace time.Duration) *Watcher {
+	h, _ := os.Hostname()
+	return &Watcher{root: root, grace: grace, host: strings.ToLower(h), trig: make(chan struct{}, 1),
+		want: map[key]time.Time{}, found: map[key]*entry{}}
+}
+
+// Notice tells the watcher a flow began between a and b; it looks for the
+// socket at once, on its own goroutine. Cheap when the flow is known.
+func (w *Watcher) Notice(proto uint8, a, b netip.AddrPort) {
+	if proto != 6 && proto != 17 {
+		return
+	}
+	k1, k2 := key{proto, a, b}, key{proto, b, a}
+	w.mu.Lock()
+	_, f1 := w.found[k1]
+	_, f2 := w.found[k2]
+	_, p1 := w.want[k1]
+	if !f1 && !f2 && !p1 {
+		now := time.Now()
+		w.want[k1], w.want[k2] = now, now
+	}
+	w.mu.Unlock()
+	if !f1 && !f2 && !p1 {
+		select {
+		case w.trig <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Run looks up noticed flows until ctx ends, and every second refreshes
+// what is alive and forgets what has been gone longer than the grace.
+func (w *Watcher) Run(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.trig:
+			w.scan()
+		case <-tick.C:
+			w.scan()
+			w.expire(time.Now())
+		}
+	}
+}
+
+func (w *Watcher) scan() {
+	socks := ReadSockets(w.root, nil)
+	now := time.Now()
+	w.mu.Lock()
+	w.Stats.Scans++
+	// Which sockets are flows the capture noticed and not yet found.
+	type hit struct {
+		k    key
+		sock Socket
+	}
+	var hits []hit
+	need := map[uint64]bool{}
+	for _, s := range socks {
+		k := key{s.Proto, s.Local, s.Remote}
+		if e := w.found[k]; e != nil {
+			e.lastSeen = now
+			continue
+		}
+		if _, ok := w.want[k]; !ok {
+			if s.Proto != 17 || !s.Remote.Addr().IsUnspecified() {
+				continue
+			}
+			// An unconnected UDP socket answers for any remote: match
+			// it by its local end.
+			matched := false
+			for wk := range w.want {
+				if wk.proto == 17 && wk.local.Port() == s.Local.Port() &&
+					(s.Local.Addr().IsUnspecified() || wk.local.Addr() == s.Local.Addr()) {
+					k, matched = wk, true
+					break
+				}
+			}
+			if !matched {
+				continue
+			}
+		}
+		if s.Inode == 0 {
+			continue // TIME_WAIT: no owner any more
+		}
+		hits = append(hits, hit{k, s})
+		need[s.Inode] = true
+	}
+	w.mu.Unlock()
+	if len(hits) == 0 {
+		w.forget(now)
+		return
+	}
+	owners := Owners(w.root, need)
+	procs := map[int]process.Process{}
+	for _, pid := range owners {
+		if p, ok := Info(w.root, pid); ok {
+			p.Host = w.host
+			procs[pid] = p
+		}
+	}
+	w.mu.Lock()
+	for _, h := range hits {
+		p, ok := procs[owners[h.sock.Inode]]
+		if !ok {
+			continue
+		}
+		w.found[h.k] = &entry{proc: p, lastSeen: now}
+		delete(w.want, h.k)
+		w.Stats.Found++
+	}
+	w.mu.Unlock()
+	w.forget(now)
+}
+
+// forget drops flows noticed long ago and never found: remote hosts'.
+func (w *Watcher) forget(now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k, t := range w.want {
+		if now.Sub(t) > 5*time.Second {
+			delete(w.want, k)
+		}
+	}
+}
+
+func (w *Watcher) expire(now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k, e := range w.found {
+		if now.Sub(e.lastSeen) > w.grace {
+			delete(w.found, k)
+		}
+	}
+}
+
+// Snapshot returns the counters.
+func (w *Watcher) Snapshot() Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.Stats
+}
+
+// Join attributes a flow's ends that are sockets of this host.
+func (w *Watcher) Join(f process.Flow) (orig, resp *process.Attribution) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.Stats.Lookups++
+	if e := w.found[key{f.Proto, f.Orig, f.Resp}]; e != nil {
+		orig = &process.Attribution{Process: e.proc, Match: "socket", Feed: "procfs"}
+	}
+	if e := w.found[key{f.Proto, f.Resp, f.Orig}]; e != nil {
+		resp = &process.Attribution{Process: e.proc, Match: "socket", Feed: "procfs"}
+	}
+	if orig != nil || resp != nil {
+		w.Stats.Joined++
+	} else {
+		w.Stats.Missed++
+	}
+	return orig, resp
+}

@@ -32,6 +32,9 @@ type CollectConfig struct {
 	Ready func(addrs []net.Addr)
 	// Received, when set, counts datagrams as they are read off the sockets.
 	Received *atomic.Uint64
+	// HostEvents are host-event sources (files followed, syslog, HTTP,
+	// Kafka): flows gain the process at each end, as in Live.
+	HostEvents []string
 }
 
 type datagram struct {
@@ -120,6 +123,11 @@ func Collect(ctx context.Context, cfg CollectConfig) (ExportStats, error) {
 			werr = err
 		}
 	})
+	if len(cfg.HostEvents) > 0 {
+		ix, stop := startHostEvents(ctx, cfg.HostEvents, cfg.Errors)
+		defer stop()
+		pipe.procs = ix
+	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 loop:

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/outflow-sensor/outflow/enrich/process"
 	"github.com/outflow-sensor/outflow/flows"
 	"github.com/outflow-sensor/outflow/sensor/collect"
 )
@@ -38,6 +39,7 @@ type exportPipeline struct {
 	line    []byte
 	recs    []collect.Record
 	st      ExportStats
+	procs   joiner // host events, when given
 }
 
 func newExportPipeline(window time.Duration, dc collect.Config, home []netip.Prefix, seed uint16, errs io.Writer, out func([]byte)) *exportPipeline {
@@ -45,6 +47,10 @@ func newExportPipeline(window time.Duration, dc collect.Config, home []netip.Pre
 	emit := func(f *collect.Flow) {
 		p.st.Flows++
 		p.line = p.enc.Append(p.line[:0], f)
+		if p.procs != nil && (f.Proto == 6 || f.Proto == 17) {
+			p.line = appendJoined(p.line, p.procs, process.Flow{Proto: f.Proto,
+				Orig: netip.AddrPortFrom(f.Orig, f.OrigP), Resp: netip.AddrPortFrom(f.Resp, f.RespP), Start: f.Start})
+		}
 		p.out(p.line)
 	}
 	p.stitch = collect.NewStitcher(window, emit)

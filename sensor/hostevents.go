@@ -1,9 +1,12 @@
 package sensor
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/outflow-sensor/outflow/enrich/feed"
@@ -76,10 +79,14 @@ func appendProcesses(line []byte, r *flows.Record, ix joiner) []byte {
 	if !ok1 || !ok2 {
 		return line
 	}
-	orig, resp := ix.Join(process.Flow{
+	return appendJoined(line, ix, process.Flow{
 		Proto: r.Proto, Orig: netip.AddrPortFrom(oa.Unmap(), r.OrigP), Resp: netip.AddrPortFrom(ra.Unmap(), r.RespP),
 		Start: time.Unix(0, r.First),
 	})
+}
+
+func appendJoined(line []byte, ix joiner, f process.Flow) []byte {
+	orig, resp := ix.Join(f)
 	if orig == nil && resp == nil {
 		return line
 	}
@@ -91,4 +98,40 @@ func appendProcesses(line []byte, r *flows.Record, ix joiner) []byte {
 	line = process.AppendJSON(line, "orig_process", orig)
 	line = process.AppendJSON(line, "resp_process", resp)
 	return append(line, "}\n"...)
+}
+
+// startHostEvents starts a source for each spec (files followed, syslog,
+// HTTP, Kafka) feeding one index, and returns it with a function that
+// stops the sources and returns their counts.
+func startHostEvents(ctx context.Context, specs []string, errs io.Writer) (*process.Index, func() *HostEventStats) {
+	ix := process.New(process.DefaultConfig())
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var srcs []*feed.Source
+	for _, spec := range specs {
+		src := &feed.Source{URL: spec, Ready: func(a net.Addr) {
+			fmt.Fprintf(errs, "outflow: host events: listening on %s for %s\n", a, spec)
+		}}
+		srcs = append(srcs, src)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := src.Run(ctx, ix.Add, func(e *feed.Error) { fmt.Fprintf(errs, "outflow: host events: %v\n", e) }); err != nil {
+				fmt.Fprintf(errs, "outflow: host events %s: %v\n", src.URL, err)
+			}
+		}()
+	}
+	return ix, func() *HostEventStats {
+		cancel()
+		wg.Wait()
+		st := &HostEventStats{Index: ix.Snapshot()}
+		for _, s := range srcs {
+			fs := s.Stats()
+			st.Files = append(st.Files, HostEventFile{Path: s.URL, Stats: fs})
+			for _, n := range fs.Errors {
+				st.Errors += n
+			}
+		}
+		return st
+	}
 }

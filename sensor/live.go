@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/outflow-sensor/outflow/enrich/dnscache"
+	"github.com/outflow-sensor/outflow/enrich/process"
 	"github.com/outflow-sensor/outflow/enrich/procfs"
 	"github.com/outflow-sensor/outflow/flows"
 	"github.com/outflow-sensor/outflow/sensor/capture"
@@ -53,6 +54,7 @@ type LiveStats struct {
 	Decode     flows.DecodeStats
 	Table      flows.TableStats
 	OnHost     *procfs.Stats // nil unless OnHost
+	HostEvents *HostEventStats
 }
 
 // Live captures from the interfaces until ctx ends, then ends every open
@@ -111,11 +113,12 @@ func Live(ctx context.Context, cfg LiveConfig) (LiveStats, error) {
 		go watcher.Run(wctx)
 		js = append(js, watcher)
 	}
+	var stopHostEvents func() *HostEventStats
 	if len(cfg.HostEvents) > 0 {
-		ix, _, err := loadHostEvents(cfg.HostEvents, cfg.Errors)
-		if err != nil {
-			return LiveStats{}, err
-		}
+		// Files are followed, listeners listen, for as long as the
+		// capture runs.
+		var ix *process.Index
+		ix, stopHostEvents = startHostEvents(ctx, cfg.HostEvents, cfg.Errors)
 		js = append(js, ix)
 	}
 	if len(js) > 0 {
@@ -193,6 +196,9 @@ func Live(ctx context.Context, cfg LiveConfig) (LiveStats, error) {
 	wg.Wait()
 
 	st := LiveStats{}
+	if stopHostEvents != nil {
+		st.HostEvents = stopHostEvents()
+	}
 	if watcher != nil {
 		ws := watcher.Snapshot()
 		st.OnHost = &ws

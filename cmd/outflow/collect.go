@@ -30,6 +30,8 @@ func collectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	seed := fs.Uint("community-id-seed", 0, "Community ID seed")
 	window := fs.Duration("stitch-window", time.Minute, "how long a one-way record waits for the reverse direction")
 	rate := fs.Uint("sampling-rate", 0, "sampling rate to apply instead of what exporters announce (0: theirs)")
+	var hostEvents listens
+	fs.Var(&hostEvents, "host-events", "host-event source: a file (followed), -, syslog+udp://:5514, syslog+tcp://:5514, http://:8088/events or kafka://BROKERS/TOPIC; repeat for several")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: outflow collect --listen netflow://:2055 [--listen sflow://:6343] [flags]")
 		fs.PrintDefaults()
@@ -52,7 +54,7 @@ func collectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	dc := collect.DefaultConfig()
 	dc.SamplingRate = uint32(*rate)
 	st, err := sensor.Collect(ctx, sensor.CollectConfig{
-		Listen: ls, HomeNets: nets, CommunityIDSeed: uint16(*seed), Window: *window, Decoder: dc,
+		Listen: ls, HomeNets: nets, HostEvents: hostEvents, CommunityIDSeed: uint16(*seed), Window: *window, Decoder: dc,
 		Flows: out, Errors: stderr,
 		Ready: func(addrs []net.Addr) {
 			var s []string

@@ -33,7 +33,7 @@ func live(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	inspect := fs.Bool("inspect", true, "payload inspection: TLS/QUIC handshakes, HTTP, DNS, entropy")
 	onHost := fs.Bool("on-host", false, "Outflow runs on the host it watches: attribute flows to processes from /proc")
 	var hostEvents listens
-	fs.Var(&hostEvents, "host-events", "a host-event log read at start (as replay --host-events); repeat for several")
+	fs.Var(&hostEvents, "host-events", "host-event source: a file (followed), -, syslog+udp://:5514, syslog+tcp://:5514, http://:8088/events or kafka://BROKERS/TOPIC; repeat for several")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: outflow live -i IFACE [-i IFACE ...] [flags]")
 		fs.PrintDefaults()

@@ -23,9 +23,11 @@ const (
 	KindModuleLoad        // Sysmon 7
 	KindFileCreate        // Sysmon 11
 	KindDNSQuery          // Sysmon 22
+	KindSaaSFile          // a cloud-storage API call on a file: M365 FileUploaded, FileSyncUploadedFull, ...
+	KindServiceLog        // a line of an appliance's own log (ESXi hostd, vpxa, vmkernel)
 )
 
-var kindNames = [...]string{"other", "process_start", "process_end", "connect", "bind", "module_load", "file_create", "dns_query"}
+var kindNames = [...]string{"other", "process_start", "process_end", "connect", "bind", "module_load", "file_create", "dns_query", "saas_file", "service_log"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -41,6 +43,8 @@ const (
 	FeedAuditd       = "auditd"
 	FeedAUOMS        = "auoms"
 	FeedVMConnection = "vmconnection"
+	FeedM365         = "m365"
+	FeedESXi         = "esxi"
 )
 
 // Event is one host event, normalised. Time is the event's own clock (Sysmon
@@ -74,9 +78,14 @@ type Event struct {
 	Initiated        bool
 	HasSrcPort       bool // auditd connect and VMConnection give only the remote end
 
-	// Target is what a module load, file write or DNS query names.
+	// Target is what a module load, file write, DNS query or SaaS file
+	// operation names (the file's URL), or an appliance log's message.
 	Target  string
 	Results string // DNS answers as the feed lists them
+	// SaaS operations: the API operation (FileUploaded, ...), the client
+	// address it came from (in Src), and the file's size when given.
+	Action string
+	Bytes  int64
 }
 
 // Local returns the reporting host's end of a network event.

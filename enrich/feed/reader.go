@@ -131,6 +131,10 @@ func (r *Reader) out(e *Event, emit func(*Event)) {
 	emit(e)
 }
 
+// Flush hands on an audit event still waiting for more of its records:
+// streaming sources call it when the stream goes quiet.
+func (r *Reader) Flush(emit func(*Event)) { r.audit.flush(r, emit) }
+
 // Line reads one record found at byte offset off.
 func (r *Reader) Line(line []byte, off int64, emit func(*Event)) {
 	line = bytes.TrimSpace(line)
@@ -138,14 +142,23 @@ func (r *Reader) Line(line []byte, off int64, emit func(*Event)) {
 		return
 	}
 	r.Stats.Lines++
+	isAudit := bytes.HasPrefix(line, []byte("type=")) || bytes.Contains(line[:min(len(line), 64)], []byte(" type="))
+	if !isAudit {
+		// An audit event is whole once another kind of record follows.
+		r.audit.flush(r, emit)
+	}
 	switch {
 	case line[0] == '{':
 		r.jsonRecord(line, off, emit)
 	case bytes.HasPrefix(line, []byte("<Event")):
 		r.xmlRecord(line, off, emit)
-	case bytes.HasPrefix(line, []byte("type=")) || bytes.Contains(line[:min(len(line), 64)], []byte(" type=")):
+	case isAudit:
 		r.audit.line(r, line, off, emit)
 	default:
+		if e, ok := esxiLine(string(line)); ok {
+			r.out(&e, emit)
+			return
+		}
 		r.fail(off, ReasonUnknown, errors.New("neither JSON, event XML nor auditd"))
 	}
 }
@@ -172,6 +185,10 @@ func (r *Reader) jsonRecord(line []byte, off int64, emit func(*Event)) {
 		r.logAnalyticsEvent(o, off, emit)
 	case o.Get("EventID") != nil && (o.Get("SourceName") != nil || o.Get("ProviderName") != nil || o.Get("EventSourceName") != nil):
 		r.flattened(o, off, emit)
+	case o.Get("Operation") != nil && o.Get("CreationTime") != nil && o.Get("Workload") != nil:
+		r.m365(o, off, emit)
+	case o.Get("columns") != nil || o.Get("snapshot") != nil || o.Get("diffResults") != nil:
+		r.osquery(o, off, emit)
 	default:
 		r.fail(off, ReasonUnknown, errors.New("JSON record of no known wrapper"))
 	}

@@ -139,14 +139,26 @@ func (x *Index) Add(e *feed.Event) {
 		x.addProcess(e)
 	case feed.KindConnect:
 		x.addConnect(e)
-	case feed.KindModuleLoad, feed.KindFileCreate, feed.KindDNSQuery:
-		x.others[e.Host] = append(x.others[e.Host], *e)
+	case feed.KindModuleLoad, feed.KindFileCreate, feed.KindDNSQuery, feed.KindServiceLog:
+		x.addOther(e.Host, e)
+	case feed.KindSaaSFile:
+		// A cloud service's record names the account, not a host.
+		x.addOther("user:"+e.User, e)
 	}
 	// Every event with a GUID or pid names a process, even when its
 	// creation came before the feed began: keep what it says.
 	if e.Kind != feed.KindProcessStart && (e.GUID != "" || e.PID >= 0) && e.Image != "" {
 		x.notice(e)
 	}
+}
+
+func (x *Index) addOther(key string, e *feed.Event) {
+	list := append(x.others[key], *e)
+	if len(list) > x.cfg.MaxConnects {
+		list = list[len(list)-x.cfg.MaxConnects:]
+		x.Stats.Evicted++
+	}
+	x.others[key] = list
 }
 
 func (x *Index) addProcess(e *feed.Event) {
@@ -304,6 +316,13 @@ func (x *Index) dropConnect(c *connect) {
 	} else {
 		x.tuples[k] = list
 	}
+}
+
+// Snapshot returns the counters.
+func (x *Index) Snapshot() Stats {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.Stats
 }
 
 // Expire drops processes and connect events older than the retention,

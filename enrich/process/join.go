@@ -203,12 +203,34 @@ func (x *Index) byPIDAt(host string, pid int64, at time.Time) *Process {
 	return best
 }
 
-// Others returns the module loads, file writes and DNS queries a host
-// reported, for the analytics.
-func (x *Index) Others(host string) []feed.Event {
+// Query returns the events other than processes and connects (module
+// loads, file writes, DNS queries, appliance log lines) that a host
+// reported between from and to, of the given kinds (all when none), and
+// of one process when guid or pid (>= 0) is given. SaaS file operations
+// are kept under the host name "user:" + the account.
+func (x *Index) Query(host string, from, to time.Time, guid string, pid int64, kinds ...feed.Kind) []feed.Event {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return append([]feed.Event(nil), x.others[host]...)
+	var out []feed.Event
+	for _, e := range x.others[host] {
+		if e.Time.Before(from) || e.Time.After(to) {
+			continue
+		}
+		if guid != "" && e.GUID != guid || guid == "" && pid >= 0 && e.PID != pid {
+			continue
+		}
+		if len(kinds) > 0 {
+			ok := false
+			for _, k := range kinds {
+				ok = ok || e.Kind == k
+			}
+			if !ok {
+				continue
+			}
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 type jsonParent struct {

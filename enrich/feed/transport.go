@@ -1,0 +1,442 @@
+package feed
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Source is where host events arrive from, as a URL:
+//
+//	/var/log/sysmon.json, file:///path   a file, followed across rotation
+//	-, stdin:                            standard input
+//	syslog+udp://:5514, syslog+tcp://:5514
+//	                                     syslog (RFC 5424 and 3164; TCP with
+//	                                     octet counting or newline framing)
+//	http://:8088/events                  HTTP POST of NDJSON (or any lines)
+//	kafka://broker1:9092,broker2:9092/topic?group=outflow
+//	                                     a Kafka topic, as a consumer group
+type Source struct {
+	URL string
+	// Ready, when set, is called with the bound address of a listening
+	// source once it listens.
+	Ready func(net.Addr)
+	// Stats of the records read, summed over connections.
+	mu    sync.Mutex
+	stats Stats
+}
+
+// Stats returns what was read so far.
+func (s *Source) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Errors = map[string]uint64{}
+	for k, v := range s.stats.Errors {
+		st.Errors[k] = v
+	}
+	return st
+}
+
+func (s *Source) add(r *Reader) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.Lines += r.Stats.Lines
+	s.stats.Events += r.Stats.Events
+	s.stats.Ignored += r.Stats.Ignored
+	if s.stats.Errors == nil {
+		s.stats.Errors = map[string]uint64{}
+	}
+	for k, v := range r.Stats.Errors {
+		s.stats.Errors[k] += v
+	}
+	r.Stats = Stats{Errors: map[string]uint64{}}
+}
+
+// Run reads the source until ctx ends (or, for stdin, until EOF), handing
+// every event to emit, which must be safe for concurrent use: listening
+// sources read their connections in parallel.
+func (s *Source) Run(ctx context.Context, emit func(*Event), onError func(*Error)) error {
+	u, err := url.Parse(s.URL)
+	switch {
+	case s.URL == "-" || s.URL == "stdin:":
+		return s.stream(ctx, os.Stdin, "stdin", emit, onError)
+	case err != nil || u.Scheme == "" || u.Scheme == "file":
+		path := s.URL
+		if err == nil && u.Scheme == "file" {
+			path = u.Path
+		}
+		return s.follow(ctx, path, emit, onError)
+	case u.Scheme == "syslog+udp":
+		return s.syslogUDP(ctx, u.Host, emit, onError)
+	case u.Scheme == "syslog+tcp":
+		return s.syslogTCP(ctx, u.Host, emit, onError)
+	case u.Scheme == "http":
+		return s.httpPost(ctx, u, emit, onError)
+	case u.Scheme == "kafka":
+		return s.kafka(ctx, u, emit, onError)
+	}
+	return fmt.Errorf("host events %q: unknown source", s.URL)
+}
+
+func (s *Source) stream(ctx context.Context, in io.Reader, name string, emit func(*Event), onError func(*Error)) error {
+	r := NewReader(name)
+	r.OnError = onError
+	err := r.Read(in, emit)
+	s.add(r)
+	return err
+}
+
+// follow reads a file and then what is appended to it, like tail -F: when
+// the path comes to name another file (rotated), the old one is read to
+// its end and the new one from its start; a file cut shorter (truncated)
+// is read again from its start.
+func (s *Source) follow(ctx context.Context, path string, emit func(*Event), onError func(*Error)) error {
+	r := NewReader(path)
+	r.OnError = onError
+	defer s.add(r)
+	var f *os.File
+	var ino uint64
+	var off int64
+	var pending []byte
+	open := func() error {
+		nf, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		fi, err := nf.Stat()
+		if err != nil {
+			nf.Close()
+			return err
+		}
+		if f != nil {
+			f.Close()
+		}
+		f, ino, off, pending = nf, inode(fi), 0, pending[:0]
+		return nil
+	}
+	if err := open(); err != nil {
+		return fmt.Errorf("host events: %w", err)
+	}
+	defer func() { f.Close() }()
+	buf := make([]byte, 1<<16)
+	drain := func() {
+		for {
+			n, err := f.Read(buf)
+			if n > 0 {
+				pending = append(pending, buf[:n]...)
+				for {
+					i := bytes.IndexByte(pending, '\n')
+					if i < 0 {
+						break
+					}
+					r.Line(pending[:i], off, emit)
+					off += int64(i + 1)
+					pending = pending[i+1:]
+				}
+				s.add(r)
+			}
+			if err != nil || n == 0 {
+				return
+			}
+		}
+	}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		drain()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			continue // between a rotation's rename and the new file
+		}
+		if inode(fi) != ino {
+			drain() // the rest of the rotated file
+			if err := open(); err != nil {
+				continue
+			}
+		} else if fi.Size() < off+int64(len(pending)) {
+			if _, err := f.Seek(0, io.SeekStart); err == nil {
+				off, pending = 0, pending[:0]
+			}
+		}
+	}
+}
+
+func inode(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
+}
+
+// SyslogMessage returns the MSG part of an RFC 5424 or RFC 3164 message,
+// and ok false when the line has no <PRI> header.
+func SyslogMessage(line []byte) (msg []byte, ok bool) {
+	line = bytes.TrimRight(line, "\r\n\x00")
+	if len(line) < 3 || line[0] != '<' {
+		return line, false
+	}
+	end := bytes.IndexByte(line[:min(len(line), 6)], '>')
+	if end < 0 {
+		return line, false
+	}
+	rest := line[end+1:]
+	if len(rest) > 2 && rest[0] >= '1' && rest[0] <= '9' && rest[1] == ' ' {
+		// RFC 5424: VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG
+		f := rest[2:]
+		for i := 0; i < 5; i++ {
+			sp := bytes.IndexByte(f, ' ')
+			if sp < 0 {
+				return nil, true
+			}
+			f = f[sp+1:]
+		}
+		if bytes.HasPrefix(f, []byte("-")) {
+			f = f[1:]
+		} else if bytes.HasPrefix(f, []byte("[")) {
+			// Structured data: [id k="v" ...]... with escaped ] inside.
+			for len(f) > 0 && f[0] == '[' {
+				i := 1
+				for i < len(f) && f[i] != ']' {
+					if f[i] == '\\' {
+						i++
+					}
+					i++
+				}
+				f = f[min(i+1, len(f)):]
+			}
+		}
+		f = bytes.TrimPrefix(f, []byte(" "))
+		return bytes.TrimPrefix(f, []byte("\xef\xbb\xbf")), true // BOM
+	}
+	// RFC 3164: Mmm dd hh:mm:ss HOSTNAME TAG: MSG
+	if len(rest) >= 16 && rest[3] == ' ' && rest[6] == ' ' && rest[9] == ':' {
+		f := rest[16:]
+		if sp := bytes.IndexByte(f, ' '); sp >= 0 {
+			f = f[sp+1:] // host
+		}
+		if c := bytes.Index(f, []byte(": ")); c >= 0 && c < 64 && !bytes.ContainsAny(f[:c], " ") {
+			f = f[c+2:] // TAG[pid]:
+		}
+		return f, true
+	}
+	return rest, true
+}
+
+// syslogLine hands one syslog message's content to the reader; ESXi lines
+// keep their header, which carries their host.
+func syslogLine(r *Reader, line []byte, off int64, emit func(*Event)) {
+	msg, ok := SyslogMessage(line)
+	m := bytes.TrimSpace(msg)
+	if ok && len(m) > 0 && (m[0] == '{' || bytes.HasPrefix(m, []byte("<Event")) || bytes.Contains(m[:min(len(m), 64)], []byte("type="))) {
+		r.Line(m, off, emit)
+		return
+	}
+	r.Line(line, off, emit)
+}
+
+func (s *Source) syslogUDP(ctx context.Context, addr string, emit func(*Event), onError func(*Error)) error {
+	c, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return fmt.Errorf("host events %s: %w", s.URL, err)
+	}
+	if uc, ok := c.(*net.UDPConn); ok {
+		_ = uc.SetReadBuffer(8 << 20)
+	}
+	if s.Ready != nil {
+		s.Ready(c.LocalAddr())
+	}
+	go func() { <-ctx.Done(); c.Close() }()
+	r := NewReader(s.URL)
+	r.OnError = onError
+	buf := make([]byte, 65536)
+	var off int64
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		n, _, err := c.ReadFrom(buf)
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			r.Flush(emit) // quiet: an audit event waiting for its EOE is whole
+			s.add(r)
+			continue
+		}
+		if err != nil {
+			s.add(r)
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		for _, l := range bytes.Split(buf[:n], []byte("\n")) {
+			if len(bytes.TrimSpace(l)) > 0 {
+				syslogLine(r, l, off, emit)
+			}
+		}
+		off++
+		s.add(r)
+	}
+}
+
+func (s *Source) syslogTCP(ctx context.Context, addr string, emit func(*Event), onError func(*Error)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("host events %s: %w", s.URL, err)
+	}
+	if s.Ready != nil {
+		s.Ready(ln.Addr())
+	}
+	go func() { <-ctx.Done(); ln.Close() }()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			go func() { <-ctx.Done(); c.Close() }()
+			r := NewReader(s.URL + " from " + c.RemoteAddr().String())
+			r.OnError = onError
+			readFramed(bufio.NewReaderSize(c, 1<<16), r, emit)
+			r.Flush(emit)
+			s.add(r)
+		}()
+	}
+}
+
+// readFramed reads RFC 6587 syslog over TCP: octet-counted frames ("123
+// <PRI>...") or, when a frame starts with '<', newline-delimited ones.
+func readFramed(br *bufio.Reader, r *Reader, emit func(*Event)) {
+	var off int64
+	for {
+		b, err := br.Peek(1)
+		if err != nil {
+			return
+		}
+		if b[0] >= '1' && b[0] <= '9' {
+			lenStr, err := br.ReadString(' ')
+			if err != nil {
+				return
+			}
+			n, err := strconv.Atoi(strings.TrimSpace(lenStr))
+			if err != nil || n <= 0 || n > MaxLine {
+				r.fail(off, ReasonUnknown, fmt.Errorf("syslog frame length %q", lenStr))
+				return
+			}
+			frame := make([]byte, n)
+			if _, err := io.ReadFull(br, frame); err != nil {
+				return
+			}
+			syslogLine(r, frame, off, emit)
+			off += int64(len(lenStr) + n)
+			continue
+		}
+		line, err := br.ReadBytes('\n')
+		if len(bytes.TrimSpace(line)) > 0 {
+			syslogLine(r, line, off, emit)
+		}
+		off += int64(len(line))
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (s *Source) httpPost(ctx context.Context, u *url.URL, emit func(*Event), onError func(*Error)) error {
+	ln, err := net.Listen("tcp", u.Host)
+	if err != nil {
+		return fmt.Errorf("host events %s: %w", s.URL, err)
+	}
+	if s.Ready != nil {
+		s.Ready(ln.Addr())
+	}
+	path := u.Path
+	if path == "" {
+		path = "/"
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc(path, func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodPost {
+			http.Error(w, "POST NDJSON here", http.StatusMethodNotAllowed)
+			return
+		}
+		r := NewReader(s.URL + " from " + req.RemoteAddr)
+		r.OnError = onError
+		if err := r.Read(http.MaxBytesReader(w, req.Body, 256<<20), emit); err != nil {
+			s.add(r)
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintf(w, "%d events, %d skipped\n", r.Stats.Events, r.Stats.Lines-r.Stats.Events-r.Stats.Ignored)
+		s.add(r)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { <-ctx.Done(); srv.Close() }()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (s *Source) kafka(ctx context.Context, u *url.URL, emit func(*Event), onError func(*Error)) error {
+	topic := strings.Trim(u.Path, "/")
+	if topic == "" {
+		return fmt.Errorf("host events %s: no topic", s.URL)
+	}
+	group := u.Query().Get("group")
+	if group == "" {
+		group = "outflow"
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(u.Host, ",")...), kgo.ConsumeTopics(topic),
+		kgo.ConsumerGroup(group), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return fmt.Errorf("host events %s: %w", s.URL, err)
+	}
+	defer cl.Close()
+	r := NewReader(s.URL)
+	r.OnError = onError
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			s.add(r)
+			return nil
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			if onError != nil {
+				onError(&Error{Source: fmt.Sprintf("%s partition %d", s.URL, p), Reason: "kafka", Err: err})
+			}
+		})
+		fs.EachRecord(func(rec *kgo.Record) {
+			for _, l := range bytes.Split(rec.Value, []byte("\n")) {
+				if len(bytes.TrimSpace(l)) > 0 {
+					r.Line(l, rec.Offset, emit)
+				}
+			}
+		})
+		s.add(r)
+	}
+}

@@ -1,0 +1,127 @@
+package sensor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/outflow-sensor/outflow/internal/shared"
+)
+
+// TestCollectHostEvents: router flows joined to host events end to end.
+// softflowd exports the OTRF Log4Shell Windows capture as IPFIX to
+// collect, whose host events arrive as NDJSON POSTed to its HTTP source;
+// every row of the fixture's EXPECTED_JOINS.md comes out attributed as it
+// does in replay.
+func TestCollectHostEvents(t *testing.T) {
+	needTool(t, "softflowd", "softflowd")
+	dir := shared.Path(t, filepath.Join("hostlogs", "otrf-log4shell-windows"))
+	rows := readExpectedJoins(t, filepath.Join(dir, "EXPECTED_JOINS.md"))
+	pcap := filepath.Join(dir, "pcap_log4shell_cve2021_44228_java_serialized_2022-05-13045800.pcapng")
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostURL := "http://" + ln.Addr().String() + "/events"
+	ln.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errs lockedBuffer
+	var received atomic.Uint64
+	ready := make(chan int, 1)
+	done := make(chan ExportStats, 1)
+	go func() {
+		st, err := Collect(ctx, CollectConfig{
+			Listen: []string{"netflow://127.0.0.1:0"}, HostEvents: []string{hostURL},
+			Flows: &out, Errors: &errs, Received: &received,
+			Ready: func(a []net.Addr) { ready <- a[0].(*net.UDPAddr).Port },
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- st
+	}()
+	port := <-ready
+	for _, l := range logs {
+		body, err := os.ReadFile(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var resp *http.Response
+		for i := 0; i < 100; i++ {
+			if resp, err = http.Post(hostURL, "application/x-ndjson", bytes.NewReader(body)); err == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST %s: %s", l, resp.Status)
+		}
+	}
+	// softflowd reads the file and exits (-d: foreground), flushing its
+	// flows; biflow IPFIX keeps both directions in one record.
+	cmd := exec.Command("softflowd", "-r", pcap, "-n", fmt.Sprintf("127.0.0.1:%d", port), "-d", "-c", "none",
+		"-p", filepath.Join(t.TempDir(), "pid"), "-v", "10", "-b")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("softflowd: %v\n%s", err, b)
+	}
+	last := uint64(0)
+	for i := 0; i < 100; i++ {
+		time.Sleep(50 * time.Millisecond)
+		if n := received.Load(); n == last && n > 0 {
+			break
+		} else {
+			last = n
+		}
+	}
+	cancel()
+	st := <-done
+	byCID := map[string]map[string]any{}
+	dec := json.NewDecoder(bytes.NewReader([]byte(out.String())))
+	for dec.More() {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			t.Fatal(err)
+		}
+		byCID[str(m["community_id"])] = m
+	}
+	for _, row := range rows {
+		r := byCID[row.cid]
+		if r == nil {
+			t.Errorf("%s: no flow among %d collected (%+v)", row.cid, len(byCID), st.Stitch)
+			continue
+		}
+		want := row.ends()
+		got := 0
+		for _, side := range []string{"orig_process", "resp_process"} {
+			name, pid, m := procEnd(r[side])
+			if m == nil {
+				continue
+			}
+			got++
+			if !want[name+" "+pid] && !want[name+" "] {
+				t.Errorf("%s %s: %s %s, want one of %v", row.cid, side, name, pid, want)
+			}
+		}
+		if got != len(want) {
+			t.Errorf("%s: %d ends attributed, want %v\n%v", row.cid, got, want, r)
+		}
+	}
+	t.Logf("stderr:\n%s", errs.String())
+}

@@ -66,9 +66,11 @@ const (
 	AppHTTP
 	AppDNS
 	AppSSH
+	AppOpenVPN
+	AppWireGuard
 )
 
-var appNames = [...]string{"unknown", "tls", "quic", "http", "dns", "ssh"}
+var appNames = [...]string{"unknown", "tls", "quic", "http", "dns", "ssh", "openvpn", "wireguard"}
 
 func (a AppProto) String() string {
 	if int(a) < len(appNames) {
@@ -235,6 +237,7 @@ type dirState struct {
 	started  bool // a byte of this direction was seen (UDP, or TCP offsets known)
 	counting bool // the entropy counter is running
 	seen     uint32
+	vpn      uint8  // the first packet opened a VPN handshake: vpnOpenVPN or vpnWireGuard
 	cons     uint64 // bytes the phases consumed: the stream offset of the bytes at hand
 	// TLS record walk: bytes left in the current record and its type, and
 	// the partial header when a header straddles two segments.
@@ -586,6 +589,18 @@ func (in *inspector) classify(r *Record, s *Inspection, d int, b []byte) {
 	case bytes.HasPrefix(b, []byte("SSH-")):
 		s.App = AppSSH
 		ds.phase = phPayload
+	case d == 0 && vpnOpen(r.Proto, b) != 0:
+		// Opaque to entropy, but a protocol with a handshake of its own:
+		// known when the responder answers in kind.
+		ds.vpn = vpnOpen(r.Proto, b)
+		ds.phase = phPayload
+	case d == 1 && s.work.dir[0].vpn != 0 && vpnAnswer(r.Proto, b) == s.work.dir[0].vpn:
+		if s.work.dir[0].vpn == vpnOpenVPN {
+			s.App = AppOpenVPN
+		} else {
+			s.App = AppWireGuard
+		}
+		ds.phase = phPayload
 	case isHTTPStart(b):
 		ds.phase = phHTTPHead
 		if s.App == AppUnknown {
@@ -599,6 +614,60 @@ func (in *inspector) classify(r *Record, s *Inspection, d int, b []byte) {
 	default:
 		ds.phase = phPayload
 	}
+}
+
+// VPN handshakes recognised.
+const (
+	vpnOpenVPN   = 1
+	vpnWireGuard = 2
+)
+
+// openVPNOpcode returns the opcode and key id of an OpenVPN packet: over
+// TCP each packet has a two-byte length before it.
+func openVPNOpcode(proto uint8, b []byte) (op, key byte, rest []byte, ok bool) {
+	if proto == 6 {
+		if len(b) < 2 || int(b[0])<<8|int(b[1]) != len(b)-2 {
+			return 0, 0, nil, false
+		}
+		b = b[2:]
+	}
+	if len(b) < 9 {
+		return 0, 0, nil, false
+	}
+	return b[0] >> 3, b[0] & 7, b[1:], true
+}
+
+// vpnOpen recognises the first packet of an OpenVPN session (a hard
+// reset from the client, v2 or v3, key 0, with its session id) or of a
+// WireGuard handshake (an initiation: type 1, three zero bytes, 148
+// bytes) or session.
+func vpnOpen(proto uint8, b []byte) uint8 {
+	if proto == 17 && (len(b) == 148 && b[0] == 1 || wireGuardData(b)) && b[1] == 0 && b[2] == 0 && b[3] == 0 {
+		return vpnWireGuard
+	}
+	if op, key, _, ok := openVPNOpcode(proto, b); ok && key == 0 && (op == 7 || op == 10) {
+		return vpnOpenVPN
+	}
+	return 0
+}
+
+// wireGuardData recognises a WireGuard transport message, met when the
+// capture starts mid-session: type 4, a receiver index, a counter, and
+// the sealed packet padded to 16 bytes with its 16-byte tag.
+func wireGuardData(b []byte) bool {
+	return len(b) >= 32 && b[0] == 4 && (len(b)-16)%16 == 0
+}
+
+// vpnAnswer recognises the responder's first packet: OpenVPN's server
+// hard reset (v2), WireGuard's handshake response (type 2, 92 bytes).
+func vpnAnswer(proto uint8, b []byte) uint8 {
+	if proto == 17 && (len(b) == 92 && b[0] == 2 || wireGuardData(b)) && b[1] == 0 && b[2] == 0 && b[3] == 0 {
+		return vpnWireGuard
+	}
+	if op, key, _, ok := openVPNOpcode(proto, b); ok && key == 0 && op == 8 {
+		return vpnOpenVPN
+	}
+	return 0
 }
 
 func isHTTPStart(b []byte) bool {
@@ -884,6 +953,13 @@ func (in *inspector) datagram(r *Record, s *Inspection, d int, p *Packet) {
 		case quicLongHeader(b) && s.App == AppUnknown:
 			s.App = AppQUIC
 			in.Stats.QUIC++
+		case s.App == AppUnknown && d == 0:
+			ds.vpn = vpnOpen(r.Proto, b)
+		case s.App == AppUnknown && d == 1 && s.work.dir[0].vpn != 0 && vpnAnswer(r.Proto, b) == s.work.dir[0].vpn:
+			s.App = AppOpenVPN
+			if s.work.dir[0].vpn == vpnWireGuard {
+				s.App = AppWireGuard
+			}
 		}
 	}
 	switch s.App {

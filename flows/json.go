@@ -85,6 +85,11 @@ func protoName(dst []byte, p uint8) []byte {
 	return strconv.AppendUint(dst, uint64(p), 10)
 }
 
+// AppendCommunityID appends r's Community ID ("1:" and base64).
+func (e *Encoder) AppendCommunityID(dst []byte, r *Record) []byte {
+	return e.cid.Append(dst, r.OrigAddr(), r.RespAddr(), r.Proto, r.OrigP, r.RespP)
+}
+
 // Append appends r as one JSON object and a newline to dst, with what
 // inspection learned when s is not nil.
 func (e *Encoder) Append(dst []byte, r *Record, s *Inspection) []byte {

@@ -35,6 +35,8 @@ type CollectConfig struct {
 	// HostEvents are host-event sources (files followed, syslog, HTTP,
 	// Kafka): flows gain the process at each end, as in Live.
 	HostEvents []string
+	// Detect, when set, runs the analytics on the flows.
+	Detect *Detection
 }
 
 type datagram struct {
@@ -123,8 +125,13 @@ func Collect(ctx context.Context, cfg CollectConfig) (ExportStats, error) {
 			werr = err
 		}
 	})
+	var det *detector
+	if cfg.Detect != nil {
+		det = startDetection(cfg.Detect, cfg.Errors)
+		pipe.det = det
+	}
 	if len(cfg.HostEvents) > 0 {
-		ix, stop := startHostEvents(ctx, cfg.HostEvents, cfg.Errors)
+		ix, stop := startHostEvents(ctx, cfg.HostEvents, cfg.Errors, det)
 		defer stop()
 		pipe.procs = ix
 	}
@@ -147,6 +154,11 @@ loop:
 		}
 	}
 	st = pipe.flush()
+	if det != nil {
+		ds, err := det.close()
+		st.Detect = &ds
+		werr = errors.Join(werr, err, det.out.err)
+	}
 	return st, errors.Join(werr, out.Flush())
 }
 

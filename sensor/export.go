@@ -2,6 +2,7 @@ package sensor
 
 import (
 	"github.com/outflow-sensor/outflow/enrich/dnscache"
+	"github.com/outflow-sensor/outflow/enrich/process"
 	"github.com/outflow-sensor/outflow/flows"
 )
 
@@ -24,6 +25,8 @@ type exporter struct {
 	out     *lineWriter
 	names   *dnscache.Cache // shared by the workers: answers and flows may land on different ones
 	procs   joiner          // host events or /proc, when given: the process at each end
+	det     *detector       // the analytics, when enabled
+	cid     []byte
 	nameBuf []byte
 	buf     []byte
 	cur     *exportBatch
@@ -32,9 +35,9 @@ type exporter struct {
 	done    chan struct{}
 }
 
-func newExporter(enc *flows.Encoder, out *lineWriter, names *dnscache.Cache, procs joiner) *exporter {
+func newExporter(enc *flows.Encoder, out *lineWriter, names *dnscache.Cache, procs joiner, det *detector) *exporter {
 	e := &exporter{
-		enc: enc, out: out, names: names, procs: procs, buf: make([]byte, 0, 1<<16),
+		enc: enc, out: out, names: names, procs: procs, det: det, buf: make([]byte, 0, 1<<16),
 		ch: make(chan *exportBatch, 4), free: make(chan *exportBatch, 6), done: make(chan struct{}),
 	}
 	for i := 0; i < cap(e.free); i++ {
@@ -103,8 +106,14 @@ func (e *exporter) run() {
 			}
 			start := len(e.buf)
 			e.buf = e.enc.Append(e.buf, r, s)
+			var orig, resp *process.Attribution
 			if e.procs != nil {
-				e.buf = append(e.buf[:start], appendProcesses(e.buf[start:], r, e.procs)...)
+				orig, resp = joinRecord(r, e.procs)
+				e.buf = append(e.buf[:start], appendAttributions(e.buf[start:], orig, resp)...)
+			}
+			if e.det != nil {
+				e.cid = e.enc.AppendCommunityID(e.cid[:0], r)
+				e.det.eng.Flow(flowOf(r, s, e.cid, orig, resp))
 			}
 		}
 		b.recs, b.insp, b.has = b.recs[:0], b.insp[:0], b.has[:0]

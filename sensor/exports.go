@@ -1,6 +1,7 @@
 package sensor
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/netip"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/outflow-sensor/outflow/detect"
 	"github.com/outflow-sensor/outflow/enrich/process"
 	"github.com/outflow-sensor/outflow/flows"
 	"github.com/outflow-sensor/outflow/sensor/collect"
@@ -23,6 +25,7 @@ type ExportStats struct {
 	Sampled   collect.SampledStats
 	Exporters map[netip.Addr]collect.ExporterStats
 	Refused   uint64
+	Detect    *DetectStats
 }
 
 // exportPipeline turns export datagrams into flow record lines: decode,
@@ -40,6 +43,7 @@ type exportPipeline struct {
 	recs    []collect.Record
 	st      ExportStats
 	procs   joiner // host events, when given
+	det     *detector
 }
 
 func newExportPipeline(window time.Duration, dc collect.Config, home []netip.Prefix, seed uint16, errs io.Writer, out func([]byte)) *exportPipeline {
@@ -47,9 +51,14 @@ func newExportPipeline(window time.Duration, dc collect.Config, home []netip.Pre
 	emit := func(f *collect.Flow) {
 		p.st.Flows++
 		p.line = p.enc.Append(p.line[:0], f)
+		var orig, resp *process.Attribution
 		if p.procs != nil && (f.Proto == 6 || f.Proto == 17) {
-			p.line = appendJoined(p.line, p.procs, process.Flow{Proto: f.Proto,
+			orig, resp = p.procs.Join(process.Flow{Proto: f.Proto,
 				Orig: netip.AddrPortFrom(f.Orig, f.OrigP), Resp: netip.AddrPortFrom(f.Resp, f.RespP), Start: f.Start})
+			p.line = appendAttributions(p.line, orig, resp)
+		}
+		if p.det != nil {
+			p.det.eng.Flow(routerFlow(f, communityID(p.line), orig, resp))
 		}
 		p.out(p.line)
 	}
@@ -146,6 +155,7 @@ func newExportTap(cfg ReplayConfig, out *lineWriter) (*exportTap, error) {
 				t.buf = t.buf[:0]
 			}
 		})
+	t.pipe.det = cfg.det
 	return t, nil
 }
 
@@ -191,4 +201,28 @@ func addrOfPacket(b *[16]byte, v6 bool) netip.Addr {
 		return netip.AddrFrom16(*b).Unmap()
 	}
 	return netip.AddrFrom4([4]byte(b[:4]))
+}
+
+// communityID finds the Community ID in an encoded record.
+func communityID(line []byte) string {
+	const key = `"community_id":"`
+	i := bytes.Index(line, []byte(key))
+	if i < 0 {
+		return ""
+	}
+	rest := line[i+len(key):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return ""
+	}
+	return string(rest[:j])
+}
+
+// routerFlow is the analytics' view of a flow an exporter reported: IP
+// bytes, and no payload, so entropy and handshakes are unknown.
+func routerFlow(f *collect.Flow, cid string, orig, resp *process.Attribution) *detect.Flow {
+	return &detect.Flow{Start: f.Start.UTC(), End: f.End.UTC(), CommunityID: cid, Proto: f.Proto,
+		Orig: netip.AddrPortFrom(f.Orig.Unmap(), f.OrigP), Resp: netip.AddrPortFrom(f.Resp.Unmap(), f.RespP),
+		OrigBytes: f.OrigBytes, RespBytes: f.RespBytes, OrigPkts: f.OrigPkts, RespPkts: f.RespPkts,
+		Final: true, App: "unknown", HTTPBody: -1, OrigProc: orig, RespProc: resp}
 }

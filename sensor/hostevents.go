@@ -30,11 +30,19 @@ type HostEventFile struct {
 // loadHostEvents reads host-event logs into a process index. A broken
 // record is reported on errs with its file and offset and skipped; a file
 // that cannot be opened is an error.
-func loadHostEvents(paths []string, errs io.Writer) (*process.Index, *HostEventStats, error) {
+func loadHostEvents(paths []string, errs io.Writer, det *detector) (*process.Index, *HostEventStats, error) {
 	ix := process.New(process.DefaultConfig())
 	st := &HostEventStats{}
+	add := ix.Add
+	if det != nil {
+		det.eng.UseEvents(ix)
+		add = func(e *feed.Event) {
+			ix.Add(e)
+			det.eng.Event(e)
+		}
+	}
 	for _, p := range paths {
-		fs, err := feed.ReadFile(p, ix.Add, func(e *feed.Error) { fmt.Fprintf(errs, "outflow: host events: %v\n", e) })
+		fs, err := feed.ReadFile(p, add, func(e *feed.Error) { fmt.Fprintf(errs, "outflow: host events: %v\n", e) })
 		if err != nil {
 			return nil, nil, fmt.Errorf("--host-events: %w", err)
 		}
@@ -68,25 +76,25 @@ func (js joiners) Join(f process.Flow) (orig, resp *process.Attribution) {
 	return orig, resp
 }
 
-// appendProcesses adds orig_process and resp_process to a flow record line
-// that enc.Append has just written.
-func appendProcesses(line []byte, r *flows.Record, ix joiner) []byte {
+// joinRecord finds the process at each end of a flow record.
+func joinRecord(r *flows.Record, ix joiner) (orig, resp *process.Attribution) {
 	if r.Proto != 6 && r.Proto != 17 {
-		return line
+		return nil, nil
 	}
 	oa, ok1 := netip.AddrFromSlice(r.OrigAddr())
 	ra, ok2 := netip.AddrFromSlice(r.RespAddr())
 	if !ok1 || !ok2 {
-		return line
+		return nil, nil
 	}
-	return appendJoined(line, ix, process.Flow{
+	return ix.Join(process.Flow{
 		Proto: r.Proto, Orig: netip.AddrPortFrom(oa.Unmap(), r.OrigP), Resp: netip.AddrPortFrom(ra.Unmap(), r.RespP),
 		Start: time.Unix(0, r.First),
 	})
 }
 
-func appendJoined(line []byte, ix joiner, f process.Flow) []byte {
-	orig, resp := ix.Join(f)
+// appendAttributions adds orig_process and resp_process to a flow record
+// line that an encoder has just written.
+func appendAttributions(line []byte, orig, resp *process.Attribution) []byte {
 	if orig == nil && resp == nil {
 		return line
 	}
@@ -103,8 +111,16 @@ func appendJoined(line []byte, ix joiner, f process.Flow) []byte {
 // startHostEvents starts a source for each spec (files followed, syslog,
 // HTTP, Kafka) feeding one index, and returns it with a function that
 // stops the sources and returns their counts.
-func startHostEvents(ctx context.Context, specs []string, errs io.Writer) (*process.Index, func() *HostEventStats) {
+func startHostEvents(ctx context.Context, specs []string, errs io.Writer, det *detector) (*process.Index, func() *HostEventStats) {
 	ix := process.New(process.DefaultConfig())
+	add := ix.Add
+	if det != nil {
+		det.eng.UseEvents(ix)
+		add = func(e *feed.Event) {
+			ix.Add(e)
+			det.eng.Event(e)
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var srcs []*feed.Source
@@ -116,7 +132,7 @@ func startHostEvents(ctx context.Context, specs []string, errs io.Writer) (*proc
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := src.Run(ctx, ix.Add, func(e *feed.Error) { fmt.Fprintf(errs, "outflow: host events: %v\n", e) }); err != nil {
+			if err := src.Run(ctx, add, func(e *feed.Error) { fmt.Fprintf(errs, "outflow: host events: %v\n", e) }); err != nil {
 				fmt.Fprintf(errs, "outflow: host events %s: %v\n", src.URL, err)
 			}
 		}()

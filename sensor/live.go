@@ -37,6 +37,8 @@ type LiveConfig struct {
 	ProcRoot string
 	// HostEvents are host-event logs read at start, as in Replay.
 	HostEvents []string
+	// Detect, when set, runs the analytics on the flows.
+	Detect *Detection
 }
 
 // InterfaceStats is what the kernel counted on one interface's sockets.
@@ -55,6 +57,7 @@ type LiveStats struct {
 	Table      flows.TableStats
 	OnHost     *procfs.Stats // nil unless OnHost
 	HostEvents *HostEventStats
+	Detect     *DetectStats
 }
 
 // Live captures from the interfaces until ctx ends, then ends every open
@@ -100,6 +103,9 @@ func Live(ctx context.Context, cfg LiveConfig) (LiveStats, error) {
 		names = dnscache.New(dnscache.DefaultConfig())
 	}
 	rc := ReplayConfig{Workers: cfg.Workers, HomeNets: cfg.HomeNets, CommunityIDSeed: cfg.CommunityIDSeed, Table: cfg.Table}
+	if cfg.Detect != nil {
+		rc.det = startDetection(cfg.Detect, cfg.Errors)
+	}
 	var js joiners
 	var watcher *procfs.Watcher
 	if cfg.OnHost {
@@ -118,7 +124,7 @@ func Live(ctx context.Context, cfg LiveConfig) (LiveStats, error) {
 		// Files are followed, listeners listen, for as long as the
 		// capture runs.
 		var ix *process.Index
-		ix, stopHostEvents = startHostEvents(ctx, cfg.HostEvents, cfg.Errors)
+		ix, stopHostEvents = startHostEvents(ctx, cfg.HostEvents, cfg.Errors, rc.det)
 		js = append(js, ix)
 	}
 	if len(js) > 0 {
@@ -223,6 +229,11 @@ func Live(ctx context.Context, cfg LiveConfig) (LiveStats, error) {
 		st.Records += w.records
 		addTableStats(&st.Table, &w.table.Stats)
 		addDecodeStats(&st.Decode, &w.dec.Stats)
+	}
+	if rc.det != nil {
+		ds, err := rc.det.close()
+		st.Detect = &ds
+		return st, errors.Join(out.err, err, rc.det.out.err)
 	}
 	return st, out.err
 }

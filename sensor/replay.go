@@ -44,8 +44,11 @@ type ReplayConfig struct {
 	// AUOMS, ...) read before the capture: flows gain the process at each
 	// end.
 	HostEvents []string
-	processes  *process.Index
-	joiner     joiner // what the exporters join with: processes, /proc, or both
+	// Detect, when set, runs the analytics on the flows.
+	Detect    *Detection
+	processes *process.Index
+	det       *detector
+	joiner    joiner // what the exporters join with: processes, /proc, or both
 }
 
 // ReplayStats is what a replay counted.
@@ -60,6 +63,7 @@ type ReplayStats struct {
 	Inspect    flows.InspectStats
 	Exports    *ExportStats // nil unless Exports were named
 	HostEvents *HostEventStats
+	Detect     *DetectStats
 }
 
 // Replay reads the files in order and writes one record per flow. Bad records
@@ -75,10 +79,13 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 		cfg.Errors = io.Discard
 	}
 	out := &lineWriter{w: cfg.Flows}
+	if cfg.Detect != nil {
+		cfg.det = startDetection(cfg.Detect, cfg.Errors)
+	}
 	var hostStats *HostEventStats
 	if len(cfg.HostEvents) > 0 {
 		var err error
-		if cfg.processes, hostStats, err = loadHostEvents(cfg.HostEvents, cfg.Errors); err != nil {
+		if cfg.processes, hostStats, err = loadHostEvents(cfg.HostEvents, cfg.Errors, cfg.det); err != nil {
 			return ReplayStats{}, err
 		}
 		cfg.joiner = cfg.processes
@@ -143,6 +150,11 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 		addTableStats(&st.Table, &w.table.Stats)
 		addInspectStats(&st.Inspect, w.table.InspectStats())
 		st.Records += w.records
+	}
+	if cfg.det != nil {
+		ds, derr := cfg.det.close()
+		st.Detect = &ds
+		err = errors.Join(err, derr, cfg.det.out.err)
 	}
 	return st, errors.Join(err, out.err)
 }
@@ -227,7 +239,7 @@ type worker struct {
 }
 
 func newWorker(cfg ReplayConfig, out *lineWriter, names *dnscache.Cache) *worker {
-	w := &worker{exp: newExporter(flows.NewEncoder(cfg.HomeNets, cfg.CommunityIDSeed), out, names, cfg.joiner)}
+	w := &worker{exp: newExporter(flows.NewEncoder(cfg.HomeNets, cfg.CommunityIDSeed), out, names, cfg.joiner, cfg.det)}
 	tc := cfg.Table
 	if tc.Capacity == 0 {
 		tc = flows.DefaultConfig()

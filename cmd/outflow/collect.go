@@ -32,6 +32,7 @@ func collectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	rate := fs.Uint("sampling-rate", 0, "sampling rate to apply instead of what exporters announce (0: theirs)")
 	var hostEvents listens
 	fs.Var(&hostEvents, "host-events", "host-event source: a file (followed), -, syslog+udp://:5514, syslog+tcp://:5514, http://:8088/events or kafka://BROKERS/TOPIC; repeat for several")
+	df := addDetectFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: outflow collect --listen netflow://:2055 [--listen sflow://:6343] [flags]")
 		fs.PrintDefaults()
@@ -47,6 +48,10 @@ func collectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	det, nets, closeAlerts, err := df.detection(nets, stdout)
+	if err != nil {
+		return err
+	}
 	out, closeOut, err := openOutput(*flowsPath, stdout)
 	if err != nil {
 		return err
@@ -54,7 +59,7 @@ func collectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	dc := collect.DefaultConfig()
 	dc.SamplingRate = uint32(*rate)
 	st, err := sensor.Collect(ctx, sensor.CollectConfig{
-		Listen: ls, HomeNets: nets, HostEvents: hostEvents, CommunityIDSeed: uint16(*seed), Window: *window, Decoder: dc,
+		Listen: ls, HomeNets: nets, HostEvents: hostEvents, Detect: det, CommunityIDSeed: uint16(*seed), Window: *window, Decoder: dc,
 		Flows: out, Errors: stderr,
 		Ready: func(addrs []net.Addr) {
 			var s []string
@@ -64,8 +69,9 @@ func collectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			fmt.Fprintf(stderr, "outflow: collecting on %s\n", strings.Join(s, ", "))
 		},
 	})
-	err = errors.Join(err, closeOut())
+	err = errors.Join(err, closeOut(), closeAlerts())
 	printExportSummary(stderr, &st)
+	printDetectSummary(stderr, st.Detect)
 	return err
 }
 

@@ -34,6 +34,7 @@ func live(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	onHost := fs.Bool("on-host", false, "Outflow runs on the host it watches: attribute flows to processes from /proc")
 	var hostEvents listens
 	fs.Var(&hostEvents, "host-events", "host-event source: a file (followed), -, syslog+udp://:5514, syslog+tcp://:5514, http://:8088/events or kafka://BROKERS/TOPIC; repeat for several")
+	df := addDetectFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: outflow live -i IFACE [-i IFACE ...] [flags]")
 		fs.PrintDefaults()
@@ -49,6 +50,10 @@ func live(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	det, nets, closeAlerts, err := df.detection(nets, stdout)
+	if err != nil {
+		return err
+	}
 	out, closeOut, err := openOutput(*flowsPath, stdout)
 	if err != nil {
 		return err
@@ -58,12 +63,12 @@ func live(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		table.Inspect = flows.DefaultInspectConfig()
 	}
 	st, err := sensor.Live(ctx, sensor.LiveConfig{
-		OnHost: *onHost, HostEvents: hostEvents,
+		OnHost: *onHost, HostEvents: hostEvents, Detect: det,
 		Interfaces: ifs, Workers: *workers, Filter: *filter, HomeNets: nets,
 		CommunityIDSeed: uint16(*seed), Table: table, Flows: out, Errors: stderr,
 		Ready: func() { fmt.Fprintf(stderr, "outflow: capturing on %s\n", ifs.String()) },
 	})
-	err = errors.Join(err, closeOut())
+	err = errors.Join(err, closeOut(), closeAlerts())
 	for _, is := range st.Interfaces {
 		fmt.Fprintf(stderr, "outflow: %s: kernel packets %d, kernel drops %d\n", is.Name, is.Packets, is.Drops)
 	}
@@ -72,5 +77,6 @@ func live(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "outflow: on-host: %d /proc scans, %d sockets attributed; flows joined %d, not joined %d\n",
 			h.Scans, h.Found, h.Joined, h.Missed)
 	}
+	printDetectSummary(stderr, st.Detect)
 	return err
 }

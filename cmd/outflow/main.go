@@ -29,6 +29,9 @@ commands:
   replay   read pcap, pcapng or gzip captures and write flow records
   live     capture from interfaces (AF_PACKET) and write flow records until interrupted
   collect  receive NetFlow, IPFIX and sFlow exports and write flow records until interrupted
+  check    validate a config file (outflow check --config outflow.yaml [--print])
+
+replay, live and collect run the analytics with --alerts PATH|- (and --config, --state).
 `
 
 func main() {
@@ -46,6 +49,8 @@ func main() {
 		err = live(ctx, os.Args[2:], os.Stdout, os.Stderr)
 	case "collect":
 		err = collectCmd(ctx, os.Args[2:], os.Stdout, os.Stderr)
+	case "check":
+		err = check(os.Args[2:], os.Stdout, os.Stderr)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return
@@ -104,7 +109,8 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Var(&exports, "exports", "netflow://[HOST]:PORT or sflow://[HOST]:PORT: UDP to this collector address in the capture is flow exports, decoded into flows as collect would; repeat for several")
 	exportWindow := fs.Duration("stitch-window", time.Minute, "with --exports: how long a one-way record waits for its reverse, in capture time")
 	var hostEvents listens
-	fs.Var(&hostEvents, "host-events", "a host-event log (Sysmon, Windows Security, auditd, AUOMS, VM Insights; JSON, XML or audit lines): flows gain orig_process and resp_process; repeat for several")
+	fs.Var(&hostEvents, "host-events", "a host-event log (Sysmon, Windows Security, auditd, AUOMS, VM Insights, osquery, Microsoft 365 audit, ESXi; JSON, XML, audit or syslog lines): flows gain orig_process and resp_process; repeat for several")
+	df := addDetectFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: outflow replay [flags] FILE...")
 		fs.PrintDefaults()
@@ -120,6 +126,10 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("--pace: %q is neither max nor realtime", *pace)
 	}
 	nets, err := parseHomeNets(*homeNets)
+	if err != nil {
+		return err
+	}
+	det, nets, closeAlerts, err := df.detection(nets, stdout)
 	if err != nil {
 		return err
 	}
@@ -143,6 +153,7 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Exports:         exports,
 		ExportWindow:    *exportWindow,
 		HostEvents:      hostEvents,
+		Detect:          det,
 	}
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
 		bar := newProgress(stderr)
@@ -160,7 +171,7 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	st, err := sensor.Replay(ctx, cfg)
-	err = errors.Join(err, closeOut())
+	err = errors.Join(err, closeOut(), closeAlerts())
 	if !*quiet {
 		printSummary(stderr, &st)
 	}
@@ -217,6 +228,7 @@ func printSummary(w io.Writer, st *sensor.ReplayStats) {
 		fmt.Fprintf(w, "outflow: processes %d, connect events %d; flow ends joined %d, missed %d\n",
 			h.Index.Processes, h.Index.Connects, h.Index.Joined, h.Index.Missed)
 	}
+	printDetectSummary(w, st.Detect)
 	if st.Decode.NonIP > 0 || st.Table.Evicted > 0 || st.Table.FragOrphans > 0 {
 		fmt.Fprintf(w, "outflow: non-IP frames %d, evicted flows %d, orphan fragments %d\n",
 			st.Decode.NonIP, st.Table.Evicted, st.Table.FragOrphans)

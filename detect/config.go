@@ -1,0 +1,524 @@
+package detect
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is outflow.yaml: the home networks, peer groups, where state is
+// kept, and per analytic its switch and mutable elements, under the names
+// the detection strategies use. Every key is documented in
+// deploy/outflow.yaml.
+type Config struct {
+	HomeNets   []string            `yaml:"HomeNets"`
+	PeerGroups map[string][]string `yaml:"PeerGroups"`
+	State      StateConfig         `yaml:"State"`
+	Baseline   BaselineConfig      `yaml:"Baseline"`
+	Lists      ListsConfig         `yaml:"Lists"`
+
+	AN1511           ExfilAppConfig       `yaml:"AN1511"`
+	AN1512           ToolUploadConfig     `yaml:"AN1512"`
+	AN1513           MacAppConfig         `yaml:"AN1513"`
+	AN1514           SaaSConfig           `yaml:"AN1514"`
+	AN1515           DatastoreConfig      `yaml:"AN1515"`
+	EncryptedChannel EncryptedConfig      `yaml:"EncryptedChannel"`
+	RareHost         RareHostConfig       `yaml:"RareHost"`
+	WebFileSharing   WebFileSharingConfig `yaml:"WebFileSharing"`
+
+	homeNets []netip.Prefix
+	peers    []peerGroup
+	lists    *lists
+}
+
+type peerGroup struct {
+	name string
+	nets []netip.Prefix
+}
+
+// StateConfig says where baselines, prevalence and dedup keys are kept.
+type StateConfig struct {
+	Path      string   `yaml:"Path"`
+	SaveEvery Duration `yaml:"SaveEvery"`
+	MaxBytes  Bytes    `yaml:"MaxBytes"`
+}
+
+// BaselineConfig is shared by the analytics that learn: how long a
+// baseline looks back, how much data it needs before it may alert, and
+// how long an alert's key silences its repeats.
+type BaselineConfig struct {
+	TrainingPeriod  Duration `yaml:"TrainingPeriod"`
+	ActivationAfter Duration `yaml:"ActivationAfter"`
+	Dedup           Duration `yaml:"Dedup"`
+}
+
+// ListsConfig adds to the shipped lists, or replaces them.
+type ListsConfig struct {
+	Replace     bool     `yaml:"Replace"`
+	Services    []string `yaml:"Services"` // "domain category"
+	DynamicDNS  []string `yaml:"DynamicDNS"`
+	DoH         []string `yaml:"DoH"`
+	Tools       []string `yaml:"Tools"`
+	OfficeApps  []string `yaml:"OfficeApps"`
+	UnixLOLBins []string `yaml:"UnixLOLBins"`
+}
+
+// ExfilAppConfig is AN1511: an application that normally does not talk
+// to the network sending to a monitored web service.
+type ExfilAppConfig struct {
+	Enabled              bool     `yaml:"Enabled"`
+	MonitoredServices    []string `yaml:"MonitoredServices"` // service categories or domains
+	MonitoredProcesses   []string `yaml:"MonitoredProcesses"`
+	ExfilVolumeThreshold Bytes    `yaml:"ExfilVolumeThreshold"`
+	TimeWindow           Duration `yaml:"TimeWindow"`
+	MinOutInRatio        float64  `yaml:"MinOutInRatio"`
+}
+
+// ToolUploadConfig is AN1512: a transfer tool uploading.
+type ToolUploadConfig struct {
+	Enabled             bool     `yaml:"Enabled"`
+	MonitoredTools      []string `yaml:"MonitoredTools"`
+	DataVolumeThreshold Bytes    `yaml:"DataVolumeThreshold"`
+	TimeWindow          Duration `yaml:"TimeWindow"`
+	MinOutInRatio       float64  `yaml:"MinOutInRatio"`
+	FileEvents          int      `yaml:"FileEvents"` // file writes or reads by the tool that make it "archived many files"
+}
+
+// MacAppConfig is AN1513: a macOS application uploading after writing
+// user documents.
+type MacAppConfig struct {
+	Enabled             bool     `yaml:"Enabled"`
+	WatchedApplications []string `yaml:"WatchedApplications"`
+	DocumentPaths       []string `yaml:"DocumentPaths"`
+	DataVolumeThreshold Bytes    `yaml:"DataVolumeThreshold"`
+	TimeWindow          Duration `yaml:"TimeWindow"`
+}
+
+// SaaSConfig is AN1514: per account, upload and copy API calls.
+type SaaSConfig struct {
+	Enabled              bool             `yaml:"Enabled"`
+	APICallThreshold     int              `yaml:"APICallThreshold"`
+	TimeWindow           Duration         `yaml:"TimeWindow"`
+	Operations           []string         `yaml:"Operations"`
+	UserBaselineProfiles BaselineProfiles `yaml:"UserBaselineProfiles"`
+}
+
+// BaselineProfiles says how far above its usual rate an account must be:
+// a multiple of its learnt mean per window, or a fixed profile per account.
+type BaselineProfiles struct {
+	Multiplier float64        `yaml:"Multiplier"`
+	Accounts   map[string]int `yaml:"Accounts"` // account -> calls per window it is known to make
+}
+
+// DatastoreConfig is AN1515: ESXi services sending virtual disks out.
+type DatastoreConfig struct {
+	Enabled                    bool     `yaml:"Enabled"`
+	ESXiHosts                  []string `yaml:"ESXiHosts"`
+	Services                   []string `yaml:"Services"`
+	DatastoreTransferThreshold Bytes    `yaml:"DatastoreTransferThreshold"`
+	TimeWindow                 Duration `yaml:"TimeWindow"`
+}
+
+// EncryptedConfig is T1573.001 (DET0143): encrypted payload without a
+// protocol that explains it, and the host variant after a crypto module
+// load.
+type EncryptedConfig struct {
+	Enabled                 bool                `yaml:"Enabled"`
+	PayloadEntropyThreshold float64             `yaml:"PayloadEntropyThreshold"`
+	EntropyThreshold        float64             `yaml:"EntropyThreshold"`
+	MinSample               int                 `yaml:"MinSample"`
+	TrafficVolumeThreshold  Bytes               `yaml:"TrafficVolumeThreshold"`
+	TrafficAsymmetryRatio   float64             `yaml:"TrafficAsymmetryRatio"`
+	PortProfiles            map[string][]string `yaml:"PortProfiles"`
+	DoHResolvers            []string            `yaml:"DoHResolvers"`
+	AllowedMgmtHosts        []string            `yaml:"AllowedMgmtHosts"`
+	AllowedCryptoProcesses  []string            `yaml:"AllowedCryptoProcesses"`
+	CryptoLibs              []string            `yaml:"CryptoLibs"`
+	TrustedCryptoLibs       []string            `yaml:"TrustedCryptoLibs"`
+	TimeWindow              Duration            `yaml:"TimeWindow"`
+
+	ports map[uint16][]string
+}
+
+// RareHostConfig: a process connected to an external host few internal
+// hosts talk to.
+type RareHostConfig struct {
+	Enabled         bool     `yaml:"Enabled"`
+	RarePrevalence  int      `yaml:"RarePrevalence"`
+	Global          bool     `yaml:"Global"`
+	IgnoreProcesses []string `yaml:"IgnoreProcesses"`
+	IgnoreServices  []string `yaml:"IgnoreServices"`
+}
+
+// WebFileSharingConfig: first large uploads, dynamic DNS, the top
+// file-sharing hosts, and transfer tools run then sending.
+type WebFileSharingConfig struct {
+	Enabled              bool     `yaml:"Enabled"`
+	FirstUploadThreshold Bytes    `yaml:"FirstUploadThreshold"`
+	UploadHistory        Duration `yaml:"UploadHistory"`
+	FileSharingServices  []string `yaml:"FileSharingServices"`
+	TopN                 int      `yaml:"TopN"`
+	ToolCapabilities     []string `yaml:"ToolCapabilities"`
+	ToolVolumeThreshold  Bytes    `yaml:"ToolVolumeThreshold"`
+	TimeWindow           Duration `yaml:"TimeWindow"`
+}
+
+// DefaultConfig is what Outflow runs with when no file says otherwise.
+func DefaultConfig() *Config {
+	c := &Config{
+		HomeNets: []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"},
+		State:    StateConfig{SaveEvery: Duration(5 * time.Minute), MaxBytes: 64 << 20},
+		Baseline: BaselineConfig{
+			TrainingPeriod: Duration(30 * 24 * time.Hour), ActivationAfter: Duration(14 * 24 * time.Hour),
+			Dedup: Duration(24 * time.Hour),
+		},
+		AN1511: ExfilAppConfig{Enabled: true, MonitoredServices: []string{"cloud-storage", "file-sharing", "anonymous-file-drop", "paste-site"},
+			MonitoredProcesses: []string{"winword.exe", "excel.exe", "powerpnt.exe", "outlook.exe", "onenote.exe", "mspub.exe",
+				"msaccess.exe", "powershell.exe", "pwsh.exe", "powershell_ise.exe"},
+			ExfilVolumeThreshold: 10 << 20, TimeWindow: Duration(10 * time.Minute), MinOutInRatio: 5},
+		AN1512: ToolUploadConfig{Enabled: true, MonitoredTools: []string{"tar", "curl", "wget", "python", "python3", "scp", "sftp",
+			"rsync", "rclone", "nc", "ncat", "socat", "openssl", "zip", "7z", "gzip"},
+			DataVolumeThreshold: 10 << 20, TimeWindow: Duration(10 * time.Minute), MinOutInRatio: 5, FileEvents: 20},
+		AN1513: MacAppConfig{Enabled: true, WatchedApplications: []string{"Preview", "TextEdit", "Pages", "Numbers", "Keynote",
+			"Microsoft Word", "Microsoft Excel", "Microsoft PowerPoint", "osascript", "Script Editor"},
+			DocumentPaths:       []string{"/Users/*/Documents/", "/Users/*/Desktop/", "/Users/*/Downloads/"},
+			DataVolumeThreshold: 5 << 20, TimeWindow: Duration(10 * time.Minute)},
+		AN1514: SaaSConfig{Enabled: true, APICallThreshold: 100, TimeWindow: Duration(time.Hour),
+			Operations:           []string{"FileUploaded", "FileSyncUploadedFull", "FileCopied"},
+			UserBaselineProfiles: BaselineProfiles{Multiplier: 3}},
+		AN1515: DatastoreConfig{Enabled: true, Services: []string{"vmx", "hostd", "vpxa"},
+			DatastoreTransferThreshold: 1 << 30, TimeWindow: Duration(time.Hour)},
+		EncryptedChannel: EncryptedConfig{Enabled: true, PayloadEntropyThreshold: 7.5, EntropyThreshold: 7.0, MinSample: 256,
+			TrafficVolumeThreshold: 4096, TrafficAsymmetryRatio: 5,
+			PortProfiles: map[string][]string{
+				"22": {"ssh"}, "53": {"dns"}, "80": {"http"}, "443": {"tls", "quic"}, "853": {"tls"}, "993": {"tls"},
+				"995": {"tls"}, "465": {"tls"}, "636": {"tls"}, "8443": {"tls"}, "500": {"opaque"}, "4500": {"opaque"},
+				"1194": {"opaque"}, "51820": {"opaque"}, "3478": {"opaque"}, "19302": {"opaque"},
+			},
+			AllowedCryptoProcesses: []string{"chrome.exe", "msedge.exe", "firefox.exe", "lsass.exe", "svchost.exe", "msmpeng.exe",
+				"onedrive.exe", "teams.exe", "ssh", "sshd", "ssh.exe", "chrome", "firefox", "openvpn", "wireguard-go", "tailscaled"},
+			CryptoLibs: []string{"bcryptprimitives.dll", "bcrypt.dll", "ncrypt.dll", "rsaenh.dll", "dssenh.dll", "aes.dll",
+				"libcrypto.so*", "libgcrypt.so*", "libsodium.so*", "libmbedcrypto.so*", "libnettle.so*", "libcrypto.*.dylib",
+				"CommonCrypto*", "Security.framework*"},
+			TimeWindow: Duration(5 * time.Minute)},
+		RareHost: RareHostConfig{Enabled: true, RarePrevalence: 2, Global: true},
+		WebFileSharing: WebFileSharingConfig{Enabled: true, FirstUploadThreshold: 20 << 20, UploadHistory: Duration(30 * 24 * time.Hour),
+			FileSharingServices: []string{"cloud-storage", "file-sharing", "anonymous-file-drop", "paste-site"}, TopN: 5,
+			ToolCapabilities: []string{"tunnel", "tls-tunnel", "cloud-sync/exfil"}, ToolVolumeThreshold: 1 << 20,
+			TimeWindow: Duration(10 * time.Minute)},
+	}
+	return c
+}
+
+// ConfigError is one problem with a config file, at a key.
+type ConfigError struct {
+	File string
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Key, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s: %s", e.File, e.Key, e.Msg)
+}
+
+// LoadConfig reads a config file over the defaults: keys it leaves out
+// keep their default. Every problem is reported, each naming its key.
+func LoadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfig(path, b)
+}
+
+// ParseConfig is LoadConfig on bytes read already.
+func ParseConfig(name string, b []byte) (*Config, error) {
+	c := DefaultConfig()
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, &ConfigError{File: name, Key: "(file)", Msg: err.Error()}
+	}
+	var errs []error
+	if len(root.Content) > 0 {
+		checkKeys(name, root.Content[0], reflect.TypeOf(*c), "", &errs)
+		decodeFields(name, root.Content[0], reflect.ValueOf(c).Elem(), "", &errs)
+	}
+	if len(errs) == 0 {
+		errs = append(errs, c.compile(name)...)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// checkKeys reports keys that name nothing, with the keys that would.
+func checkKeys(file string, n *yaml.Node, t reflect.Type, path string, errs *[]error) {
+	if t.Kind() != reflect.Struct || n.Kind != yaml.MappingNode {
+		return
+	}
+	known := map[string]reflect.Type{}
+	var names []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if tag := strings.Split(f.Tag.Get("yaml"), ",")[0]; tag != "" && f.IsExported() {
+			known[tag] = f.Type
+			names = append(names, tag)
+		}
+	}
+	sort.Strings(names)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		ft, ok := known[k.Value]
+		if !ok {
+			*errs = append(*errs, &ConfigError{File: file, Line: k.Line, Key: join(path, k.Value),
+				Msg: "unknown key; known here: " + strings.Join(names, ", ")})
+			continue
+		}
+		checkKeys(file, n.Content[i+1], ft, join(path, k.Value), errs)
+	}
+}
+
+// decodeFields decodes each known key on its own, so that one bad value
+// is reported with its key and the others still read.
+func decodeFields(file string, n *yaml.Node, v reflect.Value, path string, errs *[]error) {
+	if n.Kind != yaml.MappingNode {
+		*errs = append(*errs, &ConfigError{File: file, Line: n.Line, Key: orRoot(path), Msg: "want a mapping of keys"})
+		return
+	}
+	t := v.Type()
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		for j := 0; j < t.NumField(); j++ {
+			f := t.Field(j)
+			if strings.Split(f.Tag.Get("yaml"), ",")[0] != k.Value || !f.IsExported() {
+				continue
+			}
+			fv := v.Field(j)
+			if f.Type.Kind() == reflect.Struct && val.Kind == yaml.MappingNode {
+				decodeFields(file, val, fv, join(path, k.Value), errs)
+				break
+			}
+			if err := val.Decode(fv.Addr().Interface()); err != nil {
+				msg := err.Error()
+				if te := (*yaml.TypeError)(nil); errors.As(err, &te) && len(te.Errors) > 0 {
+					msg = strings.Join(te.Errors, "; ")
+				}
+				*errs = append(*errs, &ConfigError{File: file, Line: val.Line, Key: join(path, k.Value), Msg: msg})
+			}
+			break
+		}
+	}
+}
+
+func join(path, k string) string {
+	if path == "" {
+		return k
+	}
+	return path + "." + k
+}
+
+func orRoot(p string) string {
+	if p == "" {
+		return "(top level)"
+	}
+	return p
+}
+
+// compile checks values that decode but make no sense and prepares the
+// lookups the analytics use.
+func (c *Config) compile(file string) []error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, &ConfigError{File: file, Key: key, Msg: fmt.Sprintf(format, a...)})
+	}
+	c.homeNets = nil
+	for i, s := range c.HomeNets {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			bad(fmt.Sprintf("HomeNets[%d]", i), "%q is not a CIDR prefix", s)
+			continue
+		}
+		c.homeNets = append(c.homeNets, p.Masked())
+	}
+	c.peers = nil
+	names := make([]string, 0, len(c.PeerGroups))
+	for g := range c.PeerGroups {
+		names = append(names, g)
+	}
+	sort.Strings(names)
+	for _, g := range names {
+		pg := peerGroup{name: g}
+		for i, s := range c.PeerGroups[g] {
+			p, err := netip.ParsePrefix(strings.TrimSpace(s))
+			if err != nil {
+				if a, err2 := netip.ParseAddr(strings.TrimSpace(s)); err2 == nil {
+					p = netip.PrefixFrom(a, a.BitLen())
+				} else {
+					bad(fmt.Sprintf("PeerGroups.%s[%d]", g, i), "%q is neither an address nor a CIDR prefix", s)
+					continue
+				}
+			}
+			pg.nets = append(pg.nets, p.Masked())
+		}
+		c.peers = append(c.peers, pg)
+	}
+	b := &c.Baseline
+	if b.TrainingPeriod <= 0 {
+		bad("Baseline.TrainingPeriod", "must be positive")
+	}
+	if b.ActivationAfter > b.TrainingPeriod {
+		bad("Baseline.ActivationAfter", "%v is longer than Baseline.TrainingPeriod (%v)", b.ActivationAfter, b.TrainingPeriod)
+	}
+	if b.Dedup < 0 {
+		bad("Baseline.Dedup", "must not be negative")
+	}
+	if c.State.MaxBytes != 0 && c.State.MaxBytes < 32<<20 {
+		bad("State.MaxBytes", "at least 32MB (fastcache's smallest cache)")
+	}
+	windows := map[string]Duration{"AN1511.TimeWindow": c.AN1511.TimeWindow, "AN1512.TimeWindow": c.AN1512.TimeWindow,
+		"AN1513.TimeWindow": c.AN1513.TimeWindow, "AN1514.TimeWindow": c.AN1514.TimeWindow, "AN1515.TimeWindow": c.AN1515.TimeWindow,
+		"EncryptedChannel.TimeWindow": c.EncryptedChannel.TimeWindow, "WebFileSharing.TimeWindow": c.WebFileSharing.TimeWindow}
+	for k, w := range windows {
+		if w <= 0 {
+			bad(k, "must be positive")
+		}
+	}
+	ratio := map[string]float64{"AN1511.MinOutInRatio": c.AN1511.MinOutInRatio, "AN1512.MinOutInRatio": c.AN1512.MinOutInRatio,
+		"EncryptedChannel.TrafficAsymmetryRatio": c.EncryptedChannel.TrafficAsymmetryRatio}
+	for k, r := range ratio {
+		if r < 0 {
+			bad(k, "must not be negative")
+		}
+	}
+	e := &c.EncryptedChannel
+	for k, v := range map[string]float64{"EncryptedChannel.PayloadEntropyThreshold": e.PayloadEntropyThreshold,
+		"EncryptedChannel.EntropyThreshold": e.EntropyThreshold} {
+		if v < 0 || v > 8 {
+			bad(k, "%v: bits per byte, between 0 and 8", v)
+		}
+	}
+	if e.MinSample < 16 {
+		bad("EncryptedChannel.MinSample", "at least 16 bytes; entropy of fewer says little")
+	}
+	e.ports = map[uint16][]string{}
+	for p, protos := range e.PortProfiles {
+		var port uint16
+		if _, err := fmt.Sscanf(p, "%d", &port); err != nil || fmt.Sprint(port) != p {
+			bad("EncryptedChannel.PortProfiles."+p, "%q is not a port number", p)
+			continue
+		}
+		for _, pr := range protos {
+			switch pr {
+			case "tls", "quic", "ssh", "http", "dns", "opaque":
+			default:
+				bad("EncryptedChannel.PortProfiles."+p, "%q: expected tls, quic, ssh, http, dns or opaque", pr)
+			}
+		}
+		e.ports[port] = protos
+	}
+	for i, h := range e.AllowedMgmtHosts {
+		if _, err := netip.ParsePrefix(h); err != nil {
+			if _, err := netip.ParseAddr(h); err != nil && strings.ContainsAny(h, "/ ") {
+				bad(fmt.Sprintf("EncryptedChannel.AllowedMgmtHosts[%d]", i), "%q: an address, a prefix or a host name", h)
+			}
+		}
+	}
+	for i, h := range c.AN1515.ESXiHosts {
+		if _, err := netip.ParseAddr(h); err != nil {
+			bad(fmt.Sprintf("AN1515.ESXiHosts[%d]", i), "%q is not an address", h)
+		}
+	}
+	if c.RareHost.RarePrevalence < 1 {
+		bad("RareHost.RarePrevalence", "at least 1 (a destination only one internal host talks to)")
+	}
+	if c.AN1514.APICallThreshold < 1 {
+		bad("AN1514.APICallThreshold", "at least 1")
+	}
+	if c.AN1514.UserBaselineProfiles.Multiplier < 1 {
+		bad("AN1514.UserBaselineProfiles.Multiplier", "at least 1")
+	}
+	if c.WebFileSharing.TopN < 0 {
+		bad("WebFileSharing.TopN", "must not be negative")
+	}
+	l, lerrs := buildLists(file, &c.Lists)
+	errs = append(errs, lerrs...)
+	c.lists = l
+	for _, k := range []struct {
+		key  string
+		vals []string
+	}{{"AN1511.MonitoredServices", c.AN1511.MonitoredServices}, {"WebFileSharing.FileSharingServices", c.WebFileSharing.FileSharingServices}} {
+		for i, s := range k.vals {
+			if !l.isCategory(s) && !strings.Contains(s, ".") {
+				bad(fmt.Sprintf("%s[%d]", k.key, i), "%q is neither a service category (%s) nor a domain", s, strings.Join(l.categories(), ", "))
+			}
+		}
+	}
+	return errs
+}
+
+// Home reports whether a is in HomeNets.
+func (c *Config) Home(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range c.homeNets {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// HomePrefixes returns HomeNets parsed.
+func (c *Config) HomePrefixes() []netip.Prefix { return c.homeNets }
+
+// PeerGroup names the peer group of an internal address ("" for none).
+func (c *Config) PeerGroup(a netip.Addr) string {
+	a = a.Unmap()
+	for _, g := range c.peers {
+		for _, p := range g.nets {
+			if p.Contains(a) {
+				return g.name
+			}
+		}
+	}
+	return ""
+}
+
+// Marshal writes the config as YAML, defaults included.
+func (c *Config) Marshal() []byte {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	_ = enc.Encode(c)
+	return buf.Bytes()
+}
+
+// Compiled returns the default config ready for use.
+func Compiled() *Config {
+	c := DefaultConfig()
+	if errs := c.compile("defaults"); len(errs) > 0 {
+		panic(errors.Join(errs...)) // the shipped defaults are tested
+	}
+	return c
+}
+
+// SetHomeNets replaces HomeNets, as a command line's --home-nets does.
+func (c *Config) SetHomeNets(p []netip.Prefix) {
+	c.homeNets = p
+	c.HomeNets = c.HomeNets[:0]
+	for _, x := range p {
+		c.HomeNets = append(c.HomeNets, x.String())
+	}
+}

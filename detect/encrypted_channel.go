@@ -1,0 +1,247 @@
+package detect
+
+import (
+	"fmt"
+	"net/netip"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/outflow-sensor/outflow/enrich/feed"
+	"github.com/outflow-sensor/outflow/entropy"
+)
+
+// encryptedChannel is T1573.001, Symmetric Cryptography (detection
+// strategy DET0143): payload that reads as encrypted on a flow where no
+// TLS, QUIC or SSH handshake explains it, from an internal host, over
+// TrafficVolumeThreshold. The port's PortProfiles say what it should
+// carry; a mismatch, a port with no profile, and TrafficAsymmetryRatio
+// raise the severity. Public DoH resolvers and AllowedMgmtHosts are left
+// out. The host variants (AN0400 Windows, AN0401 Linux, AN0402 macOS,
+// AN0403 ESXi) add the process: outside AllowedCryptoProcesses, having
+// loaded a module of CryptoLibs not in TrustedCryptoLibs within TimeWindow
+// before the connection.
+type encryptedChannel struct{}
+
+func (encryptedChannel) flow(e *Engine, f *Flow, v *view) {
+	c := &e.cfg.EncryptedChannel
+	if !f.Final || !v.origInside || f.Proto != 6 && f.Proto != 17 {
+		return
+	}
+	if f.Handshake || f.App == "tls" || f.App == "quic" || f.App == "ssh" || f.App == "openvpn" || f.App == "wireguard" {
+		return
+	}
+	if f.OrigPkts == 0 || f.RespPkts == 0 {
+		// One direction unseen (asymmetric routing, a capture cut short):
+		// its handshake may be in the half that is missing.
+		return
+	}
+	if v.totalOut+v.totalIn < uint64(c.TrafficVolumeThreshold) {
+		return
+	}
+	if r := e.cfg.lists.doh(v.remote.Addr(), f.ServerName); r != "" || inList(c.DoHResolvers, v.remote.Addr(), f.ServerName) {
+		return
+	}
+	if inList(c.AllowedMgmtHosts, v.remote.Addr(), f.ServerName) || inList(c.AllowedMgmtHosts, v.inside.Addr(), "") {
+		return
+	}
+	port := v.remote.Port()
+	profile, hasProfile := c.ports[port]
+	if contains(profile, "opaque") {
+		return
+	}
+	hostVariant := v.proc != nil && !nameIn(v.proc.Image, c.AllowedCryptoProcesses)
+	var loads []feed.Event
+	if hostVariant && e.ev != nil {
+		loads = cryptoLoads(e, c, v, f.Start)
+	}
+	hostVariant = hostVariant && len(loads) > 0
+
+	threshold := c.PayloadEntropyThreshold
+	if hostVariant {
+		threshold = c.EntropyThreshold // the module load corroborates
+	}
+	dir := -1
+	if f.Observed {
+		for i := 0; i < 2; i++ {
+			if f.Class[i] == entropy.Encrypted && f.N[i] >= c.MinSample && f.Bits[i] >= threshold {
+				if dir < 0 || f.N[i] > f.N[dir] {
+					dir = i
+				}
+			}
+		}
+		if dir < 0 {
+			return
+		}
+	} else if !hostVariant || hasProfile {
+		// Router flows carry no payload: only a crypto module load and a
+		// port with no expected protocol make a case, a weak one.
+		return
+	}
+
+	out, in := v.totalOut, v.totalIn
+	r := ratio(out, in)
+	mismatch := hasProfile && !contains(profile, f.App)
+	a := e.alertFor(f, v, "DET0143", "T1573.001")
+	a.Severity, a.Confidence = Low, "low"
+	if mismatch || !hasProfile {
+		a.Severity = Medium
+	}
+	if r >= c.TrafficAsymmetryRatio && c.TrafficAsymmetryRatio > 0 && a.Severity == Medium {
+		a.Severity = High
+	}
+	if f.Observed && f.N[dir] >= 1024 {
+		a.Confidence = "medium"
+	}
+	what := "encrypted payload"
+	switch {
+	case f.App == "http":
+		what = "encrypted bodies over plain HTTP"
+	case f.App != "unknown" && f.App != "":
+		what = "encrypted payload inside " + f.App
+	}
+	where := fmt.Sprintf("%s port %d", strings.ToUpper(protoName(f.Proto)), port)
+	switch {
+	case mismatch:
+		where += " (expected " + strings.Join(profile, " or ") + ")"
+	case !hasProfile:
+		where += " (no profile: a non-standard port)"
+	}
+	proc := "a host"
+	if v.proc != nil {
+		proc = baseName(v.proc.Image)
+	}
+	a.Title = fmt.Sprintf("%s sent %s with no TLS, QUIC or SSH handshake to %s on %s", proc, what, v.dest, where)
+	if hostVariant {
+		a.Analytic = hostAnalytic(v.proc.Image)
+		a.Severity, a.Confidence = High, "high"
+		if !f.Observed {
+			a.Severity, a.Confidence = Medium, "low"
+		}
+		var libs []string
+		for _, l := range loads {
+			libs = append(libs, baseName(l.Target))
+			a.Evidence.Events = append(a.Evidence.Events, fmt.Sprintf("%s %s module_load %s", l.Time.UTC().Format(time.RFC3339Nano), l.Feed, l.Target))
+		}
+		a.Title += ", after loading " + strings.Join(dedupe(libs), ", ")
+		a.Evidence.Thresholds["TimeWindow"] = c.TimeWindow.String()
+		a.Evidence.Thresholds["EntropyThreshold"] = c.EntropyThreshold
+	} else {
+		a.Evidence.Thresholds["PayloadEntropyThreshold"] = c.PayloadEntropyThreshold
+		if v.proc != nil && e.ev != nil {
+			a.Missing = append(a.Missing, "crypto module load")
+		}
+	}
+	m := a.Evidence.Measured
+	if f.Observed {
+		side := [2]string{"orig", "resp"}
+		for i := 0; i < 2; i++ {
+			if f.N[i] > 0 {
+				m["entropy_"+side[i]] = map[string]any{"bits": round3(f.Bits[i]), "n": f.N[i], "class": f.Class[i].String()}
+			}
+		}
+	}
+	m["app_proto"] = f.App
+	m["handshake"] = false
+	m["out_bytes"], m["in_bytes"], m["out_in_ratio"] = out, in, round3(r)
+	if hasProfile {
+		m["port_profile"] = profile
+	}
+	a.Evidence.Thresholds["TrafficVolumeThreshold"] = uint64(c.TrafficVolumeThreshold)
+	a.Evidence.Thresholds["TrafficAsymmetryRatio"] = c.TrafficAsymmetryRatio
+	a.Evidence.Thresholds["MinSample"] = c.MinSample
+	a.DedupKey = strings.Join([]string{"T1573.001", v.host, procKey(v), v.remote.String()}, "|")
+	e.emit(a)
+}
+
+// cryptoLoads returns the process's loads of crypto modules within the
+// window before the flow, on the feed's clock.
+func cryptoLoads(e *Engine, c *EncryptedConfig, v *view, start time.Time) []feed.Event {
+	at := start.Add(time.Duration(v.proc.SkewMS) * time.Millisecond)
+	evs := e.ev.Query(v.proc.Host, at.Add(-c.TimeWindow.D()), at.Add(time.Second), v.proc.GUID, v.proc.PID, feed.KindModuleLoad)
+	var out []feed.Event
+	for _, ev := range evs {
+		if nameIn(ev.Target, c.CryptoLibs) && !nameIn(ev.Target, c.TrustedCryptoLibs) && !pathIn(ev.Target, c.TrustedCryptoLibs) {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// hostAnalytic is DET0143's analytic for the platform an image path
+// belongs to.
+func hostAnalytic(image string) string {
+	b := baseName(image)
+	switch {
+	case strings.Contains(image, `\`) || strings.HasSuffix(b, ".exe"):
+		return "AN0400"
+	case b == "hostd" || b == "vpxa" || b == "vmx" || strings.HasPrefix(image, "/bin/hostd") || strings.HasPrefix(image, "/usr/lib/vmware/"):
+		return "AN0403"
+	case strings.HasPrefix(image, "/Applications/") || strings.HasPrefix(image, "/System/") || strings.HasPrefix(image, "/Library/") ||
+		strings.HasPrefix(image, "/Users/"):
+		return "AN0402"
+	}
+	return "AN0401"
+}
+
+// inList reports whether an address or a server name is among entries
+// that are addresses, prefixes or names (a leading dot: subdomains).
+func inList(entries []string, a netip.Addr, name string) bool {
+	a = a.Unmap()
+	name = strings.ToLower(name)
+	for _, s := range entries {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			if a.IsValid() && p.Contains(a) {
+				return true
+			}
+			continue
+		}
+		if x, err := netip.ParseAddr(s); err == nil {
+			if a == x.Unmap() {
+				return true
+			}
+			continue
+		}
+		s = strings.ToLower(s)
+		if name != "" && (name == strings.TrimPrefix(s, ".") && s[0] != '.' || strings.HasSuffix(name, "."+strings.TrimPrefix(s, "."))) {
+			return true
+		}
+	}
+	return false
+}
+
+// pathIn matches whole paths (globs allowed) in a list.
+func pathIn(p string, list []string) bool {
+	for _, x := range list {
+		if strings.ContainsAny(x, `/\`) {
+			if ok, _ := path.Match(strings.ToLower(x), strings.ToLower(p)); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func dedupe(s []string) []string {
+	var out []string
+	for _, x := range s {
+		if !contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func protoName(p uint8) string {
+	switch p {
+	case 6:
+		return "tcp"
+	case 17:
+		return "udp"
+	}
+	return fmt.Sprint(p)
+}
+
+func round3(f float64) float64 {
+	return float64(int64(f*1000+0.5)) / 1000
+}

@@ -1,0 +1,236 @@
+package detect
+
+import (
+	"embed"
+	"fmt"
+	"net/netip"
+	"path"
+	"sort"
+	"strings"
+)
+
+//go:embed lists/*.tsv
+var listFiles embed.FS
+
+// lists are the shipped name lists, with what the config adds.
+type lists struct {
+	services   map[string]string // domain (leading dot: subdomains only) -> category
+	dyndns     []string          // suffixes
+	dohNames   map[string]string
+	dohAddrs   map[netip.Addr]string
+	tools      map[string]tool // lower-case base name
+	office     map[string]bool
+	unixLOLBin map[string]bool
+}
+
+type tool struct {
+	platform string
+	caps     []string
+}
+
+func (t tool) can(c string) bool {
+	for _, x := range t.caps {
+		if x == c || strings.HasPrefix(x, c+"(") {
+			return true
+		}
+	}
+	return false
+}
+
+func readList(name string) [][]string {
+	b, _ := listFiles.ReadFile("lists/" + name)
+	var rows [][]string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l == "" || l[0] == '#' {
+			continue
+		}
+		rows = append(rows, strings.Split(l, "\t"))
+	}
+	return rows
+}
+
+var defaultOffice = []string{"winword.exe", "excel.exe", "powerpnt.exe", "outlook.exe", "onenote.exe", "mspub.exe", "msaccess.exe", "visio.exe"}
+
+func buildLists(file string, lc *ListsConfig) (*lists, []error) {
+	l := &lists{services: map[string]string{}, dohNames: map[string]string{}, dohAddrs: map[netip.Addr]string{},
+		tools: map[string]tool{}, office: map[string]bool{}, unixLOLBin: map[string]bool{}}
+	var errs []error
+	addDoH := func(h, name string) {
+		if a, err := netip.ParseAddr(h); err == nil {
+			l.dohAddrs[a.Unmap()] = name
+		} else {
+			l.dohNames[strings.ToLower(h)] = name
+		}
+	}
+	if !lc.Replace {
+		for _, r := range readList("services.tsv") {
+			l.services[strings.ToLower(r[0])] = r[1]
+		}
+		for _, r := range readList("dynamic-dns.tsv") {
+			l.dyndns = append(l.dyndns, strings.ToLower(r[0]))
+		}
+		for _, r := range readList("doh.tsv") {
+			addDoH(r[0], r[1])
+		}
+		for _, r := range readList("tools.tsv") {
+			l.tools[strings.ToLower(r[0])] = tool{platform: r[1], caps: strings.Split(r[2], ",")}
+			if r[1] == "unix" {
+				l.unixLOLBin[strings.ToLower(r[0])] = true
+			}
+		}
+		for _, o := range defaultOffice {
+			l.office[o] = true
+		}
+	}
+	for i, s := range lc.Services {
+		f := strings.Fields(s)
+		if len(f) != 2 {
+			errs = append(errs, &ConfigError{File: file, Key: fmt.Sprintf("Lists.Services[%d]", i), Msg: fmt.Sprintf("%q: want \"domain category\"", s)})
+			continue
+		}
+		l.services[strings.ToLower(f[0])] = f[1]
+	}
+	for _, s := range lc.DynamicDNS {
+		l.dyndns = append(l.dyndns, strings.ToLower(s))
+	}
+	for _, s := range lc.DoH {
+		addDoH(s, "config")
+	}
+	for i, s := range lc.Tools {
+		f := strings.Fields(s)
+		if len(f) < 2 {
+			errs = append(errs, &ConfigError{File: file, Key: fmt.Sprintf("Lists.Tools[%d]", i), Msg: fmt.Sprintf("%q: want \"name platform [capability,...]\"", s)})
+			continue
+		}
+		t := tool{platform: f[1]}
+		if len(f) > 2 {
+			t.caps = strings.Split(f[2], ",")
+		}
+		l.tools[strings.ToLower(f[0])] = t
+	}
+	for _, s := range lc.OfficeApps {
+		l.office[strings.ToLower(s)] = true
+	}
+	for _, s := range lc.UnixLOLBins {
+		l.unixLOLBin[strings.ToLower(s)] = true
+	}
+	return l, errs
+}
+
+// service returns the category and the list entry of the web service a
+// server name belongs to: the entry that is the longest suffix of it.
+func (l *lists) service(name string) (category, domain string) {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	if i := strings.LastIndexByte(name, ':'); i > 0 && !strings.Contains(name[:i], ":") {
+		name = name[:i] // a Host header's port
+	}
+	for n := name; n != ""; {
+		if c, ok := l.services[n]; ok {
+			return c, n
+		}
+		if n != name {
+			if c, ok := l.services["."+n]; ok {
+				return c, "." + n
+			}
+		}
+		i := strings.IndexByte(n, '.')
+		if i < 0 {
+			break
+		}
+		n = n[i+1:]
+		if c, ok := l.services["."+n]; ok {
+			return c, "." + n
+		}
+	}
+	return "", ""
+}
+
+func (l *lists) isCategory(s string) bool {
+	for _, c := range l.services {
+		if c == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *lists) categories() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range l.services {
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// matches reports whether a server name is one of the services named in
+// want: categories, or domains (suffix match).
+func (l *lists) matches(name string, want []string) (category, domain string, ok bool) {
+	if name == "" {
+		return "", "", false
+	}
+	cat, dom := l.service(name)
+	lname := strings.ToLower(name)
+	for _, w := range want {
+		if cat != "" && w == cat {
+			return cat, dom, true
+		}
+		if strings.Contains(w, ".") && (lname == strings.TrimPrefix(w, ".") && w[0] != '.' || strings.HasSuffix(lname, "."+strings.TrimPrefix(w, "."))) {
+			return cat, w, true
+		}
+	}
+	return cat, dom, false
+}
+
+// dynamicDNS returns the dynamic-DNS suffix a name ends with.
+func (l *lists) dynamicDNS(name string) string {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	for _, s := range l.dyndns {
+		if strings.HasSuffix(name, s) && len(name) > len(s) {
+			return s
+		}
+	}
+	return ""
+}
+
+// doh names the public DoH resolver at an address or server name.
+func (l *lists) doh(a netip.Addr, name string) string {
+	if r, ok := l.dohAddrs[a.Unmap()]; ok {
+		return r
+	}
+	return l.dohNames[strings.ToLower(name)]
+}
+
+// baseName is a program's file name, lower-cased, from a Windows or a
+// POSIX path.
+func baseName(image string) string {
+	if i := strings.LastIndexAny(image, `\/`); i >= 0 {
+		image = image[i+1:]
+	}
+	return strings.ToLower(image)
+}
+
+// nameIn reports whether a program's base name is in list, compared
+// case-insensitively; "python" also covers "python3.11".
+func nameIn(image string, list []string) bool {
+	b := baseName(image)
+	for _, n := range list {
+		n = strings.ToLower(n)
+		if b == n {
+			return true
+		}
+		if strings.HasPrefix(b, n) && strings.Trim(b[len(n):], "0123456789.") == "" {
+			return true
+		}
+		if strings.ContainsAny(n, "*?[") {
+			if ok, _ := path.Match(n, b); ok {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,81 @@
+package detect
+
+import (
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/outflow-sensor/outflow/enrich/feed"
+)
+
+// macAppUpload is AN1513 (T1567, DET0548, macOS): a WatchedApplications
+// program (Preview, TextEdit, Office) uploads more than
+// DataVolumeThreshold within TimeWindow after writing files under
+// DocumentPaths. It needs the host's file events; without them it stays
+// silent, since the upload alone is what such an application may do.
+type macAppUpload struct{}
+
+func (macAppUpload) flow(e *Engine, f *Flow, v *view) {
+	c := &e.cfg.AN1513
+	if !v.outbound || v.out == 0 || v.proc == nil || e.ev == nil || !macApp(v.proc.Image, c.WatchedApplications) {
+		return
+	}
+	key := "an1513|" + v.host + "|" + procKey(v) + "|" + v.dest
+	w := e.addWindow(key, c.TimeWindow.D(), f.Start, v.out, v.in, f.CommunityID)
+	if w.out <= uint64(c.DataVolumeThreshold) {
+		return
+	}
+	at := f.Start.Add(msDur(v.proc.SkewMS))
+	var docs []string
+	for _, ev := range e.ev.Query(v.proc.Host, at.Add(-c.TimeWindow.D()), at, v.proc.GUID, v.proc.PID, feed.KindFileCreate) {
+		if underAny(ev.Target, c.DocumentPaths) {
+			docs = append(docs, ev.Target)
+		}
+	}
+	if len(docs) == 0 {
+		return
+	}
+	e.resetWindow(key)
+	a := e.alertFor(f, v, "AN1513", "T1567")
+	a.Severity, a.Confidence = High, "high"
+	a.Title = fmt.Sprintf("%s uploaded %s to %s after writing %d user document(s)", path.Base(v.proc.Image), humanBytes(w.out), v.dest, len(docs))
+	windowEvidence(a, w)
+	a.Evidence.Measured["documents_written"] = len(docs)
+	if len(docs) > 8 {
+		docs = docs[:8]
+	}
+	a.Evidence.Events = docs
+	a.Evidence.Thresholds["DataVolumeThreshold"] = uint64(c.DataVolumeThreshold)
+	a.Evidence.Thresholds["TimeWindow"] = c.TimeWindow.String()
+	a.DedupKey = strings.Join([]string{"AN1513", v.host, procKey(v), v.dest}, "|")
+	e.emit(a)
+}
+
+// macApp matches an application by its bundle's executable name.
+func macApp(image string, apps []string) bool {
+	b := path.Base(image)
+	for _, a := range apps {
+		if strings.EqualFold(b, a) || strings.Contains(image, "/"+a+".app/") {
+			return true
+		}
+	}
+	return false
+}
+
+// underAny reports whether p lies under one of the directory globs.
+func underAny(p string, dirs []string) bool {
+	for _, d := range dirs {
+		n := strings.Count(strings.TrimSuffix(d, "/"), "/")
+		parts := strings.SplitN(p, "/", n+2)
+		if len(parts) < n+2 {
+			continue
+		}
+		if ok, _ := path.Match(strings.TrimSuffix(d, "/"), strings.Join(parts[:n+1], "/")); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func msDur(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }

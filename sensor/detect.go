@@ -1,0 +1,153 @@
+package sensor
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/outflow-sensor/outflow/detect"
+	"github.com/outflow-sensor/outflow/enrich/process"
+	"github.com/outflow-sensor/outflow/flows"
+)
+
+// Detection runs the analytics on a sensor's flows and host events.
+type Detection struct {
+	Config *detect.Config // compiled: detect.LoadConfig or detect.Compiled
+	// StatePath, when set, is loaded at start (a missing or corrupt file is
+	// reported and training starts afresh) and saved every SaveEvery and
+	// at the end.
+	StatePath string
+	SaveEvery time.Duration
+	Alerts    io.Writer
+}
+
+// DetectStats is what detection counted.
+type DetectStats struct {
+	detect.Stats
+	StateEntries uint64
+	StateBytes   uint64
+}
+
+// detector is a running engine with its alert output and state saving.
+type detector struct {
+	eng  *detect.Engine
+	cfg  *Detection
+	out  *lineWriter
+	buf  []byte
+	stop chan struct{}
+	wg   sync.WaitGroup
+	errs io.Writer
+	st   *detect.State
+}
+
+func startDetection(d *Detection, errs io.Writer) *detector {
+	if d.Alerts == nil {
+		d.Alerts = io.Discard
+	}
+	maxBytes := int(d.Config.State.MaxBytes)
+	if maxBytes == 0 {
+		maxBytes = 64 << 20
+	}
+	var st *detect.State
+	if d.StatePath != "" {
+		var err error
+		if st, err = detect.LoadState(d.StatePath, maxBytes); err != nil {
+			fmt.Fprintf(errs, "outflow: %v\n", err)
+		}
+	} else {
+		st = detect.NewState(maxBytes)
+	}
+	x := &detector{cfg: d, out: &lineWriter{w: d.Alerts}, stop: make(chan struct{}), errs: errs, st: st}
+	x.eng = detect.New(d.Config, st, nil, func(a *detect.Alert) {
+		x.buf = a.AppendJSON(x.buf[:0])
+		x.out.write(x.buf)
+	})
+	if d.StatePath != "" && d.SaveEvery > 0 {
+		x.wg.Add(1)
+		go func() {
+			defer x.wg.Done()
+			t := time.NewTicker(d.SaveEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-x.stop:
+					return
+				case <-t.C:
+					if err := x.eng.Save(d.StatePath); err != nil {
+						fmt.Fprintf(errs, "outflow: saving state: %v\n", err)
+					}
+				}
+			}
+		}()
+	}
+	return x
+}
+
+// close ends the last day, saves the state and returns the counts.
+func (x *detector) close() (DetectStats, error) {
+	close(x.stop)
+	x.wg.Wait()
+	x.eng.Close()
+	var err error
+	if x.cfg.StatePath != "" {
+		if err = x.eng.Save(x.cfg.StatePath); err != nil {
+			err = fmt.Errorf("saving state: %w", err)
+		}
+	}
+	return DetectStats{Stats: x.eng.Stats, StateEntries: x.st.Entries(), StateBytes: x.st.Bytes()}, err
+}
+
+// flowOf builds the analytics' view of a record; cid is its Community ID.
+func flowOf(r *flows.Record, s *flows.Inspection, cid []byte, orig, resp *process.Attribution) *detect.Flow {
+	oa, _ := netip.AddrFromSlice(r.OrigAddr())
+	ra, _ := netip.AddrFromSlice(r.RespAddr())
+	f := &detect.Flow{
+		Start: time.Unix(0, r.First).UTC(), End: time.Unix(0, r.Last).UTC(), CommunityID: string(cid), Proto: r.Proto,
+		Orig: netip.AddrPortFrom(oa.Unmap(), r.OrigP), Resp: netip.AddrPortFrom(ra.Unmap(), r.RespP),
+		OrigBytes: r.OrigBytes(), RespBytes: r.RespBytes(), OrigPkts: r.Orig.Pkts, RespPkts: r.Resp.Pkts,
+		Final: r.Final(), App: "unknown", HTTPBody: -1, OrigProc: orig, RespProc: resp,
+	}
+	if s != nil {
+		f.Observed = true
+		f.App = s.App.String()
+		f.ServerName = hostOnly(s.ServerName())
+		if t := s.TLS; t != nil && (t.ClientHello || t.ServerHello) {
+			f.Handshake = true
+		}
+		if q := s.QUIC; q != nil && q.Version != 0 {
+			f.Handshake = true
+		}
+		if s.App == flows.AppSSH || s.App == flows.AppOpenVPN || s.App == flows.AppWireGuard {
+			f.Handshake = true
+		}
+		if h := s.HTTP; h != nil {
+			f.HTTPMethod = h.Method
+			f.HTTPBody = s.RequestBodyBytes(r)
+		}
+		for i := 0; i < 2; i++ {
+			f.Class[i], f.Bits[i], f.N[i] = s.Entropy[i].Class, s.Entropy[i].Bits, s.Entropy[i].N
+		}
+	}
+	return f
+}
+
+// hostOnly drops the port a Host header may carry ("example.com:8080",
+// "[2001:db8::1]:443").
+func hostOnly(h string) string {
+	if h == "" {
+		return h
+	}
+	if h[0] == '[' {
+		if i := strings.IndexByte(h, ']'); i > 0 {
+			return h[1:i]
+		}
+		return h
+	}
+	if i := strings.LastIndexByte(h, ':'); i > 0 && strings.IndexByte(h, ':') == i {
+		return h[:i]
+	}
+	return h
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,19 +33,30 @@ type Stats struct {
 // Engine runs the analytics. It is safe for several exporters to call at
 // once; each call takes the engine's lock, since the baselines are shared.
 type Engine struct {
-	mu     sync.Mutex
-	cfg    *Config
-	st     *State
-	ev     Events
-	out    func(*Alert)
-	now    time.Time
-	first  time.Time
-	days   int64                // distinct days with traffic: the baselines' age
-	last   int64                // the latest of them
-	seen   map[flowID][2]uint64 // interim records' counts, so the next adds only the difference
-	top    *topHosts
-	Stats  Stats
-	flowAn []flowAnalytic
+	mu       sync.Mutex
+	cfg      *Config
+	st       *State
+	ev       Events
+	out      func(*Alert)
+	now      time.Time
+	first    time.Time
+	days     int64                // distinct days with traffic: the baselines' age
+	last     int64                // the latest of them
+	seen     map[flowID][2]uint64 // interim records' counts, so the next adds only the difference
+	top      *topHosts
+	Stats    Stats
+	flowAn   []flowAnalytic
+	rb       []byte // scratch for values being written
+	hostsBuf []prevSeen
+	v        view
+	kb       []byte
+}
+
+// rec starts a value in the engine's scratch buffer; it is valid until
+// the next call.
+func (e *Engine) rec() *rec {
+	e.rb = e.rb[:0]
+	return &rec{b: e.rb}
 }
 
 type flowID struct {
@@ -114,6 +126,14 @@ type view struct {
 	host           string               // how state keys name the internal host
 	hostName       string
 	dest           string // server name, or the remote address
+	name           string // the server name in lower case
+	svcCat, svcDom string // the web service it belongs to, if listed
+	dyn            string // the dynamic-DNS suffix it lies under
+}
+
+// service reports whether the flow's server is one of want.
+func (v *view) service(want []string) (category, domain string, ok bool) {
+	return matches(v.name, v.svcCat, v.svcDom, want)
 }
 
 // Flow runs the analytics over one flow record.
@@ -122,7 +142,10 @@ func (e *Engine) Flow(f *Flow) {
 	defer e.mu.Unlock()
 	e.Stats.Flows++
 	e.tick(f.End)
-	v := view{}
+	// The view lives in the engine: passed to the analytics through an
+	// interface, a local one would be allocated per flow.
+	e.v = view{}
+	v := &e.v
 	oh, rh := e.cfg.Home(f.Orig.Addr()), e.cfg.Home(f.Resp.Addr())
 	switch {
 	case oh:
@@ -150,8 +173,13 @@ func (e *Engine) Flow(f *Flow) {
 		v.hostName = v.proc.Host
 	}
 	v.dest = f.destName()
+	if f.ServerName != "" {
+		v.name = strings.ToLower(f.ServerName)
+		v.svcCat, v.svcDom = e.cfg.lists.service(v.name)
+		v.dyn = e.cfg.lists.dynamicDNS(v.name)
+	}
 	for _, a := range e.flowAn {
-		a.flow(e, f, &v)
+		a.flow(e, f, v)
 	}
 }
 
@@ -299,11 +327,12 @@ func (e *Engine) addWindow(key string, span time.Duration, t time.Time, out, in 
 	if cid != "" && len(w.cids) < maxWindowCIDs && !contains(w.cids, cid) {
 		w.cids = append(w.cids, cid)
 	}
-	r := (&rec{}).i64(w.start.UnixNano()).u64(w.out).u64(w.in).u64(w.flows).u64(uint64(len(w.cids)))
+	r := e.rec().i64(w.start.UnixNano()).u64(w.out).u64(w.in).u64(w.flows).u64(uint64(len(w.cids)))
 	for _, c := range w.cids {
 		r.str(c)
 	}
 	e.st.set(key, w.start.Add(span), r.b)
+	e.rb = r.b
 	return w
 }
 

@@ -18,7 +18,7 @@ func (exfilApp) flow(e *Engine, f *Flow, v *view) {
 	if !v.outbound || v.out == 0 {
 		return
 	}
-	cat, dom, ok := e.cfg.lists.matches(f.ServerName, c.MonitoredServices)
+	cat, dom, ok := v.service(c.MonitoredServices)
 	if !ok {
 		return
 	}

@@ -14,8 +14,9 @@ var listFiles embed.FS
 
 // lists are the shipped name lists, with what the config adds.
 type lists struct {
-	services   map[string]string // domain (leading dot: subdomains only) -> category
-	dyndns     []string          // suffixes
+	services   map[string]string // domain -> category: the domain and its subdomains
+	subOnly    map[string]string // domain -> category: its subdomains only (".example.com" in a list)
+	dyndns     map[string]bool   // suffixes, with their leading dot
 	dohNames   map[string]string
 	dohAddrs   map[netip.Addr]string
 	tools      map[string]tool // lower-case base name
@@ -52,8 +53,8 @@ func readList(name string) [][]string {
 var defaultOffice = []string{"winword.exe", "excel.exe", "powerpnt.exe", "outlook.exe", "onenote.exe", "mspub.exe", "msaccess.exe", "visio.exe"}
 
 func buildLists(file string, lc *ListsConfig) (*lists, []error) {
-	l := &lists{services: map[string]string{}, dohNames: map[string]string{}, dohAddrs: map[netip.Addr]string{},
-		tools: map[string]tool{}, office: map[string]bool{}, unixLOLBin: map[string]bool{}}
+	l := &lists{services: map[string]string{}, subOnly: map[string]string{}, dohNames: map[string]string{}, dohAddrs: map[netip.Addr]string{},
+		tools: map[string]tool{}, office: map[string]bool{}, unixLOLBin: map[string]bool{}, dyndns: map[string]bool{}}
 	var errs []error
 	addDoH := func(h, name string) {
 		if a, err := netip.ParseAddr(h); err == nil {
@@ -64,10 +65,10 @@ func buildLists(file string, lc *ListsConfig) (*lists, []error) {
 	}
 	if !lc.Replace {
 		for _, r := range readList("services.tsv") {
-			l.services[strings.ToLower(r[0])] = r[1]
+			l.addService(r[0], r[1])
 		}
 		for _, r := range readList("dynamic-dns.tsv") {
-			l.dyndns = append(l.dyndns, strings.ToLower(r[0]))
+			l.dyndns[dotted(r[0])] = true
 		}
 		for _, r := range readList("doh.tsv") {
 			addDoH(r[0], r[1])
@@ -88,10 +89,10 @@ func buildLists(file string, lc *ListsConfig) (*lists, []error) {
 			errs = append(errs, &ConfigError{File: file, Key: fmt.Sprintf("Lists.Services[%d]", i), Msg: fmt.Sprintf("%q: want \"domain category\"", s)})
 			continue
 		}
-		l.services[strings.ToLower(f[0])] = f[1]
+		l.addService(f[0], f[1])
 	}
 	for _, s := range lc.DynamicDNS {
-		l.dyndns = append(l.dyndns, strings.ToLower(s))
+		l.dyndns[dotted(s)] = true
 	}
 	for _, s := range lc.DoH {
 		addDoH(s, "config")
@@ -117,30 +118,51 @@ func buildLists(file string, lc *ListsConfig) (*lists, []error) {
 	return l, errs
 }
 
+// tool returns the tools-list entry of a program, by its base name, or
+// without a version suffix ("python3.11" is "python3", then "python").
+func (l *lists) tool(image string) (tool, bool) {
+	b := baseName(image)
+	for {
+		if t, ok := l.tools[b]; ok {
+			return t, true
+		}
+		s := strings.TrimRight(b, "0123456789.")
+		if s == b || s == "" {
+			return tool{}, false
+		}
+		b = s
+	}
+}
+
+func (l *lists) addService(domain, category string) {
+	domain = strings.ToLower(strings.TrimSpace(domain))
+	if strings.HasPrefix(domain, ".") {
+		l.subOnly[domain[1:]] = category
+	} else {
+		l.services[domain] = category
+	}
+}
+
 // service returns the category and the list entry of the web service a
-// server name belongs to: the entry that is the longest suffix of it.
+// server name (lower case) belongs to: the longest entry it is, or lies
+// under.
 func (l *lists) service(name string) (category, domain string) {
-	name = strings.ToLower(strings.TrimSuffix(name, "."))
-	if i := strings.LastIndexByte(name, ':'); i > 0 && !strings.Contains(name[:i], ":") {
+	name = strings.TrimSuffix(name, ".")
+	if i := strings.LastIndexByte(name, ':'); i > 0 && strings.IndexByte(name, ':') == i {
 		name = name[:i] // a Host header's port
 	}
-	for n := name; n != ""; {
+	for n, sub := name, false; n != ""; sub = true {
 		if c, ok := l.services[n]; ok {
 			return c, n
 		}
-		if n != name {
-			if c, ok := l.services["."+n]; ok {
-				return c, "." + n
-			}
+		if c, ok := l.subOnly[n]; ok && sub {
+			return c, "." + n
 		}
 		i := strings.IndexByte(n, '.')
 		if i < 0 {
 			break
 		}
 		n = n[i+1:]
-		if c, ok := l.services["."+n]; ok {
-			return c, "." + n
-		}
 	}
 	return "", ""
 }
@@ -151,30 +173,36 @@ func (l *lists) isCategory(s string) bool {
 			return true
 		}
 	}
+	for _, c := range l.subOnly {
+		if c == s {
+			return true
+		}
+	}
 	return false
 }
 
 func (l *lists) categories() []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, c := range l.services {
-		if !seen[c] {
-			seen[c] = true
-			out = append(out, c)
+	for _, m := range []map[string]string{l.services, l.subOnly} {
+		for _, c := range m {
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+			}
 		}
 	}
 	sort.Strings(out)
 	return out
 }
 
-// matches reports whether a server name is one of the services named in
-// want: categories, or domains (suffix match).
-func (l *lists) matches(name string, want []string) (category, domain string, ok bool) {
-	if name == "" {
+// matches reports whether a server name (lower case) is one of the
+// services named in want, categories or domains (suffix match), given
+// the service it belongs to (l.service).
+func matches(lname, cat, dom string, want []string) (category, domain string, ok bool) {
+	if lname == "" {
 		return "", "", false
 	}
-	cat, dom := l.service(name)
-	lname := strings.ToLower(name)
 	for _, w := range want {
 		if cat != "" && w == cat {
 			return cat, dom, true
@@ -186,13 +214,27 @@ func (l *lists) matches(name string, want []string) (category, domain string, ok
 	return cat, dom, false
 }
 
-// dynamicDNS returns the dynamic-DNS suffix a name ends with.
+func dotted(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if !strings.HasPrefix(s, ".") {
+		s = "." + s
+	}
+	return s
+}
+
+// dynamicDNS returns the dynamic-DNS suffix a name (lower case) lies
+// under, by its dot-suffixes: one map lookup per label.
 func (l *lists) dynamicDNS(name string) string {
-	name = strings.ToLower(strings.TrimSuffix(name, "."))
-	for _, s := range l.dyndns {
-		if strings.HasSuffix(name, s) && len(name) > len(s) {
+	name = strings.TrimSuffix(name, ".")
+	for i := strings.IndexByte(name, '.'); i >= 0; {
+		if s := name[i:]; l.dyndns[s] {
 			return s
 		}
+		j := strings.IndexByte(name[i+1:], '.')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
 	}
 	return ""
 }

@@ -1,9 +1,8 @@
 package detect
 
 import (
+	"encoding/binary"
 	"fmt"
-	"hash/maphash"
-	"sort"
 	"strings"
 	"time"
 )
@@ -22,7 +21,12 @@ type rareHost struct{}
 // destination is common whatever the threshold.
 const maxPrevalence = 32
 
-var hostSeed = maphash.MakeSeed()
+// prevSeen is one internal host of a destination's prevalence: a hash of
+// its address and when it last reached the destination.
+type prevSeen struct {
+	h    uint64
+	last int64
+}
 
 func (rareHost) flow(e *Engine, f *Flow, v *view) {
 	c := &e.cfg.RareHost
@@ -32,7 +36,10 @@ func (rareHost) flow(e *Engine, f *Flow, v *view) {
 	if f.Proto == 6 && f.RespPkts == 0 {
 		return // no answer: nothing was reached
 	}
-	dest := strings.ToLower(v.dest)
+	dest := v.name
+	if dest == "" {
+		dest = v.dest
+	}
 	if c.IgnoreServices != nil && inList(c.IgnoreServices, v.remote.Addr(), f.ServerName) {
 		return
 	}
@@ -85,54 +92,69 @@ func (rareHost) flow(e *Engine, f *Flow, v *view) {
 // prevalence records that host reached dest at t and returns how many
 // internal hosts reached it within the training period, this one
 // included, when the destination was first seen, and whether any host had
-// reached it before.
+// reached it before. The value is fixed-width: the first-seen time, then
+// per host a hash of its address and its last-seen time, 8 bytes each.
 func (e *Engine) prevalence(dest, host string, t time.Time) (n int, first time.Time, known bool) {
-	key := "pv|" + dest
-	h := maphash.String(hostSeed, host)
-	period := e.cfg.Baseline.TrainingPeriod.D()
-	type seen struct {
-		h    uint64
-		last int64
-	}
-	var hosts []seen
+	e.kb = append(append(e.kb[:0], "pv|"...), dest...)
+	key := e.kb
+	h := hostHash(host)
+	now := t.UnixNano()
+	cut := t.Add(-e.cfg.Baseline.TrainingPeriod.D()).UnixNano()
 	first = t
-	if b, ok := e.st.get(key, t); ok {
-		r := reader{b: b}
-		f := r.i64()
-		k := r.u64()
-		for i := uint64(0); i < k && r.err == nil; i++ {
-			hosts = append(hosts, seen{r.u64(), r.i64()})
+	hosts := e.hostsBuf[:0]
+	if b, ok := e.st.getKey(key, t); ok && len(b) >= 8 && (len(b)-8)%16 == 0 {
+		first = time.Unix(0, int64(binary.LittleEndian.Uint64(b)))
+		for b = b[8:]; len(b) >= 16; b = b[16:] {
+			hosts = append(hosts, prevSeen{binary.LittleEndian.Uint64(b), int64(binary.LittleEndian.Uint64(b[8:]))})
 		}
-		if r.err == nil {
-			first, known = time.Unix(0, f), len(hosts) > 0
-		} else {
-			hosts = nil
-		}
+		known = len(hosts) > 0
 	}
-	cut := t.Add(-period).UnixNano()
+	defer func() { e.hostsBuf = hosts[:0] }()
 	kept := hosts[:0]
-	found := false
+	found, changed := false, false
 	for _, s := range hosts {
 		if s.h == h {
-			s.last, found = max(s.last, t.UnixNano()), true
+			// Last-seen times are kept to the hour: a host that talks to
+			// a destination all day rewrites it once an hour, not per flow.
+			if now-s.last > int64(time.Hour) {
+				s.last, changed = now, true
+			}
+			found = true
 		}
 		if s.last >= cut {
 			kept = append(kept, s)
+		} else {
+			changed = true
 		}
 	}
 	if !found {
-		kept = append(kept, seen{h, t.UnixNano()})
+		if len(kept) >= maxPrevalence {
+			// Common already: no more hosts need counting.
+			return len(kept), first, known
+		}
+		kept, changed = append(kept, prevSeen{h, now}), true
 	}
-	if len(kept) > maxPrevalence {
-		sort.Slice(kept, func(i, j int) bool { return kept[i].last > kept[j].last })
-		kept = kept[:maxPrevalence]
+	if !changed {
+		return len(kept), first, known
 	}
-	r := (&rec{}).i64(first.UnixNano()).u64(uint64(len(kept)))
+	v := binary.LittleEndian.AppendUint64(e.rb[:0], uint64(first.UnixNano()))
 	for _, s := range kept {
-		r.u64(s.h).i64(s.last)
+		v = binary.LittleEndian.AppendUint64(v, s.h)
+		v = binary.LittleEndian.AppendUint64(v, uint64(s.last))
 	}
-	e.st.set(key, t.Add(period), r.b)
+	e.rb = v
+	e.st.setKey(key, t.Add(e.cfg.Baseline.TrainingPeriod.D()), v)
 	return len(kept), first, known
+}
+
+// hostHash names an internal host in prevalence values: FNV-1a, the same
+// in every run, so a state saved by one run counts hosts for the next.
+func hostHash(host string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(host); i++ {
+		h = (h ^ uint64(host[i])) * 1099511628211
+	}
+	return h
 }
 
 // rareSeverity rates the process: higher for programs that attackers
@@ -149,12 +171,17 @@ func rareSeverity(e *Engine, v *view) (string, string) {
 	case strings.Contains(limg, `\.vscode\extensions\`) || strings.Contains(limg, "/.vscode/extensions/") ||
 		strings.Contains(strings.ToLower(v.proc.Command), ".vscode/extensions") || strings.Contains(strings.ToLower(v.proc.Command), `.vscode\extensions`):
 		return High, "a VS Code extension"
-	case lists.office[baseName(v.proc.ParentImage)] && lists.tools[b].platform == "windows":
+	case lists.office[baseName(v.proc.ParentImage)] && isTool(lists, img, "windows"):
 		return High, "a LOLBIN spawned by " + baseName(v.proc.ParentImage)
 	case lists.unixLOLBin[b] || lists.unixLOLBin[strings.TrimRight(b, "0123456789.")]:
 		return Medium, "a UNIX LOLBIN"
-	case lists.tools[b].platform == "windows":
+	case isTool(lists, img, "windows"):
 		return Medium, "a LOLBIN"
 	}
 	return Low, ""
+}
+
+func isTool(l *lists, image, platform string) bool {
+	t, ok := l.tool(image)
+	return ok && t.platform == platform
 }

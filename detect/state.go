@@ -21,6 +21,8 @@ type State struct {
 	c        *fastcache.Cache
 	maxBytes int
 	buf      []byte
+	wbuf     []byte
+	kb       []byte
 }
 
 // NewState returns an empty state of at most maxBytes.
@@ -85,7 +87,8 @@ func (s *State) Bytes() uint64 {
 // get returns the value under key, valid until the next call, if it has
 // not expired at now.
 func (s *State) get(key string, now time.Time) ([]byte, bool) {
-	v := s.c.Get(s.buf[:0], []byte(key))
+	s.kb = append(s.kb[:0], key...)
+	v := s.c.Get(s.buf[:0], s.kb)
 	s.buf = v
 	if len(v) < 8 {
 		return nil, false
@@ -96,11 +99,29 @@ func (s *State) get(key string, now time.Time) ([]byte, bool) {
 	return v[8:], true
 }
 
+// getKey is get with the key in a byte slice.
+func (s *State) getKey(key []byte, now time.Time) ([]byte, bool) {
+	v := s.c.Get(s.buf[:0], key)
+	s.buf = v
+	if len(v) < 8 || int64(binary.LittleEndian.Uint64(v)) < now.UnixNano() {
+		return nil, false
+	}
+	return v[8:], true
+}
+
+// setKey is set with the key in a byte slice.
+func (s *State) setKey(key []byte, deadline time.Time, val []byte) {
+	s.wbuf = binary.LittleEndian.AppendUint64(s.wbuf[:0], uint64(deadline.UnixNano()))
+	s.wbuf = append(s.wbuf, val...)
+	s.c.Set(key, s.wbuf)
+}
+
 // set stores val under key until deadline.
 func (s *State) set(key string, deadline time.Time, val []byte) {
-	b := make([]byte, 8, 8+len(val))
-	binary.LittleEndian.PutUint64(b, uint64(deadline.UnixNano()))
-	s.c.Set([]byte(key), append(b, val...))
+	s.wbuf = binary.LittleEndian.AppendUint64(s.wbuf[:0], uint64(deadline.UnixNano()))
+	s.wbuf = append(s.wbuf, val...)
+	s.kb = append(s.kb[:0], key...)
+	s.c.Set(s.kb, s.wbuf) // fastcache copies
 }
 
 func (s *State) del(key string) { s.c.Del([]byte(key)) }

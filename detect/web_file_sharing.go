@@ -20,13 +20,13 @@ func (webFileSharing) flow(e *Engine, f *Flow, v *view) {
 		return
 	}
 	fileSharing := false
-	cat, dom, ok := e.cfg.lists.matches(f.ServerName, c.FileSharingServices)
+	cat, dom, ok := v.service(c.FileSharingServices)
 	if ok {
 		fileSharing = true
 		e.top.add(dayOf(f.End), v.host, e.cfg.PeerGroup(v.inside.Addr()), v.out)
 	}
-	dyn := e.cfg.lists.dynamicDNS(f.ServerName)
-	if v.out > 0 {
+	dyn := v.dyn
+	if v.out >= minUploadFlow {
 		firstUpload(e, f, v, cat, dom, fileSharing, dyn)
 	}
 	if dyn != "" {
@@ -50,6 +50,11 @@ func (webFileSharing) flow(e *Engine, f *Flow, v *view) {
 		toolSends(e, f, v)
 	}
 }
+
+// minUploadFlow is the least a flow must send to count toward an upload:
+// the requests and acknowledgements of ordinary browsing stay out of the
+// state, while an upload in chunks of 64 KiB or more still adds up.
+const minUploadFlow = 64 << 10
 
 func firstUpload(e *Engine, f *Flow, v *view, cat, dom string, fileSharing bool, dyn string) {
 	c := &e.cfg.WebFileSharing
@@ -92,7 +97,7 @@ func firstUpload(e *Engine, f *Flow, v *view, cat, dom string, fileSharing bool,
 // toolSends: a tunnel or sync tool run and then sending.
 func toolSends(e *Engine, f *Flow, v *view) {
 	c := &e.cfg.WebFileSharing
-	t, ok := e.cfg.lists.tools[baseName(v.proc.Image)]
+	t, ok := e.cfg.lists.tool(v.proc.Image)
 	if !ok {
 		return
 	}

@@ -29,6 +29,18 @@ var DefaultHomeNets = []netip.Prefix{
 type Encoder struct {
 	HomeNets []netip.Prefix
 	cid      *communityid.Hasher
+	// cidAt and cidEnd locate the Community ID in the line Append last
+	// wrote, from the line's start, for callers that want it as well.
+	cidAt, cidEnd int
+}
+
+// CommunityID returns the Community ID within line, the record Append
+// last wrote (line starting where that record starts).
+func (e *Encoder) CommunityID(line []byte) []byte {
+	if e.cidEnd > len(line) || e.cidAt > e.cidEnd {
+		return nil
+	}
+	return line[e.cidAt:e.cidEnd]
 }
 
 // NewEncoder returns an Encoder hashing Community IDs with seed.
@@ -93,6 +105,7 @@ func (e *Encoder) AppendCommunityID(dst []byte, r *Record) []byte {
 // Append appends r as one JSON object and a newline to dst, with what
 // inspection learned when s is not nil.
 func (e *Encoder) Append(dst []byte, r *Record, s *Inspection) []byte {
+	start := len(dst)
 	oa, ra := addrOf(r.OrigH, r.V6), addrOf(r.RespH, r.V6)
 	ob, rb := r.OrigBytes(), r.RespBytes()
 
@@ -131,7 +144,9 @@ func (e *Encoder) Append(dst []byte, r *Record, s *Inspection) []byte {
 		dst = append(dst, `,"evicted":true`...)
 	}
 	dst = append(dst, `,"community_id":"`...)
+	e.cidAt = len(dst) - start
 	dst = e.cid.Append(dst, r.OrigAddr(), r.RespAddr(), r.Proto, r.OrigP, r.RespP)
+	e.cidEnd = len(dst) - start
 	dst = append(dst, '"')
 	if r.VLAN != 0 {
 		dst = appendUintKey(dst, "vlan", uint64(r.VLAN))

@@ -60,14 +60,14 @@ func TestCollectHostEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 		var resp *http.Response
-		for i := 0; i < 100; i++ {
+		for i := 0; i < 500; i++ {
 			if resp, err = http.Post(hostURL, "application/x-ndjson", bytes.NewReader(body)); err == nil {
 				break
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v\n%s", err, errs.String())
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {

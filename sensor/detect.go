@@ -41,6 +41,44 @@ type detector struct {
 	wg   sync.WaitGroup
 	errs io.Writer
 	st   *detect.State
+	// Exporters hand batches of flows to the detector's own goroutine, so
+	// the analytics run beside the JSON encoding rather than after it.
+	batches chan []detect.Flow
+	free    chan []detect.Flow
+	done    chan struct{}
+}
+
+const detectBatchLen = 256
+
+// batch returns an empty batch to fill.
+func (x *detector) batch() []detect.Flow {
+	select {
+	case b := <-x.free:
+		return b[:0]
+	default:
+		return make([]detect.Flow, 0, detectBatchLen)
+	}
+}
+
+// send passes a filled batch to the detector's goroutine.
+func (x *detector) send(b []detect.Flow) {
+	if len(b) > 0 {
+		x.batches <- b
+	}
+}
+
+func (x *detector) run() {
+	defer close(x.done)
+	for b := range x.batches {
+		for i := range b {
+			x.eng.Flow(&b[i])
+			b[i] = detect.Flow{} // drop the attributions' pointers
+		}
+		select {
+		case x.free <- b:
+		default:
+		}
+	}
 }
 
 func startDetection(d *Detection, errs io.Writer) *detector {
@@ -60,11 +98,13 @@ func startDetection(d *Detection, errs io.Writer) *detector {
 	} else {
 		st = detect.NewState(maxBytes)
 	}
-	x := &detector{cfg: d, out: &lineWriter{w: d.Alerts}, stop: make(chan struct{}), errs: errs, st: st}
+	x := &detector{cfg: d, out: &lineWriter{w: d.Alerts}, stop: make(chan struct{}), errs: errs, st: st,
+		batches: make(chan []detect.Flow, 8), free: make(chan []detect.Flow, 16), done: make(chan struct{})}
 	x.eng = detect.New(d.Config, st, nil, func(a *detect.Alert) {
 		x.buf = a.AppendJSON(x.buf[:0])
 		x.out.write(x.buf)
 	})
+	go x.run()
 	if d.StatePath != "" && d.SaveEvery > 0 {
 		x.wg.Add(1)
 		go func() {
@@ -86,8 +126,11 @@ func startDetection(d *Detection, errs io.Writer) *detector {
 	return x
 }
 
-// close ends the last day, saves the state and returns the counts.
+// close ends the last day, saves the state and returns the counts. The
+// exporters must have finished sending.
 func (x *detector) close() (DetectStats, error) {
+	close(x.batches)
+	<-x.done
 	close(x.stop)
 	x.wg.Wait()
 	x.eng.Close()
@@ -100,12 +143,13 @@ func (x *detector) close() (DetectStats, error) {
 	return DetectStats{Stats: x.eng.Stats, StateEntries: x.st.Entries(), StateBytes: x.st.Bytes()}, err
 }
 
-// flowOf builds the analytics' view of a record; cid is its Community ID.
-func flowOf(r *flows.Record, s *flows.Inspection, cid []byte, orig, resp *process.Attribution) *detect.Flow {
+// flowOf returns the analytics' view of a record; cid is its Community
+// ID.
+func flowOf(r *flows.Record, s *flows.Inspection, cid string, orig, resp *process.Attribution) detect.Flow {
 	oa, _ := netip.AddrFromSlice(r.OrigAddr())
 	ra, _ := netip.AddrFromSlice(r.RespAddr())
-	f := &detect.Flow{
-		Start: time.Unix(0, r.First).UTC(), End: time.Unix(0, r.Last).UTC(), CommunityID: string(cid), Proto: r.Proto,
+	f := detect.Flow{
+		Start: time.Unix(0, r.First).UTC(), End: time.Unix(0, r.Last).UTC(), CommunityID: cid, Proto: r.Proto,
 		Orig: netip.AddrPortFrom(oa.Unmap(), r.OrigP), Resp: netip.AddrPortFrom(ra.Unmap(), r.RespP),
 		OrigBytes: r.OrigBytes(), RespBytes: r.RespBytes(), OrigPkts: r.Orig.Pkts, RespPkts: r.Resp.Pkts,
 		Final: r.Final(), App: "unknown", HTTPBody: -1, OrigProc: orig, RespProc: resp,

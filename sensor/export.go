@@ -1,6 +1,7 @@
 package sensor
 
 import (
+	"github.com/outflow-sensor/outflow/detect"
 	"github.com/outflow-sensor/outflow/enrich/dnscache"
 	"github.com/outflow-sensor/outflow/enrich/process"
 	"github.com/outflow-sensor/outflow/flows"
@@ -26,7 +27,7 @@ type exporter struct {
 	names   *dnscache.Cache // shared by the workers: answers and flows may land on different ones
 	procs   joiner          // host events or /proc, when given: the process at each end
 	det     *detector       // the analytics, when enabled
-	cid     []byte
+	dets    []detect.Flow   // the batch for the detector
 	nameBuf []byte
 	buf     []byte
 	cur     *exportBatch
@@ -112,12 +113,18 @@ func (e *exporter) run() {
 				e.buf = append(e.buf[:start], appendAttributions(e.buf[start:], orig, resp)...)
 			}
 			if e.det != nil {
-				e.cid = e.enc.AppendCommunityID(e.cid[:0], r)
-				e.det.eng.Flow(flowOf(r, s, e.cid, orig, resp))
+				if e.dets == nil {
+					e.dets = e.det.batch()
+				}
+				e.dets = append(e.dets, flowOf(r, s, string(e.enc.CommunityID(e.buf[start:])), orig, resp))
 			}
 		}
 		b.recs, b.insp, b.has = b.recs[:0], b.insp[:0], b.has[:0]
 		e.free <- b
+		if e.det != nil {
+			e.det.send(e.dets)
+			e.dets = nil
+		}
 		// Write when the buffer is large, or when nothing else is queued,
 		// so that a quiet live link still sees its records promptly.
 		if len(e.buf) >= 1<<15 || len(e.ch) == 0 {

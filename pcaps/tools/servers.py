@@ -66,6 +66,14 @@ class Web(BaseHTTPRequestHandler):
 
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
+        if self.path.startswith("/dns-query"):
+            # DNS over HTTPS (RFC 8484): the message in, the answer out.
+            q = self.rfile.read(n)
+            resp = dns_answer(q, self.server.addr)
+            self.last = {"method": "POST", "path": self.path, "request_body": n, "response_body": len(resp),
+                         "doh_query": dns_name(q)}
+            self.reply(resp, "application/dns-message")
+            return
         left, got = n, 0
         while left:
             chunk = self.rfile.read(min(left, 65536))
@@ -115,6 +123,32 @@ class Sink(StreamRequestHandler):
              "tcp_bytes_received": received, "tcp_bytes_acked": acked})
 
 
+def parse_query(q):
+    qid, flags, qd = struct.unpack("!HHH", q[:6])
+    i, labels = 12, []
+    while q[i]:
+        labels.append(q[i + 1:i + 1 + q[i]].decode())
+        i += q[i] + 1
+    qtype, = struct.unpack("!H", q[i + 1:i + 3])
+    return qid, ".".join(labels), qtype, q[12:i + 5]
+
+
+def dns_name(q):
+    try:
+        return parse_query(q)[1]
+    except Exception:
+        return None
+
+
+def dns_answer(q, answer_ip):
+    """Every A query for a .test name is answered with answer_ip."""
+    qid, name, qtype, question = parse_query(q)
+    answers = b""
+    if qtype == 1 and name.endswith(".test"):
+        answers = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 300, 4) + socket.inet_aton(answer_ip)
+    return struct.pack("!HHHHHH", qid, 0x8180, 1, 1 if answers else 0, 0, 0) + question + answers
+
+
 def dns(addr, answer_ip):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((addr, 53))
@@ -122,18 +156,9 @@ def dns(addr, answer_ip):
         q, peer = s.recvfrom(4096)
         if len(q) < 12:
             continue
-        qid, flags, qd = struct.unpack("!HHH", q[:6])
-        i, labels = 12, []
-        while q[i]:
-            labels.append(q[i + 1:i + 1 + q[i]].decode())
-            i += q[i] + 1
-        qtype, = struct.unpack("!H", q[i + 1:i + 3])
-        question = q[12:i + 5]
-        name = ".".join(labels)
-        answers = b""
-        if qtype == 1 and name.endswith(".test"):
-            answers = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 300, 4) + socket.inet_aton(answer_ip)
-        resp = struct.pack("!HHHHHH", qid, 0x8180, 1, 1 if answers else 0, 0, 0) + question + answers
+        _, name, qtype, _ = parse_query(q)
+        resp = dns_answer(q, answer_ip)
+        answers = resp[6:8] != b"\x00\x00"
         s.sendto(resp, peer)
         log({"server": "dns", "client": "%s:%d" % peer, "query": name, "qtype": qtype,
              "request_bytes": len(q), "response_bytes": len(resp), "answers": 1 if answers else 0})
@@ -146,7 +171,7 @@ def main():
     threading.Thread(target=dns, args=(addr, addr), daemon=True).start()
     for port, name, tls in ((80, "http", False), (443, "https", True)):
         srv = ThreadingHTTPServer((addr, port), Web)
-        srv.name, srv.docroot = name, docroot
+        srv.name, srv.docroot, srv.addr = name, docroot, addr
         if tls:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(os.path.join(certdir, "server.crt"), os.path.join(certdir, "server.key"))

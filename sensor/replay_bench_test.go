@@ -17,9 +17,24 @@ import (
 	"github.com/outflow-sensor/outflow/internal/synth"
 )
 
-// writePcap stores frames as a capture file for the benchmarks.
+// writePcap stores frames as a capture file for the benchmarks, one
+// microsecond apart.
 func writePcap(b *testing.B, frames [][]byte) string {
+	return writePcapSpaced(b, frames, time.Microsecond)
+}
+
+// writePcapSpaced stores frames gap apart. With OUTFLOW_KEEP_PCAP set to
+// a directory, the file is also copied there (bench-GAP.pcap), for timing
+// the binary on it.
+func writePcapSpaced(b *testing.B, frames [][]byte, gap time.Duration) string {
 	path := filepath.Join(b.TempDir(), "bench.pcap")
+	defer func() {
+		if keep := os.Getenv("OUTFLOW_KEEP_PCAP"); keep != "" {
+			if data, err := os.ReadFile(path); err == nil {
+				_ = os.WriteFile(filepath.Join(keep, "bench-"+gap.String()+".pcap"), data, 0o644)
+			}
+		}
+	}()
 	f, err := os.Create(path)
 	if err != nil {
 		b.Fatal(err)
@@ -30,7 +45,7 @@ func writePcap(b *testing.B, frames [][]byte) string {
 	}
 	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i, fr := range frames {
-		ci := gopacket.CaptureInfo{Timestamp: ts.Add(time.Duration(i) * time.Microsecond), CaptureLength: len(fr), Length: len(fr)}
+		ci := gopacket.CaptureInfo{Timestamp: ts.Add(time.Duration(i) * gap), CaptureLength: len(fr), Length: len(fr)}
 		if err := w.WritePacket(ci, fr); err != nil {
 			b.Fatal(err)
 		}
@@ -117,20 +132,23 @@ func BenchmarkReplayInspect(b *testing.B) {
 	}
 }
 
-// BenchmarkReplayDetect: the same replays with payload inspection on,
-// without and with the analytics (default config), one worker, to measure
-// what detection adds. "small" is the worst case: 150k flows of 7
-// packets, each one a call into the engine.
+// BenchmarkReplayDetect: replays with payload inspection on, without and
+// with the analytics (default config), one worker, to measure what
+// detection adds. "small" is the worst case: 150k flows of 7 packets, each
+// one a call into the engine, all ending at the end of the file; "spread"
+// is the same flows over 10 minutes, so they end as the replay goes.
 func BenchmarkReplayDetect(b *testing.B) {
 	inspect := flows.DefaultConfig()
 	inspect.Inspect = flows.DefaultInspectConfig()
 	small := writePcap(b, synth.Frames(1<<20/7, 6))
+	spread := writePcapSpaced(b, synth.Frames(1<<20/7, 6), 600*time.Microsecond)
 	for _, c := range []struct {
 		name string
 		path func(*testing.B) string
 	}{
 		{"demo", func(*testing.B) string { return filepath.Join("..", "pcaps", "outflow-demo.pcap") }},
 		{"small", func(*testing.B) string { return small }},
+		{"spread", func(*testing.B) string { return spread }},
 	} {
 		for _, on := range []bool{false, true} {
 			b.Run(fmt.Sprintf("%s/detect=%v", c.name, on), func(b *testing.B) {

@@ -140,3 +140,21 @@ func TestLists(t *testing.T) {
 		t.Error("nameIn")
 	}
 }
+
+// FuzzParseConfig: any bytes as outflow.yaml give a config or an error,
+// never a panic.
+func FuzzParseConfig(f *testing.F) {
+	for _, p := range []string{"../deploy/outflow.yaml", "../pcaps/detect-lab.yaml"} {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("EncryptedChannel:\n  PortProfiles:\n    \"99999\": [tls]\n"))
+	f.Add([]byte("HomeNets: 10.0.0.0/8\nBaseline: []\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := ParseConfig("fuzz", b)
+		if err == nil && c.lists == nil {
+			t.Fatal("config without lists")
+		}
+	})
+}

@@ -82,26 +82,21 @@ func New(cfg *Config, st *State, ev Events, out func(*Alert)) *Engine {
 	}
 	e.top.load(st)
 	// The analytics, in the order they run for each flow.
-	if cfg.EncryptedChannel.Enabled {
-		e.flowAn = append(e.flowAn, encryptedChannel{})
-	}
-	if cfg.AN1511.Enabled {
-		e.flowAn = append(e.flowAn, exfilApp{})
-	}
-	if cfg.AN1512.Enabled {
-		e.flowAn = append(e.flowAn, toolUpload{})
-	}
-	if cfg.AN1513.Enabled {
-		e.flowAn = append(e.flowAn, macAppUpload{})
-	}
-	if cfg.AN1515.Enabled {
-		e.flowAn = append(e.flowAn, datastoreTransfer{})
-	}
-	if cfg.WebFileSharing.Enabled {
-		e.flowAn = append(e.flowAn, webFileSharing{})
-	}
-	if cfg.RareHost.Enabled {
-		e.flowAn = append(e.flowAn, rareHost{})
+	for _, a := range []struct {
+		on bool
+		a  flowAnalytic
+	}{
+		{cfg.EncryptedChannel.Enabled, encryptedChannel{}},
+		{cfg.AN1511.Enabled, exfilApp{}},
+		{cfg.AN1512.Enabled, toolUpload{}},
+		{cfg.AN1513.Enabled, macAppUpload{}},
+		{cfg.AN1515.Enabled, datastoreTransfer{}},
+		{cfg.WebFileSharing.Enabled, webFileSharing{}},
+		{cfg.RareHost.Enabled, rareHost{}},
+	} {
+		if a.on {
+			e.flowAn = append(e.flowAn, a.a)
+		}
 	}
 	return e
 }

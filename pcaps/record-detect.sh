@@ -14,6 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 here=$(pwd)
+. ./lib.sh
 
 C=of-det-client S=of-det-server
 CLIENT=10.77.0.2 SERVER=198.51.100.10
@@ -25,34 +26,17 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  ip netns del $C 2>/dev/null || true
-  ip netns del $S 2>/dev/null || true
-  rm -rf /etc/netns/$C "$work"
+  remove_hosts $C $S
+  rm -rf "$work"
 }
 trap cleanup EXIT
 cleanup
 work=$(mktemp -d)
 
-for t in tcpdump curl openssl socat python3 ip ethtool tar go; do
-  command -v $t >/dev/null || { echo "record-detect.sh: $t is missing" >&2; exit 1; }
-done
+need tcpdump curl openssl socat python3 ip ethtool tar go
 (cd .. && go build -o "$work/outflow" ./cmd/outflow)
 
-ip netns add $C
-ip netns add $S
-ip link add of-det-c type veth peer name of-det-s
-ip link set of-det-c netns $C
-ip link set of-det-s netns $S
-ip -n $C addr add $CLIENT/32 dev of-det-c
-ip -n $S addr add $SERVER/32 dev of-det-s
-for pair in $C:of-det-c $S:of-det-s; do
-  ns=${pair%%:*} dev=${pair##*:}
-  ip -n $ns link set lo up
-  ip -n $ns link set $dev mtu 1500 up
-  ip netns exec $ns ethtool -K $dev tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
-done
-ip -n $C route add $SERVER/32 dev of-det-c
-ip -n $S route add $CLIENT/32 dev of-det-s
+two_hosts $C $S of-det-c of-det-s $CLIENT $SERVER
 mkdir -p /etc/netns/$C
 echo "nameserver $SERVER" > /etc/netns/$C/resolv.conf
 printf '127.0.0.1 localhost\n' > /etc/netns/$C/hosts

@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 here=$(pwd)
+. ./lib.sh
 
 C=of-rq-client S=of-rq-server
 CLIENT=10.77.0.2 SERVER=198.51.100.10
@@ -21,34 +22,17 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  ip netns del $C 2>/dev/null || true
-  ip netns del $S 2>/dev/null || true
+  remove_hosts $C $S
   rm -rf "$work"
 }
 trap cleanup EXIT
 cleanup
 work=$(mktemp -d)
 
-for t in go tcpdump openssl ip ethtool; do
-  command -v $t >/dev/null || { echo "record-quic.sh: $t is missing" >&2; exit 1; }
-done
+need go tcpdump openssl ip ethtool
 (cd quicpeer && go build -o "$work/quicpeer" .)
 
-ip netns add $C
-ip netns add $S
-ip link add of-rq-c type veth peer name of-rq-s
-ip link set of-rq-c netns $C
-ip link set of-rq-s netns $S
-ip -n $C addr add $CLIENT/32 dev of-rq-c
-ip -n $S addr add $SERVER/32 dev of-rq-s
-for pair in "$C of-rq-c" "$S of-rq-s"; do
-  set -- $pair
-  ip -n $1 link set lo up
-  ip -n $1 link set $2 mtu 1500 up
-  ip netns exec $1 ethtool -K $2 tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
-done
-ip -n $C route add $SERVER/32 dev of-rq-c
-ip -n $S route add $CLIENT/32 dev of-rq-s
+two_hosts $C $S of-rq-c of-rq-s $CLIENT $SERVER
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 -subj "/CN=$NAME" \
   -addext "subjectAltName=DNS:$NAME" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null

@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 here=$(pwd)
+. ./lib.sh
 
 C=of-rec-client S=of-rec-server
 CLIENT=10.77.0.2 SERVER=198.51.100.10 # an internal host and a public-looking one (TEST-NET-2)
@@ -20,35 +21,16 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  ip netns del $C 2>/dev/null || true
-  ip netns del $S 2>/dev/null || true
-  rm -rf /etc/netns/$C "$work"
+  remove_hosts $C $S
+  rm -rf "$work"
 }
 trap cleanup EXIT
 cleanup
 work=$(mktemp -d)
 
-for t in tcpdump curl wget openssl socat python3 ip ethtool; do
-  command -v $t >/dev/null || { echo "record.sh: $t is missing" >&2; exit 1; }
-done
+need tcpdump curl wget openssl socat python3 ip ethtool
 
-# Two hosts joined by a veth pair, MTU 1500, offloads off so the capture
-# holds wire-sized segments with real checksums.
-ip netns add $C
-ip netns add $S
-ip link add of-rec-c type veth peer name of-rec-s
-ip link set of-rec-c netns $C
-ip link set of-rec-s netns $S
-ip -n $C addr add $CLIENT/32 dev of-rec-c
-ip -n $S addr add $SERVER/32 dev of-rec-s
-for ns in $C $S; do
-  dev=of-rec-${ns##*-}; dev=${dev/client/c}; dev=${dev/server/s}
-  ip -n $ns link set lo up
-  ip -n $ns link set $dev mtu 1500 up
-  ip netns exec $ns ethtool -K $dev tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
-done
-ip -n $C route add $SERVER/32 dev of-rec-c
-ip -n $S route add $CLIENT/32 dev of-rec-s
+two_hosts $C $S of-rec-c of-rec-s $CLIENT $SERVER
 # The client resolves through the server's DNS (ip netns exec bind-mounts this).
 mkdir -p /etc/netns/$C
 echo "nameserver $SERVER" > /etc/netns/$C/resolv.conf
@@ -75,7 +57,9 @@ PY
 openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=$NAME" -addext "subjectAltName=DNS:$NAME" \
   -keyout "$work/tls/server.key" -out "$work/tls/server.crt" >/dev/null 2>&1
 
-rm -rf "$rep" "$out"
+# Only this script's reports: the other recordings keep theirs here too.
+rm -f "$out" "$rep"/curl-*.json "$rep"/wget-*.log "$rep"/openssl-enc-bytes.txt "$rep"/servers.jsonl \
+  "$rep"/socat.log "$rep"/tshark-conv.txt
 mkdir -p "$rep"
 ip netns exec $S python3 "$here/tools/servers.py" $SERVER "$work/www" "$work/tls" "$rep/servers.jsonl" > "$work/servers.out" 2>&1 &
 pids+=($!)

@@ -81,15 +81,7 @@ func TestCollectHostEvents(t *testing.T) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("softflowd: %v\n%s", err, b)
 	}
-	last := uint64(0)
-	for i := 0; i < 100; i++ {
-		time.Sleep(50 * time.Millisecond)
-		if n := received.Load(); n == last && n > 0 {
-			break
-		} else {
-			last = n
-		}
-	}
+	waitQuiet(&received)
 	cancel()
 	st := <-done
 	byCID := map[string]map[string]any{}

@@ -44,17 +44,7 @@ func runCollector(t *testing.T, export func(port int)) ([]map[string]any, Export
 		done <- st
 	}()
 	export(<-ready)
-	// The exporter has exited; what it sent is in the socket buffer. Wait
-	// until the count stops moving before ending the collector.
-	last := uint64(0)
-	for i := 0; i < 100; i++ {
-		time.Sleep(50 * time.Millisecond)
-		if n := received.Load(); n == last && n > 0 {
-			break
-		} else {
-			last = n
-		}
-	}
+	waitQuiet(&received)
 	cancel()
 	st := <-done
 	var recs []map[string]any
@@ -67,6 +57,20 @@ func runCollector(t *testing.T, export func(port int)) ([]map[string]any, Export
 		recs = append(recs, m)
 	}
 	return recs, st
+}
+
+// waitQuiet returns once the count of datagrams read stops moving: the
+// exporter has exited, and what it sent was in the socket buffer.
+func waitQuiet(received *atomic.Uint64) {
+	last := uint64(0)
+	for i := 0; i < 100; i++ {
+		time.Sleep(50 * time.Millisecond)
+		if n := received.Load(); n == last && n > 0 {
+			return
+		} else {
+			last = n
+		}
+	}
 }
 
 func needTool(t *testing.T, name, pkg string) {

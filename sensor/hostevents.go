@@ -27,20 +27,26 @@ type HostEventFile struct {
 	Stats feed.Stats
 }
 
+// newIndex returns a process index and what feeds it: the index, and the
+// analytics that read host events themselves when detection runs.
+func newIndex(det *detector) (*process.Index, func(*feed.Event)) {
+	ix := process.New(process.DefaultConfig())
+	if det == nil {
+		return ix, ix.Add
+	}
+	det.eng.UseEvents(ix)
+	return ix, func(e *feed.Event) {
+		ix.Add(e)
+		det.eng.Event(e)
+	}
+}
+
 // loadHostEvents reads host-event logs into a process index. A broken
 // record is reported on errs with its file and offset and skipped; a file
 // that cannot be opened is an error.
 func loadHostEvents(paths []string, errs io.Writer, det *detector) (*process.Index, *HostEventStats, error) {
-	ix := process.New(process.DefaultConfig())
+	ix, add := newIndex(det)
 	st := &HostEventStats{}
-	add := ix.Add
-	if det != nil {
-		det.eng.UseEvents(ix)
-		add = func(e *feed.Event) {
-			ix.Add(e)
-			det.eng.Event(e)
-		}
-	}
 	for _, p := range paths {
 		fs, err := feed.ReadFile(p, add, func(e *feed.Error) { fmt.Fprintf(errs, "outflow: host events: %v\n", e) })
 		if err != nil {
@@ -112,15 +118,7 @@ func appendAttributions(line []byte, orig, resp *process.Attribution) []byte {
 // HTTP, Kafka) feeding one index, and returns it with a function that
 // stops the sources and returns their counts.
 func startHostEvents(ctx context.Context, specs []string, errs io.Writer, det *detector) (*process.Index, func() *HostEventStats) {
-	ix := process.New(process.DefaultConfig())
-	add := ix.Add
-	if det != nil {
-		det.eng.UseEvents(ix)
-		add = func(e *feed.Event) {
-			ix.Add(e)
-			det.eng.Event(e)
-		}
-	}
+	ix, add := newIndex(det)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var srcs []*feed.Source

@@ -234,9 +234,13 @@ func TestLiveOnHost(t *testing.T) {
 	}
 	t.Cleanup(func() { sink.Process.Kill(); sink.Wait() })
 
-	out := filepath.Join(dir, "live.json")
+	out, alertsOut, cfg := filepath.Join(dir, "live.json"), filepath.Join(dir, "alerts.json"), filepath.Join(dir, "outflow.yaml")
+	// Detection runs live too: with no history to wait for, every program
+	// reaching the server, which no internal host reached before, is a
+	// rare host, named with its process.
+	os.WriteFile(cfg, []byte("Baseline:\n  ActivationAfter: 0d\n"), 0o644)
 	var stderr syncBuffer
-	live := exec.Command("ip", "netns", "exec", a, bin, "live", "-i", va, "--on-host", "--flows", out)
+	live := exec.Command("ip", "netns", "exec", a, bin, "live", "-i", va, "--on-host", "--flows", out, "--alerts", alertsOut, "--config", cfg)
 	live.Stderr = &stderr
 	if err := live.Start(); err != nil {
 		t.Fatal(err)
@@ -323,6 +327,41 @@ func TestLiveOnHost(t *testing.T) {
 			t.Errorf("the short connection lasted %v s", r["duration"])
 		}
 		t.Logf("%s: pid %d, %v:%v -> %v:%v, %.1f ms", c.args[0], c.pid, r["orig_h"], r["orig_p"], r["resp_h"], r["resp_p"], num(r["duration"])*1000)
+	}
+	// The alerts: one per program (the dedup key is host, program and
+	// destination), each naming the program and the server; curl rates
+	// high, wget and python as UNIX LOLBINs medium, one step up
+	// (rare_host_global) for the first to reach a destination new to the
+	// organisation.
+	raw, err = os.ReadFile(alertsOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"curl": "high", "wget": "medium", "python3": "medium"}
+	up := map[string]string{"high": "critical", "medium": "high"}
+	for _, l := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+		var a struct {
+			Analytic, Severity string
+			Process            struct{ Name string }
+			Destination        struct{ IP string }
+		}
+		if err := json.Unmarshal(l, &a); err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+		for name, sev := range want {
+			if strings.HasPrefix(a.Process.Name, name) && strings.HasPrefix(a.Analytic, "rare_host") && a.Destination.IP == server {
+				if a.Analytic == "rare_host_global" {
+					sev = up[sev]
+				}
+				if a.Severity != sev {
+					t.Errorf("%s: severity %s, want %s", name, a.Severity, sev)
+				}
+				delete(want, name)
+			}
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("no rare-host alert for %v in:\n%s", want, raw)
 	}
 }
 

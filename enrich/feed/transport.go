@@ -338,15 +338,22 @@ func readFramed(br *bufio.Reader, r *Reader, emit func(*Event)) {
 			return
 		}
 		if b[0] >= '1' && b[0] <= '9' {
-			lenStr, err := br.ReadString(' ')
-			if err != nil {
+			// RFC 6587 octet counting: MSG-LEN SP MSG. The length has at
+			// most as many digits as MaxLine; a sender that never ends it
+			// is cut off there, not buffered.
+			head, _ := br.Peek(len(strconv.Itoa(MaxLine)) + 1)
+			sp := bytes.IndexByte(head, ' ')
+			if sp < 0 {
+				r.fail(off, ReasonUnknown, fmt.Errorf("syslog frame length %q: no space after it", head))
 				return
 			}
-			n, err := strconv.Atoi(strings.TrimSpace(lenStr))
+			lenStr := string(head[:sp+1])
+			n, err := strconv.Atoi(lenStr[:sp])
 			if err != nil || n <= 0 || n > MaxLine {
 				r.fail(off, ReasonUnknown, fmt.Errorf("syslog frame length %q", lenStr))
 				return
 			}
+			br.Discard(sp + 1)
 			frame := make([]byte, n)
 			if _, err := io.ReadFull(br, frame); err != nil {
 				return

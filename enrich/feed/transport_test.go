@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -216,4 +217,20 @@ func TestKafka(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// FuzzSyslogStream: a syslog TCP stream, octet-counted or newline-framed,
+// in any bytes: events or counted errors, never a panic or an unbounded
+// read.
+func FuzzSyslogStream(f *testing.F) {
+	f.Add([]byte("<13>1 2026-11-23T10:00:00Z host app - - - " + esxiLines))
+	f.Add([]byte("75 <166>1 2021-07-13T14:23:47.500Z esxi01 Vpxa: verbose vpxa[2100101] [x] -- BEGIN\n12 <13>hello\n"))
+	f.Add([]byte("99999999999999999999"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := NewReader("fuzz")
+		readFramed(bufio.NewReaderSize(bytes.NewReader(b), 1<<16), r, func(*Event) {})
+		if msg, ok := SyslogMessage(b); ok && len(msg) > len(b) {
+			t.Fatal("message longer than its line")
+		}
+	})
 }

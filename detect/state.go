@@ -88,15 +88,7 @@ func (s *State) Bytes() uint64 {
 // not expired at now.
 func (s *State) get(key string, now time.Time) ([]byte, bool) {
 	s.kb = append(s.kb[:0], key...)
-	v := s.c.Get(s.buf[:0], s.kb)
-	s.buf = v
-	if len(v) < 8 {
-		return nil, false
-	}
-	if int64(binary.LittleEndian.Uint64(v)) < now.UnixNano() {
-		return nil, false
-	}
-	return v[8:], true
+	return s.getKey(s.kb, now)
 }
 
 // getKey is get with the key in a byte slice.
@@ -109,19 +101,17 @@ func (s *State) getKey(key []byte, now time.Time) ([]byte, bool) {
 	return v[8:], true
 }
 
+// set stores val under key until deadline.
+func (s *State) set(key string, deadline time.Time, val []byte) {
+	s.kb = append(s.kb[:0], key...)
+	s.setKey(s.kb, deadline, val)
+}
+
 // setKey is set with the key in a byte slice.
 func (s *State) setKey(key []byte, deadline time.Time, val []byte) {
 	s.wbuf = binary.LittleEndian.AppendUint64(s.wbuf[:0], uint64(deadline.UnixNano()))
 	s.wbuf = append(s.wbuf, val...)
-	s.c.Set(key, s.wbuf)
-}
-
-// set stores val under key until deadline.
-func (s *State) set(key string, deadline time.Time, val []byte) {
-	s.wbuf = binary.LittleEndian.AppendUint64(s.wbuf[:0], uint64(deadline.UnixNano()))
-	s.wbuf = append(s.wbuf, val...)
-	s.kb = append(s.kb[:0], key...)
-	s.c.Set(s.kb, s.wbuf) // fastcache copies
+	s.c.Set(key, s.wbuf) // fastcache copies
 }
 
 func (s *State) del(key string) { s.c.Del([]byte(key)) }

@@ -39,3 +39,21 @@ remove_hosts() {
   ip netns del "$2" 2>/dev/null || true
   rm -rf "/etc/netns/$1"
 }
+
+# begin CLIENT_NS SERVER_NS: a fresh work directory ($work), a list for the
+# background processes the script starts ($pids), and a trap that, when the
+# script exits, stops them, removes the namespaces and the work directory.
+begin() {
+  C_NS=$1 S_NS=$2
+  pids=()
+  remove_hosts "$C_NS" "$S_NS" # left over from an interrupted run
+  work=$(mktemp -d)
+  trap finish EXIT
+}
+
+finish() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  remove_hosts "$C_NS" "$S_NS"
+  rm -rf "$work"
+}

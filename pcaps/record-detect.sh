@@ -20,18 +20,7 @@ C=of-det-client S=of-det-server
 CLIENT=10.77.0.2 SERVER=198.51.100.10
 D=example-storage.test
 out=$here/outflow-detect.pcap events=$here/outflow-detect.events.jsonl rep=$here/reported
-work=$(mktemp -d)
-pids=()
-
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  remove_hosts $C $S
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cleanup
-work=$(mktemp -d)
+begin $C $S
 
 need tcpdump curl openssl socat python3 ip ethtool tar go
 (cd .. && go build -o "$work/outflow" ./cmd/outflow)

@@ -16,18 +16,7 @@ C=of-rq-client S=of-rq-server
 CLIENT=10.77.0.2 SERVER=198.51.100.10
 NAME=quic.example-storage.test
 out=$here/outflow-quic.pcap rep=$here/reported
-work=$(mktemp -d)
-pids=()
-
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  remove_hosts $C $S
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cleanup
-work=$(mktemp -d)
+begin $C $S
 
 need go tcpdump openssl ip ethtool
 (cd quicpeer && go build -o "$work/quicpeer" .)

@@ -15,18 +15,7 @@ C=of-rec-client S=of-rec-server
 CLIENT=10.77.0.2 SERVER=198.51.100.10 # an internal host and a public-looking one (TEST-NET-2)
 NAME=files.example-storage.test
 out=$here/outflow-demo.pcap rep=$here/reported
-work=$(mktemp -d)
-pids=()
-
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  remove_hosts $C $S
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cleanup
-work=$(mktemp -d)
+begin $C $S
 
 need tcpdump curl wget openssl socat python3 ip ethtool
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outflow-sensor/outflow/detect"
 	"github.com/outflow-sensor/outflow/internal/shared"
 )
 
@@ -38,13 +39,21 @@ func TestCollectHostEvents(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errs lockedBuffer
+	var out, errs, alerts lockedBuffer
 	var received atomic.Uint64
+	// Detection on router flows: the workstation's network is the home
+	// one, and with no history the first program to reach the attacker's
+	// host makes it rare.
+	cfg, err := detect.ParseConfig("test", []byte("HomeNets: [192.168.2.0/24]\nBaseline:\n  ActivationAfter: 0d\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ready := make(chan int, 1)
 	done := make(chan ExportStats, 1)
 	go func() {
 		st, err := Collect(ctx, CollectConfig{
 			Listen: []string{"netflow://127.0.0.1:0"}, HostEvents: []string{hostURL},
+			HomeNets: cfg.HomePrefixes(), Detect: &Detection{Config: cfg, Alerts: &alerts},
 			Flows: &out, Errors: &errs, Received: &received,
 			Ready: func(a []net.Addr) { ready <- a[0].(*net.UDPAddr).Port },
 		})
@@ -115,5 +124,34 @@ func TestCollectHostEvents(t *testing.T) {
 			t.Errorf("%s: %d ends attributed, want %v\n%v", row.cid, got, want, r)
 		}
 	}
+	// The alert names the process the host events gave, the flow's
+	// Community ID as the exporter's record hashes to, and says the payload
+	// was not seen.
+	found := false
+	dec = json.NewDecoder(bytes.NewReader([]byte(alerts.String())))
+	for dec.More() {
+		var a detect.Alert
+		if err := dec.Decode(&a); err != nil {
+			t.Fatal(err)
+		}
+		if a.Process != nil && a.Process.Name == "powershell.exe" && a.Process.PID == 2084 {
+			found = true
+			if len(a.Evidence.CommunityIDs) != 1 || a.Evidence.CommunityIDs[0] != "1:Xf/GpWybMK81r6wmZ7ekbI0lWr8=" || !contains(a.Missing, "payload") {
+				t.Errorf("%s: %v, missing %v", a.Title, a.Evidence.CommunityIDs, a.Missing)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no alert for powershell.exe in:\n%s", alerts.String())
+	}
 	t.Logf("stderr:\n%s", errs.String())
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }

@@ -1,7 +1,6 @@
 package sensor
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/netip"
@@ -58,7 +57,7 @@ func newExportPipeline(window time.Duration, dc collect.Config, home []netip.Pre
 			p.line = appendAttributions(p.line, orig, resp)
 		}
 		if p.det != nil {
-			p.det.eng.Flow(routerFlow(f, communityID(p.line), orig, resp))
+			p.det.eng.Flow(routerFlow(f, string(p.enc.CommunityID(p.line)), orig, resp))
 		}
 		p.out(p.line)
 	}
@@ -201,21 +200,6 @@ func addrOfPacket(b *[16]byte, v6 bool) netip.Addr {
 		return netip.AddrFrom16(*b).Unmap()
 	}
 	return netip.AddrFrom4([4]byte(b[:4]))
-}
-
-// communityID finds the Community ID in an encoded record.
-func communityID(line []byte) string {
-	const key = `"community_id":"`
-	i := bytes.Index(line, []byte(key))
-	if i < 0 {
-		return ""
-	}
-	rest := line[i+len(key):]
-	j := bytes.IndexByte(rest, '"')
-	if j < 0 {
-		return ""
-	}
-	return string(rest[:j])
 }
 
 // routerFlow is the analytics' view of a flow an exporter reported: IP

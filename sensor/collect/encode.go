@@ -15,6 +15,17 @@ import (
 type Encoder struct {
 	HomeNets []netip.Prefix
 	cid      *communityid.Hasher
+	// cid locates the Community ID in the line Append last wrote.
+	cidAt, cidEnd int
+}
+
+// CommunityID returns the Community ID within line, the record Append
+// last wrote.
+func (e *Encoder) CommunityID(line []byte) []byte {
+	if e.cidEnd > len(line) || e.cidAt > e.cidEnd {
+		return nil
+	}
+	return line[e.cidAt:e.cidEnd]
 }
 
 // NewEncoder returns an Encoder for the home networks (nil: RFC 1918 and
@@ -60,6 +71,7 @@ func appendKey(dst []byte, k string, v uint64) []byte {
 
 // Append appends f as one JSON line.
 func (e *Encoder) Append(dst []byte, f *Flow) []byte {
+	start := len(dst)
 	dst = append(dst, `{"ts":"`...)
 	dst = f.Start.UTC().AppendFormat(dst, tsLayout)
 	dst = append(dst, `","end_ts":"`...)
@@ -95,7 +107,9 @@ func (e *Encoder) Append(dst []byte, f *Flow) []byte {
 	if icmp {
 		sport, dport = typ, code
 	}
+	e.cidAt = len(dst) - start
 	dst = e.cid.Append(dst, f.Orig.AsSlice(), f.Resp.AsSlice(), f.Proto, sport, dport)
+	e.cidEnd = len(dst) - start
 	dst = append(dst, '"')
 	dir := flows.DirExternal
 	oh, rh := e.home(f.Orig), e.home(f.Resp)

@@ -39,7 +39,7 @@ var day0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 
 // tcp is a finished TCP flow from an internal host with the given bytes.
 func tcp(at time.Time, src, dst string, dport uint16, out, in uint64) *Flow {
-	return &Flow{Start: at, End: at.Add(2 * time.Second), CommunityID: "1:" + src + ">" + dst, Proto: 6,
+	return &Flow{Start: at, End: at.Add(2 * time.Second), CommunityID: CIDOf([]byte("1:" + src + ">" + dst)), Proto: 6,
 		Orig: netip.AddrPortFrom(mustAddr(src), 50000), Resp: netip.AddrPortFrom(mustAddr(dst), dport),
 		OrigBytes: out, RespBytes: in, OrigPkts: 10, RespPkts: 10, Final: true, Observed: true, App: "unknown", HTTPBody: -1}
 }
@@ -150,7 +150,7 @@ func TestExfilApp(t *testing.T) {
 	f := tcp(day0, "10.0.0.5", "162.125.1.1", 443, 30<<20, 10<<10)
 	f.ServerName, f.OrigProc = "content.dropboxapi.com", proc(`C:\Program Files\Google\Chrome\Application\chrome.exe`, "")
 	e.Flow(f)
-	f.OrigProc, f.CommunityID = nil, "other"
+	f.OrigProc, f.CommunityID = nil, CIDOf([]byte("other"))
 	e.Flow(f)
 	if a := c.by("AN1511"); len(a) != 1 || a[0].Severity != Low || a[0].Missing[0] != "process" {
 		t.Fatalf("%+v", a)

@@ -34,7 +34,7 @@ func BenchmarkEngineFlow(b *testing.B) {
 				f.ServerName = names[i%c.dests]
 				f.Start = t0.Add(time.Duration(i) * time.Millisecond)
 				f.End = f.Start.Add(time.Second)
-				f.CommunityID = "1:x"
+				f.CommunityID = CIDOf([]byte("1:x"))
 				e.Flow(f)
 			}
 		})
@@ -58,7 +58,7 @@ func BenchmarkStateMemory(b *testing.B) {
 				st := NewState(512 << 20)
 				e := New(Compiled(), st, nil, func(*Alert) {})
 				f := &Flow{Proto: 6, OrigBytes: c.out, RespBytes: 4000, OrigPkts: 80, RespPkts: 30, Final: true, Observed: true,
-					App: "tls", Handshake: true, HTTPBody: -1, CommunityID: "1:x"}
+					App: "tls", Handshake: true, HTTPBody: -1, CommunityID: CIDOf([]byte("1:x"))}
 				t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 				for d := 0; d < c.dests; d++ {
 					for h := 0; h < c.hosts; h++ {

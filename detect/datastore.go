@@ -32,7 +32,7 @@ func (datastoreTransfer) flow(e *Engine, f *Flow, v *view) {
 	if !esxi {
 		return
 	}
-	key := "an1515|" + v.host + "|" + v.dest
+	key := "an1515|" + v.hostIP() + "|" + v.destName()
 	w := e.addWindow(key, c.TimeWindow.D(), f.Start, v.out, v.in, f.CommunityID)
 	if w.out <= uint64(c.DatastoreTransferThreshold) {
 		return
@@ -43,7 +43,7 @@ func (datastoreTransfer) flow(e *Engine, f *Flow, v *view) {
 	if v.proc != nil {
 		a.Confidence = "high"
 	}
-	a.Title = fmt.Sprintf("ESXi host %s sent %s to external %s within %v", v.host, humanBytes(w.out), v.dest, c.TimeWindow)
+	a.Title = fmt.Sprintf("ESXi host %s sent %s to external %s within %v", v.hostIP(), humanBytes(w.out), v.destName(), c.TimeWindow)
 	windowEvidence(a, w)
 	if e.ev != nil && v.hostName != "" {
 		for _, ev := range e.ev.Query(v.hostName, w.start.Add(-c.TimeWindow.D()), f.End, "", -1, feed.KindServiceLog) {
@@ -55,6 +55,6 @@ func (datastoreTransfer) flow(e *Engine, f *Flow, v *view) {
 	}
 	a.Evidence.Thresholds["DatastoreTransferThreshold"] = uint64(c.DatastoreTransferThreshold)
 	a.Evidence.Thresholds["TimeWindow"] = c.TimeWindow.String()
-	a.DedupKey = strings.Join([]string{"AN1515", v.host, v.dest}, "|")
+	a.DedupKey = strings.Join([]string{"AN1515", v.hostIP(), v.destName()}, "|")
 	e.emit(a)
 }

@@ -39,10 +39,10 @@ func (encryptedChannel) flow(e *Engine, f *Flow, v *view) {
 	if v.totalOut+v.totalIn < uint64(c.TrafficVolumeThreshold) {
 		return
 	}
-	if r := e.cfg.lists.doh(v.remote.Addr(), f.ServerName); r != "" || inList(c.DoHResolvers, v.remote.Addr(), f.ServerName) {
+	if r := e.cfg.lists.doh(v.remote.Addr(), v.name); r != "" || inList(c.DoHResolvers, v.remote.Addr(), v.name) {
 		return
 	}
-	if inList(c.AllowedMgmtHosts, v.remote.Addr(), f.ServerName) || inList(c.AllowedMgmtHosts, v.inside.Addr(), "") {
+	if inList(c.AllowedMgmtHosts, v.remote.Addr(), v.name) || inList(c.AllowedMgmtHosts, v.inside.Addr(), "") {
 		return
 	}
 	port := v.remote.Port()
@@ -111,7 +111,7 @@ func (encryptedChannel) flow(e *Engine, f *Flow, v *view) {
 	if v.proc != nil {
 		proc = baseName(v.proc.Image)
 	}
-	a.Title = fmt.Sprintf("%s sent %s with no TLS, QUIC or SSH handshake to %s on %s", proc, what, v.dest, where)
+	a.Title = fmt.Sprintf("%s sent %s with no TLS, QUIC or SSH handshake to %s on %s", proc, what, v.destName(), where)
 	if hostVariant {
 		a.Analytic = hostAnalytic(v.proc.Image)
 		a.Severity, a.Confidence = High, "high"
@@ -150,7 +150,7 @@ func (encryptedChannel) flow(e *Engine, f *Flow, v *view) {
 	a.Evidence.Thresholds["TrafficVolumeThreshold"] = uint64(c.TrafficVolumeThreshold)
 	a.Evidence.Thresholds["TrafficAsymmetryRatio"] = c.TrafficAsymmetryRatio
 	a.Evidence.Thresholds["MinSample"] = c.MinSample
-	a.DedupKey = strings.Join([]string{"T1573.001", v.host, procKey(v), v.remote.String()}, "|")
+	a.DedupKey = strings.Join([]string{"T1573.001", v.hostIP(), procKey(v), v.remote.String()}, "|")
 	e.emit(a)
 }
 
@@ -185,10 +185,10 @@ func hostAnalytic(image string) string {
 }
 
 // inList reports whether an address or a server name is among entries
-// that are addresses, prefixes or names (a leading dot: subdomains).
+// that are addresses, prefixes or names (a leading dot: subdomains); the
+// name is in lower case.
 func inList(entries []string, a netip.Addr, name string) bool {
 	a = a.Unmap()
-	name = strings.ToLower(name)
 	for _, s := range entries {
 		if p, err := netip.ParsePrefix(s); err == nil {
 			if a.IsValid() && p.Contains(a) {
@@ -202,8 +202,7 @@ func inList(entries []string, a netip.Addr, name string) bool {
 			}
 			continue
 		}
-		s = strings.ToLower(s)
-		if name != "" && (name == strings.TrimPrefix(s, ".") && s[0] != '.' || strings.HasSuffix(name, "."+strings.TrimPrefix(s, "."))) {
+		if name != "" && underDomain(name, strings.ToLower(s)) {
 			return true
 		}
 	}

@@ -46,21 +46,21 @@ type Engine struct {
 	top      *topHosts
 	Stats    Stats
 	flowAn   []flowAnalytic
-	rb       []byte // scratch for values being written
+	scratch  rec // the value being written
 	hostsBuf []prevSeen
 	v        view
 	kb       []byte
 }
 
-// rec starts a value in the engine's scratch buffer; it is valid until
+// rec starts a value in the engine's scratch record; it is valid until
 // the next call.
 func (e *Engine) rec() *rec {
-	e.rb = e.rb[:0]
-	return &rec{b: e.rb}
+	e.scratch.b = e.scratch.b[:0]
+	return &e.scratch
 }
 
 type flowID struct {
-	cid   string
+	cid   CommunityID
 	start int64
 }
 
@@ -118,12 +118,32 @@ type view struct {
 	totalOut       uint64 // the flow's totals so far
 	totalIn        uint64
 	proc           *process.Attribution // the process at the internal end
-	host           string               // how state keys name the internal host
+	host           string               // hostIP's, once made
 	hostName       string
-	dest           string // server name, or the remote address
-	name           string // the server name in lower case
+	dest           string // destName's, once made
+	name           string // the server name: lower case, no port
 	svcCat, svcDom string // the web service it belongs to, if listed
 	dyn            string // the dynamic-DNS suffix it lies under
+}
+
+// hostIP names the internal host in state keys and alerts: its address.
+// It is made when an analytic needs it, not for every flow.
+func (v *view) hostIP() string {
+	if v.host == "" {
+		v.host = v.inside.Addr().String()
+	}
+	return v.host
+}
+
+// destName names the remote end: its server name, else its address.
+func (v *view) destName() string {
+	if v.dest == "" {
+		v.dest = v.name
+		if v.dest == "" {
+			v.dest = v.remote.Addr().String()
+		}
+	}
+	return v.dest
 }
 
 // service reports whether the flow's server is one of want.
@@ -163,13 +183,11 @@ func (e *Engine) Flow(f *Flow) {
 		}
 		e.seen[id] = [2]uint64{v.totalOut, v.totalIn}
 	}
-	v.host = v.inside.Addr().String()
 	if v.proc != nil {
 		v.hostName = v.proc.Host
 	}
-	v.dest = f.destName()
 	if f.ServerName != "" {
-		v.name = strings.ToLower(f.ServerName)
+		v.name = strings.ToLower(hostOnly(f.ServerName))
 		v.svcCat, v.svcDom = e.cfg.lists.service(v.name)
 		v.dyn = e.cfg.lists.dynamicDNS(v.name)
 	}
@@ -201,7 +219,7 @@ func (e *Engine) tick(t time.Time) {
 		e.days, e.last, changed = e.days+1, d, true
 	}
 	if changed {
-		e.st.set("meta|first", forever, (&rec{}).i64(e.first.UnixNano()).i64(e.days).i64(e.last).b)
+		e.st.set("meta|first", forever, e.rec().i64(e.first.UnixNano()).i64(e.days).i64(e.last).b)
 	}
 	if t.After(e.now) {
 		if !e.now.IsZero() && dayOf(t) != dayOf(e.now) {
@@ -216,16 +234,9 @@ func dayOf(t time.Time) int64 { return t.UTC().Unix() / 86400 }
 // active reports whether the baselines have seen enough data to alert:
 // traffic on ActivationAfter's worth of distinct days. A capture holding
 // one flow from 2016 and one from 2022 is two days of data, not six years.
-func (e *Engine) active(time.Time) bool {
+func (e *Engine) active() bool {
 	need := int64((e.cfg.Baseline.ActivationAfter.D() + 24*time.Hour - 1) / (24 * time.Hour))
 	return e.days > need // need whole days before the current one
-}
-
-// Now is the engine's clock: the latest packet or event time seen.
-func (e *Engine) Now() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.now
 }
 
 // Close ends the day in progress for the daily analytics (a replay's
@@ -265,11 +276,11 @@ func (e *Engine) alertFor(f *Flow, v *view, analytic, technique string) *Alert {
 	a := &Alert{TS: f.End, Analytic: analytic, Technique: technique,
 		Host:        &AlertHost{IP: v.inside.Addr().String(), Name: v.hostName, PeerGroup: e.cfg.PeerGroup(v.inside.Addr())},
 		Process:     alertProcess(v.proc),
-		Destination: &Destination{IP: v.remote.Addr().String(), Port: v.remote.Port(), Name: f.ServerName},
+		Destination: &Destination{IP: v.remote.Addr().String(), Port: v.remote.Port(), Name: v.name},
 		Evidence:    Evidence{Measured: map[string]any{}, Thresholds: map[string]any{}, Baseline: map[string]any{}},
 	}
-	if f.CommunityID != "" {
-		a.Evidence.CommunityIDs = []string{f.CommunityID}
+	if f.CommunityID.n > 0 {
+		a.Evidence.CommunityIDs = []string{f.CommunityID.String()}
 	}
 	if v.proc == nil {
 		a.Missing = append(a.Missing, "process")
@@ -301,7 +312,7 @@ const maxWindowCIDs = 16
 
 // addWindow adds a flow's bytes to the window under key and returns the
 // totals; a window past its end starts again.
-func (e *Engine) addWindow(key string, span time.Duration, t time.Time, out, in uint64, cid string) window {
+func (e *Engine) addWindow(key string, span time.Duration, t time.Time, out, in uint64, cid CommunityID) window {
 	w := window{start: t}
 	if b, ok := e.st.get(key, t); ok {
 		r := reader{b: b}
@@ -319,21 +330,29 @@ func (e *Engine) addWindow(key string, span time.Duration, t time.Time, out, in 
 	w.out += out
 	w.in += in
 	w.flows++
-	if cid != "" && len(w.cids) < maxWindowCIDs && !contains(w.cids, cid) {
-		w.cids = append(w.cids, cid)
+	if cid.n > 0 && len(w.cids) < maxWindowCIDs && !containsCID(w.cids, &cid) {
+		w.cids = append(w.cids, cid.String())
 	}
 	r := e.rec().i64(w.start.UnixNano()).u64(w.out).u64(w.in).u64(w.flows).u64(uint64(len(w.cids)))
 	for _, c := range w.cids {
 		r.str(c)
 	}
 	e.st.set(key, w.start.Add(span), r.b)
-	e.rb = r.b
 	return w
 }
 
 // resetWindow ends a window once it has alerted, so the next alert needs
 // a fresh threshold's worth.
 func (e *Engine) resetWindow(key string) { e.st.del(key) }
+
+func containsCID(list []string, c *CommunityID) bool {
+	for _, x := range list {
+		if c.is(x) {
+			return true
+		}
+	}
+	return false
+}
 
 func contains(list []string, s string) bool {
 	for _, x := range list {

@@ -25,7 +25,7 @@ func (exfilApp) flow(e *Engine, f *Flow, v *view) {
 	if v.proc != nil && !nameIn(v.proc.Image, c.MonitoredProcesses) {
 		return
 	}
-	key := "an1511|" + v.host + "|" + procKey(v) + "|" + dom
+	key := "an1511|" + v.hostIP() + "|" + procKey(v) + "|" + dom
 	w := e.addWindow(key, c.TimeWindow.D(), f.Start, v.out, v.in, f.CommunityID)
 	if w.out <= uint64(c.ExfilVolumeThreshold) || ratio(w.out, w.in) < c.MinOutInRatio {
 		return
@@ -40,12 +40,12 @@ func (exfilApp) flow(e *Engine, f *Flow, v *view) {
 	} else {
 		who = baseName(v.proc.Image)
 	}
-	a.Title = fmt.Sprintf("%s uploaded %s to %s (%s) within %v", who, humanBytes(w.out), f.ServerName, serviceLabel(cat, dom), c.TimeWindow)
+	a.Title = fmt.Sprintf("%s uploaded %s to %s (%s) within %v", who, humanBytes(w.out), v.name, serviceLabel(cat, dom), c.TimeWindow)
 	windowEvidence(a, w)
 	a.Evidence.Thresholds["ExfilVolumeThreshold"] = uint64(c.ExfilVolumeThreshold)
 	a.Evidence.Thresholds["MinOutInRatio"] = c.MinOutInRatio
 	a.Evidence.Thresholds["TimeWindow"] = c.TimeWindow.String()
-	a.DedupKey = strings.Join([]string{"AN1511", v.host, procKey(v), dom}, "|")
+	a.DedupKey = strings.Join([]string{"AN1511", v.hostIP(), procKey(v), dom}, "|")
 	e.emit(a)
 }
 

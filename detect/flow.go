@@ -14,7 +14,7 @@ import (
 // absent.
 type Flow struct {
 	Start, End  time.Time
-	CommunityID string
+	CommunityID CommunityID
 	Proto       uint8
 	Orig, Resp  netip.AddrPort
 	// OrigBytes and RespBytes are application payload bytes from a capture,
@@ -54,11 +54,22 @@ func ratio(out, in uint64) float64 {
 	return float64(out) / float64(max(in, 1))
 }
 
-// destName is how the analytics name the remote end: its server name, or
-// its address.
-func (f *Flow) destName() string {
-	if f.ServerName != "" {
-		return f.ServerName
-	}
-	return f.Resp.Addr().String()
+// CommunityID is a flow's Community ID ("1:" and 28 base64 characters),
+// held by value: handing a flow to the analytics allocates nothing, and
+// it keys the open flows' map as it is.
+type CommunityID struct {
+	b [32]byte
+	n uint8
 }
+
+// CIDOf makes a CommunityID of b (32 bytes at most are kept).
+func CIDOf(b []byte) CommunityID {
+	var c CommunityID
+	c.n = uint8(copy(c.b[:], b))
+	return c
+}
+
+func (c *CommunityID) String() string { return string(c.b[:c.n]) }
+
+// is compares with a string without making one.
+func (c *CommunityID) is(s string) bool { return string(c.b[:c.n]) == s }

@@ -120,18 +120,17 @@ func buildLists(file string, lc *ListsConfig) (*lists, []error) {
 
 // tool returns the tools-list entry of a program, by its base name, or
 // without a version suffix ("python3.11" is "python3", then "python").
-func (l *lists) tool(image string) (tool, bool) {
+func (l *lists) tool(image string) (tool, bool) { return byName(l.tools, image) }
+
+// byName looks a program up by its base name, lower case, then by the
+// name without a version suffix.
+func byName[T any](m map[string]T, image string) (T, bool) {
 	b := baseName(image)
-	for {
-		if t, ok := l.tools[b]; ok {
-			return t, true
-		}
-		s := strings.TrimRight(b, "0123456789.")
-		if s == b || s == "" {
-			return tool{}, false
-		}
-		b = s
+	if v, ok := m[b]; ok {
+		return v, true
 	}
+	v, ok := m[strings.TrimRight(b, "0123456789.")]
+	return v, ok
 }
 
 func (l *lists) addService(domain, category string) {
@@ -147,10 +146,7 @@ func (l *lists) addService(domain, category string) {
 // server name (lower case) belongs to: the longest entry it is, or lies
 // under.
 func (l *lists) service(name string) (category, domain string) {
-	name = strings.TrimSuffix(name, ".")
-	if i := strings.LastIndexByte(name, ':'); i > 0 && strings.IndexByte(name, ':') == i {
-		name = name[:i] // a Host header's port
-	}
+	name = hostOnly(name)
 	for n, sub := name, false; n != ""; sub = true {
 		if c, ok := l.services[n]; ok {
 			return c, n
@@ -207,7 +203,7 @@ func matches(lname, cat, dom string, want []string) (category, domain string, ok
 		if cat != "" && w == cat {
 			return cat, dom, true
 		}
-		if strings.Contains(w, ".") && (lname == strings.TrimPrefix(w, ".") && w[0] != '.' || strings.HasSuffix(lname, "."+strings.TrimPrefix(w, "."))) {
+		if strings.Contains(w, ".") && underDomain(lname, strings.ToLower(w)) {
 			return cat, w, true
 		}
 	}
@@ -222,10 +218,37 @@ func dotted(s string) string {
 	return s
 }
 
+// underDomain reports whether a name (lower case) is the domain an
+// entry names or lies under it; an entry with a leading dot ("
+// .example.com") names subdomains only.
+func underDomain(name, entry string) bool {
+	d := strings.TrimPrefix(entry, ".")
+	if name == d {
+		return d == entry
+	}
+	return len(name) > len(d) && strings.HasSuffix(name, d) && name[len(name)-len(d)-1] == '.'
+}
+
+// hostOnly is a server name as the analytics compare it: without the port
+// a Host header may carry ("example.com:8080", "[2001:db8::1]:443") and
+// without a trailing dot.
+func hostOnly(h string) string {
+	if h != "" && h[0] == '[' {
+		if i := strings.IndexByte(h, ']'); i > 0 {
+			return h[1:i]
+		}
+		return h
+	}
+	if i := strings.LastIndexByte(h, ':'); i > 0 && strings.IndexByte(h, ':') == i {
+		h = h[:i]
+	}
+	return strings.TrimSuffix(h, ".")
+}
+
 // dynamicDNS returns the dynamic-DNS suffix a name (lower case) lies
 // under, by its dot-suffixes: one map lookup per label.
 func (l *lists) dynamicDNS(name string) string {
-	name = strings.TrimSuffix(name, ".")
+	name = hostOnly(name)
 	for i := strings.IndexByte(name, '.'); i >= 0; {
 		if s := name[i:]; l.dyndns[s] {
 			return s
@@ -239,12 +262,13 @@ func (l *lists) dynamicDNS(name string) string {
 	return ""
 }
 
-// doh names the public DoH resolver at an address or server name.
+// doh names the public DoH resolver at an address or server name (lower
+// case).
 func (l *lists) doh(a netip.Addr, name string) string {
 	if r, ok := l.dohAddrs[a.Unmap()]; ok {
 		return r
 	}
-	return l.dohNames[strings.ToLower(name)]
+	return l.dohNames[name]
 }
 
 // baseName is a program's file name, lower-cased, from a Windows or a

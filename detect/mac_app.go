@@ -21,7 +21,7 @@ func (macAppUpload) flow(e *Engine, f *Flow, v *view) {
 	if !v.outbound || v.out == 0 || v.proc == nil || e.ev == nil || !macApp(v.proc.Image, c.WatchedApplications) {
 		return
 	}
-	key := "an1513|" + v.host + "|" + procKey(v) + "|" + v.dest
+	key := "an1513|" + v.hostIP() + "|" + procKey(v) + "|" + v.destName()
 	w := e.addWindow(key, c.TimeWindow.D(), f.Start, v.out, v.in, f.CommunityID)
 	if w.out <= uint64(c.DataVolumeThreshold) {
 		return
@@ -39,7 +39,7 @@ func (macAppUpload) flow(e *Engine, f *Flow, v *view) {
 	e.resetWindow(key)
 	a := e.alertFor(f, v, "AN1513", "T1567")
 	a.Severity, a.Confidence = High, "high"
-	a.Title = fmt.Sprintf("%s uploaded %s to %s after writing %d user document(s)", path.Base(v.proc.Image), humanBytes(w.out), v.dest, len(docs))
+	a.Title = fmt.Sprintf("%s uploaded %s to %s after writing %d user document(s)", path.Base(v.proc.Image), humanBytes(w.out), v.destName(), len(docs))
 	windowEvidence(a, w)
 	a.Evidence.Measured["documents_written"] = len(docs)
 	if len(docs) > 8 {
@@ -48,7 +48,7 @@ func (macAppUpload) flow(e *Engine, f *Flow, v *view) {
 	a.Evidence.Events = docs
 	a.Evidence.Thresholds["DataVolumeThreshold"] = uint64(c.DataVolumeThreshold)
 	a.Evidence.Thresholds["TimeWindow"] = c.TimeWindow.String()
-	a.DedupKey = strings.Join([]string{"AN1513", v.host, procKey(v), v.dest}, "|")
+	a.DedupKey = strings.Join([]string{"AN1513", v.hostIP(), procKey(v), v.destName()}, "|")
 	e.emit(a)
 }
 

@@ -3,6 +3,7 @@ package detect
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -36,15 +37,11 @@ func (rareHost) flow(e *Engine, f *Flow, v *view) {
 	if f.Proto == 6 && f.RespPkts == 0 {
 		return // no answer: nothing was reached
 	}
-	dest := v.name
-	if dest == "" {
-		dest = v.dest
-	}
-	if c.IgnoreServices != nil && inList(c.IgnoreServices, v.remote.Addr(), f.ServerName) {
+	if c.IgnoreServices != nil && inList(c.IgnoreServices, v.remote.Addr(), v.name) {
 		return
 	}
-	prev, firstSeen, known := e.prevalence(dest, v.host, f.Start)
-	if !e.active(f.Start) {
+	prev, firstSeen, known := e.prevalence(v, f.Start)
+	if !e.active() {
 		return
 	}
 	global := !known
@@ -73,9 +70,9 @@ func (rareHost) flow(e *Engine, f *Flow, v *view) {
 	if v.proc != nil {
 		who = baseName(v.proc.Image)
 	}
-	a.Title = fmt.Sprintf("%s connected to %s, reached by %d internal host(s) in %v", who, v.dest, prev, e.cfg.Baseline.TrainingPeriod)
+	a.Title = fmt.Sprintf("%s connected to %s, reached by %d internal host(s) in %v", who, v.destName(), prev, e.cfg.Baseline.TrainingPeriod)
 	if global {
-		a.Title = fmt.Sprintf("%s connected to %s, which no internal host had reached before", who, v.dest)
+		a.Title = fmt.Sprintf("%s connected to %s, which no internal host had reached before", who, v.destName())
 	}
 	if why != "" {
 		a.Title += " (" + why + ")"
@@ -85,19 +82,25 @@ func (rareHost) flow(e *Engine, f *Flow, v *view) {
 	a.Evidence.Baseline["first_seen"] = firstSeen.UTC()
 	a.Evidence.Baseline["training_period"] = e.cfg.Baseline.TrainingPeriod.String()
 	a.Evidence.Baseline["data_since"] = e.first.UTC()
-	a.DedupKey = strings.Join([]string{"rare_host", v.host, procKey(v), dest}, "|")
+	a.DedupKey = strings.Join([]string{"rare_host", v.hostIP(), procKey(v), v.destName()}, "|")
 	e.emit(a)
 }
 
-// prevalence records that host reached dest at t and returns how many
+// prevalence records that the flow's internal host reached its destination
+// (the server name, else the address) at t and returns how many
 // internal hosts reached it within the training period, this one
 // included, when the destination was first seen, and whether any host had
 // reached it before. The value is fixed-width: the first-seen time, then
 // per host a hash of its address and its last-seen time, 8 bytes each.
-func (e *Engine) prevalence(dest, host string, t time.Time) (n int, first time.Time, known bool) {
-	e.kb = append(append(e.kb[:0], "pv|"...), dest...)
+func (e *Engine) prevalence(v *view, t time.Time) (n int, first time.Time, known bool) {
+	e.kb = append(e.kb[:0], "pv|"...)
+	if v.name != "" {
+		e.kb = append(e.kb, v.name...)
+	} else {
+		e.kb = v.remote.Addr().AppendTo(e.kb)
+	}
 	key := e.kb
-	h := hostHash(host)
+	h := hostHash(v.inside.Addr())
 	now := t.UnixNano()
 	cut := t.Add(-e.cfg.Baseline.TrainingPeriod.D()).UnixNano()
 	first = t
@@ -137,22 +140,24 @@ func (e *Engine) prevalence(dest, host string, t time.Time) (n int, first time.T
 	if !changed {
 		return len(kept), first, known
 	}
-	v := binary.LittleEndian.AppendUint64(e.rb[:0], uint64(first.UnixNano()))
+	r := e.rec()
+	r.b = binary.LittleEndian.AppendUint64(r.b, uint64(first.UnixNano()))
 	for _, s := range kept {
-		v = binary.LittleEndian.AppendUint64(v, s.h)
-		v = binary.LittleEndian.AppendUint64(v, uint64(s.last))
+		r.b = binary.LittleEndian.AppendUint64(r.b, s.h)
+		r.b = binary.LittleEndian.AppendUint64(r.b, uint64(s.last))
 	}
-	e.rb = v
-	e.st.setKey(key, t.Add(e.cfg.Baseline.TrainingPeriod.D()), v)
+	e.st.setKey(key, t.Add(e.cfg.Baseline.TrainingPeriod.D()), r.b)
 	return len(kept), first, known
 }
 
-// hostHash names an internal host in prevalence values: FNV-1a, the same
-// in every run, so a state saved by one run counts hosts for the next.
-func hostHash(host string) uint64 {
+// hostHash names an internal host in prevalence values: FNV-1a of its
+// address, the same in every run, so a state saved by one run counts
+// hosts for the next.
+func hostHash(a netip.Addr) uint64 {
+	b := a.Unmap().As16()
 	h := uint64(14695981039346656037)
-	for i := 0; i < len(host); i++ {
-		h = (h ^ uint64(host[i])) * 1099511628211
+	for _, c := range b {
+		h = (h ^ uint64(c)) * 1099511628211
 	}
 	return h
 }
@@ -173,7 +178,7 @@ func rareSeverity(e *Engine, v *view) (string, string) {
 		return High, "a VS Code extension"
 	case lists.office[baseName(v.proc.ParentImage)] && isTool(lists, img, "windows"):
 		return High, "a LOLBIN spawned by " + baseName(v.proc.ParentImage)
-	case lists.unixLOLBin[b] || lists.unixLOLBin[strings.TrimRight(b, "0123456789.")]:
+	case isUnixLOLBin(lists, img):
 		return Medium, "a UNIX LOLBIN"
 	case isTool(lists, img, "windows"):
 		return Medium, "a LOLBIN"
@@ -184,4 +189,9 @@ func rareSeverity(e *Engine, v *view) (string, string) {
 func isTool(l *lists, image, platform string) bool {
 	t, ok := l.tool(image)
 	return ok && t.platform == platform
+}
+
+func isUnixLOLBin(l *lists, image string) bool {
+	_, ok := byName(l.unixLOLBin, image)
+	return ok
 }

@@ -22,7 +22,7 @@ func saasCalls(e *Engine, ev *feed.Event) {
 	user := strings.ToLower(ev.User)
 	span := c.TimeWindow.D()
 	key := "an1514|" + user
-	w := e.addWindow(key, span, ev.Time, uint64(max(ev.Bytes, 0)), 0, "")
+	w := e.addWindow(key, span, ev.Time, uint64(max(ev.Bytes, 0)), 0, CommunityID{})
 	mean := e.learnRate(user, ev.Time, span)
 	profile, fixed := c.UserBaselineProfiles.Accounts[user]
 	base := mean
@@ -32,7 +32,7 @@ func saasCalls(e *Engine, ev *feed.Event) {
 	if int(w.flows) <= c.APICallThreshold || float64(w.flows) <= base*c.UserBaselineProfiles.Multiplier {
 		return
 	}
-	if !fixed && !e.active(ev.Time) {
+	if !fixed && !e.active() {
 		return // no baseline yet to be above
 	}
 	e.resetWindow(key)
@@ -81,6 +81,6 @@ func (e *Engine) learnRate(user string, t time.Time, span time.Duration) float64
 	windows := max(float64(t.Sub(first))/float64(span), 1)
 	mean := float64(n) / windows
 	n++
-	e.st.set(key, t.Add(period), (&rec{}).i64(first.UnixNano()).u64(n).b)
+	e.st.set(key, t.Add(period), e.rec().i64(first.UnixNano()).u64(n).b)
 	return mean
 }

@@ -66,9 +66,6 @@ func (s *State) Save(path string) error {
 	return s.c.SaveToFile(path)
 }
 
-// Reset empties the state.
-func (s *State) Reset() { s.c.Reset() }
-
 // Entries is the number of values held, expired ones included until they
 // are overwritten.
 func (s *State) Entries() uint64 {

@@ -29,7 +29,7 @@ func (toolUpload) flow(e *Engine, f *Flow, v *view) {
 	if v.proc != nil && !nameIn(v.proc.Image, c.MonitoredTools) {
 		return
 	}
-	key := "an1512|" + v.host + "|" + procKey(v) + "|" + v.dest
+	key := "an1512|" + v.hostIP() + "|" + procKey(v) + "|" + v.destName()
 	w := e.addWindow(key, c.TimeWindow.D(), f.Start, v.out, v.in, f.CommunityID)
 	if w.out <= uint64(c.DataVolumeThreshold) {
 		return
@@ -50,7 +50,7 @@ func (toolUpload) flow(e *Engine, f *Flow, v *view) {
 	if cleartext {
 		how = "by HTTP " + f.HTTPMethod
 	}
-	a.Title = fmt.Sprintf("%s uploaded %s to %s %s", who, humanBytes(w.out), v.dest, how)
+	a.Title = fmt.Sprintf("%s uploaded %s to %s %s", who, humanBytes(w.out), v.destName(), how)
 	windowEvidence(a, w)
 	if v.proc != nil {
 		files := 0
@@ -74,7 +74,7 @@ func (toolUpload) flow(e *Engine, f *Flow, v *view) {
 		a.Evidence.Measured["http_method"] = f.HTTPMethod
 		a.Evidence.Measured["http_request_body_bytes"] = f.HTTPBody
 	}
-	a.DedupKey = strings.Join([]string{"AN1512", v.host, procKey(v), v.dest}, "|")
+	a.DedupKey = strings.Join([]string{"AN1512", v.hostIP(), procKey(v), v.destName()}, "|")
 	e.emit(a)
 }
 

@@ -23,7 +23,7 @@ func (webFileSharing) flow(e *Engine, f *Flow, v *view) {
 	cat, dom, ok := v.service(c.FileSharingServices)
 	if ok {
 		fileSharing = true
-		e.top.add(dayOf(f.End), v.host, e.cfg.PeerGroup(v.inside.Addr()), v.out)
+		e.top.add(dayOf(f.End), v.hostIP(), e.cfg.PeerGroup(v.inside.Addr()), v.out)
 	}
 	dyn := v.dyn
 	if v.out >= minUploadFlow {
@@ -40,10 +40,10 @@ func (webFileSharing) flow(e *Engine, f *Flow, v *view) {
 		if v.proc != nil {
 			who = baseName(v.proc.Image)
 		}
-		a.Title = fmt.Sprintf("%s connected to %s, a dynamic-DNS name, and sent %s", who, f.ServerName, humanBytes(v.totalOut))
+		a.Title = fmt.Sprintf("%s connected to %s, a dynamic-DNS name, and sent %s", who, v.name, humanBytes(v.totalOut))
 		a.Evidence.Measured["out_bytes"], a.Evidence.Measured["in_bytes"] = v.totalOut, v.totalIn
 		a.Evidence.Measured["suffix"] = dyn
-		a.DedupKey = strings.Join([]string{"dynamic_dns", v.host, strings.ToLower(f.ServerName)}, "|")
+		a.DedupKey = strings.Join([]string{"dynamic_dns", v.hostIP(), v.name}, "|")
 		e.emit(a)
 	}
 	if v.proc != nil && v.out > 0 {
@@ -58,16 +58,16 @@ const minUploadFlow = 64 << 10
 
 func firstUpload(e *Engine, f *Flow, v *view, cat, dom string, fileSharing bool, dyn string) {
 	c := &e.cfg.WebFileSharing
-	key := "wfs|up|" + v.host + "|" + strings.ToLower(v.dest)
+	key := "wfs|up|" + v.hostIP() + "|" + v.destName()
 	w := e.addWindow(key, c.TimeWindow.D(), f.Start, v.out, v.in, f.CommunityID)
 	if w.out < uint64(c.FirstUploadThreshold) {
 		return
 	}
 	e.resetWindow(key)
-	hist := "wfs|hist|" + v.host
+	hist := "wfs|hist|" + v.hostIP()
 	_, had := e.st.get(hist, f.End)
 	e.st.set(hist, f.End.Add(c.UploadHistory.D()), nil)
-	if had || !e.active(f.End) {
+	if had || !e.active() {
 		return
 	}
 	a := e.alertFor(f, v, "first_large_upload", "T1567")
@@ -84,13 +84,13 @@ func firstUpload(e *Engine, f *Flow, v *view, cat, dom string, fileSharing bool,
 		who = baseName(v.proc.Image)
 	}
 	a.Title = fmt.Sprintf("first upload of %s or more from %s in %v: %s sent %s to %s", humanBytes(uint64(c.FirstUploadThreshold)),
-		v.host, c.UploadHistory, who, humanBytes(w.out), v.dest)
+		v.hostIP(), c.UploadHistory, who, humanBytes(w.out), v.destName())
 	windowEvidence(a, w)
 	a.Evidence.Thresholds["FirstUploadThreshold"] = uint64(c.FirstUploadThreshold)
 	a.Evidence.Thresholds["TimeWindow"] = c.TimeWindow.String()
 	a.Evidence.Baseline["upload_history"] = c.UploadHistory.String()
 	a.Evidence.Baseline["previous_uploads"] = 0
-	a.DedupKey = "first_large_upload|" + v.host
+	a.DedupKey = "first_large_upload|" + v.hostIP()
 	e.emit(a)
 }
 
@@ -111,7 +111,7 @@ func toolSends(e *Engine, f *Flow, v *view) {
 	if cap == "" {
 		return
 	}
-	key := "wfs|tool|" + v.host + "|" + procKey(v) + "|" + strings.ToLower(v.dest)
+	key := "wfs|tool|" + v.hostIP() + "|" + procKey(v) + "|" + v.destName()
 	w := e.addWindow(key, c.TimeWindow.D(), f.Start, v.out, v.in, f.CommunityID)
 	if w.out < uint64(c.ToolVolumeThreshold) {
 		return
@@ -127,10 +127,10 @@ func toolSends(e *Engine, f *Flow, v *view) {
 			a.Evidence.Measured["started_before_s"] = d.Seconds()
 		}
 	}
-	a.Title = fmt.Sprintf("%s (%s) sent %s to %s%s", baseName(v.proc.Image), cap, humanBytes(w.out), v.dest, started)
+	a.Title = fmt.Sprintf("%s (%s) sent %s to %s%s", baseName(v.proc.Image), cap, humanBytes(w.out), v.destName(), started)
 	windowEvidence(a, w)
 	a.Evidence.Thresholds["ToolVolumeThreshold"] = uint64(c.ToolVolumeThreshold)
-	a.DedupKey = strings.Join([]string{"tool_then_send", v.host, procKey(v), strings.ToLower(v.dest)}, "|")
+	a.DedupKey = strings.Join([]string{"tool_then_send", v.hostIP(), procKey(v), v.destName()}, "|")
 	e.emit(a)
 }
 

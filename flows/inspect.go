@@ -589,17 +589,7 @@ func (in *inspector) classify(r *Record, s *Inspection, d int, b []byte) {
 	case bytes.HasPrefix(b, []byte("SSH-")):
 		s.App = AppSSH
 		ds.phase = phPayload
-	case d == 0 && vpnOpen(r.Proto, b) != 0:
-		// Opaque to entropy, but a protocol with a handshake of its own:
-		// known when the responder answers in kind.
-		ds.vpn = vpnOpen(r.Proto, b)
-		ds.phase = phPayload
-	case d == 1 && s.work.dir[0].vpn != 0 && vpnAnswer(r.Proto, b) == s.work.dir[0].vpn:
-		if s.work.dir[0].vpn == vpnOpenVPN {
-			s.App = AppOpenVPN
-		} else {
-			s.App = AppWireGuard
-		}
+	case vpnSniff(r, s, d, b):
 		ds.phase = phPayload
 	case isHTTPStart(b):
 		ds.phase = phHTTPHead
@@ -622,19 +612,39 @@ const (
 	vpnWireGuard = 2
 )
 
+// vpnSniff reads a direction's first payload for a VPN's handshake:
+// opaque to entropy, but a protocol with a handshake of its own. The
+// originator's first packet is noted; the session is known when the
+// responder's answers in kind. It reports whether b was such a packet.
+func vpnSniff(r *Record, s *Inspection, d int, b []byte) bool {
+	orig := &s.work.dir[0]
+	if d == 0 {
+		orig.vpn = vpnOpen(r.Proto, b)
+		return orig.vpn != 0
+	}
+	if orig.vpn == 0 || vpnAnswer(r.Proto, b) != orig.vpn {
+		return false
+	}
+	s.App = AppOpenVPN
+	if orig.vpn == vpnWireGuard {
+		s.App = AppWireGuard
+	}
+	return true
+}
+
 // openVPNOpcode returns the opcode and key id of an OpenVPN packet: over
 // TCP each packet has a two-byte length before it.
-func openVPNOpcode(proto uint8, b []byte) (op, key byte, rest []byte, ok bool) {
+func openVPNOpcode(proto uint8, b []byte) (op, key byte, ok bool) {
 	if proto == 6 {
 		if len(b) < 2 || int(b[0])<<8|int(b[1]) != len(b)-2 {
-			return 0, 0, nil, false
+			return 0, 0, false
 		}
 		b = b[2:]
 	}
 	if len(b) < 9 {
-		return 0, 0, nil, false
+		return 0, 0, false
 	}
-	return b[0] >> 3, b[0] & 7, b[1:], true
+	return b[0] >> 3, b[0] & 7, true
 }
 
 // vpnOpen recognises the first packet of an OpenVPN session (a hard
@@ -645,7 +655,7 @@ func vpnOpen(proto uint8, b []byte) uint8 {
 	if proto == 17 && (len(b) == 148 && b[0] == 1 || wireGuardData(b)) && b[1] == 0 && b[2] == 0 && b[3] == 0 {
 		return vpnWireGuard
 	}
-	if op, key, _, ok := openVPNOpcode(proto, b); ok && key == 0 && (op == 7 || op == 10) {
+	if op, key, ok := openVPNOpcode(proto, b); ok && key == 0 && (op == 7 || op == 10) {
 		return vpnOpenVPN
 	}
 	return 0
@@ -664,7 +674,7 @@ func vpnAnswer(proto uint8, b []byte) uint8 {
 	if proto == 17 && (len(b) == 92 && b[0] == 2 || wireGuardData(b)) && b[1] == 0 && b[2] == 0 && b[3] == 0 {
 		return vpnWireGuard
 	}
-	if op, key, _, ok := openVPNOpcode(proto, b); ok && key == 0 && op == 8 {
+	if op, key, ok := openVPNOpcode(proto, b); ok && key == 0 && op == 8 {
 		return vpnOpenVPN
 	}
 	return 0
@@ -953,13 +963,8 @@ func (in *inspector) datagram(r *Record, s *Inspection, d int, p *Packet) {
 		case quicLongHeader(b) && s.App == AppUnknown:
 			s.App = AppQUIC
 			in.Stats.QUIC++
-		case s.App == AppUnknown && d == 0:
-			ds.vpn = vpnOpen(r.Proto, b)
-		case s.App == AppUnknown && d == 1 && s.work.dir[0].vpn != 0 && vpnAnswer(r.Proto, b) == s.work.dir[0].vpn:
-			s.App = AppOpenVPN
-			if s.work.dir[0].vpn == vpnWireGuard {
-				s.App = AppWireGuard
-			}
+		case s.App == AppUnknown:
+			vpnSniff(r, s, d, b)
 		}
 	}
 	switch s.App {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -145,7 +144,7 @@ func (x *detector) close() (DetectStats, error) {
 
 // flowOf returns the analytics' view of a record; cid is its Community
 // ID.
-func flowOf(r *flows.Record, s *flows.Inspection, cid string, orig, resp *process.Attribution) detect.Flow {
+func flowOf(r *flows.Record, s *flows.Inspection, cid detect.CommunityID, orig, resp *process.Attribution) detect.Flow {
 	oa, _ := netip.AddrFromSlice(r.OrigAddr())
 	ra, _ := netip.AddrFromSlice(r.RespAddr())
 	f := detect.Flow{
@@ -157,7 +156,7 @@ func flowOf(r *flows.Record, s *flows.Inspection, cid string, orig, resp *proces
 	if s != nil {
 		f.Observed = true
 		f.App = s.App.String()
-		f.ServerName = hostOnly(s.ServerName())
+		f.ServerName = s.ServerName()
 		if t := s.TLS; t != nil && (t.ClientHello || t.ServerHello) {
 			f.Handshake = true
 		}
@@ -176,22 +175,4 @@ func flowOf(r *flows.Record, s *flows.Inspection, cid string, orig, resp *proces
 		}
 	}
 	return f
-}
-
-// hostOnly drops the port a Host header may carry ("example.com:8080",
-// "[2001:db8::1]:443").
-func hostOnly(h string) string {
-	if h == "" {
-		return h
-	}
-	if h[0] == '[' {
-		if i := strings.IndexByte(h, ']'); i > 0 {
-			return h[1:i]
-		}
-		return h
-	}
-	if i := strings.LastIndexByte(h, ':'); i > 0 && strings.IndexByte(h, ':') == i {
-		return h[:i]
-	}
-	return h
 }

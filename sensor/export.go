@@ -116,7 +116,7 @@ func (e *exporter) run() {
 				if e.dets == nil {
 					e.dets = e.det.batch()
 				}
-				e.dets = append(e.dets, flowOf(r, s, string(e.enc.CommunityID(e.buf[start:])), orig, resp))
+				e.dets = append(e.dets, flowOf(r, s, detect.CIDOf(e.enc.CommunityID(e.buf[start:])), orig, resp))
 			}
 		}
 		b.recs, b.insp, b.has = b.recs[:0], b.insp[:0], b.has[:0]

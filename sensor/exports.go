@@ -57,7 +57,7 @@ func newExportPipeline(window time.Duration, dc collect.Config, home []netip.Pre
 			p.line = appendAttributions(p.line, orig, resp)
 		}
 		if p.det != nil {
-			p.det.eng.Flow(routerFlow(f, string(p.enc.CommunityID(p.line)), orig, resp))
+			p.det.eng.Flow(routerFlow(f, detect.CIDOf(p.enc.CommunityID(p.line)), orig, resp))
 		}
 		p.out(p.line)
 	}
@@ -204,7 +204,7 @@ func addrOfPacket(b *[16]byte, v6 bool) netip.Addr {
 
 // routerFlow is the analytics' view of a flow an exporter reported: IP
 // bytes, and no payload, so entropy and handshakes are unknown.
-func routerFlow(f *collect.Flow, cid string, orig, resp *process.Attribution) *detect.Flow {
+func routerFlow(f *collect.Flow, cid detect.CommunityID, orig, resp *process.Attribution) *detect.Flow {
 	return &detect.Flow{Start: f.Start.UTC(), End: f.End.UTC(), CommunityID: cid, Proto: f.Proto,
 		Orig: netip.AddrPortFrom(f.Orig.Unmap(), f.OrigP), Resp: netip.AddrPortFrom(f.Resp.Unmap(), f.RespP),
 		OrigBytes: f.OrigBytes, RespBytes: f.RespBytes, OrigPkts: f.OrigPkts, RespPkts: f.RespPkts,

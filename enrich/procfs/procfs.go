@@ -427,21 +427,36 @@ func startTime(root string, pid int) time.Time {
 		return time.Time{}
 	}
 	ticks, err := strconv.ParseInt(f[19], 10, 64)
-	if err != nil {
+	bt := bootTime(root)
+	if err != nil || bt == 0 {
 		return time.Time{}
+	}
+	// USER_HZ is 100 on every Linux architecture Go runs on.
+	return time.Unix(bt, 0).Add(time.Duration(ticks) * 10 * time.Millisecond)
+}
+
+// boot holds each /proc root's boot time, read once: it does not change
+// while the machine runs.
+var boot sync.Map // root -> int64 seconds
+
+// bootTime returns the boot time (/proc/stat btime) of a /proc root, 0
+// when it cannot be read.
+func bootTime(root string) int64 {
+	if v, ok := boot.Load(root); ok {
+		return v.(int64)
 	}
 	st, err := os.ReadFile(filepath.Join(root, "stat"))
 	if err != nil {
-		return time.Time{}
+		return 0
 	}
 	for _, l := range strings.Split(string(st), "\n") {
 		if strings.HasPrefix(l, "btime ") {
 			bt, _ := strconv.ParseInt(strings.TrimSpace(l[6:]), 10, 64)
-			// USER_HZ is 100 on every Linux architecture Go runs on.
-			return time.Unix(bt, 0).Add(time.Duration(ticks) * 10 * time.Millisecond)
+			boot.Store(root, bt)
+			return bt
 		}
 	}
-	return time.Time{}
+	return 0
 }
 
 // forget drops flows noticed long ago and never found: remote hosts'.

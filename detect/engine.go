@@ -81,7 +81,14 @@ func New(cfg *Config, st *State, ev Events, out func(*Alert)) *Engine {
 		e.days, e.last = r.i64(), r.i64()
 	}
 	e.top.load(st)
-	// The analytics, in the order they run for each flow.
+	e.flowAn = analytics(cfg)
+	return e
+}
+
+// analytics lists the enabled analytics, in the order they run for each
+// flow.
+func analytics(cfg *Config) []flowAnalytic {
+	var an []flowAnalytic
 	for _, a := range []struct {
 		on bool
 		a  flowAnalytic
@@ -95,10 +102,21 @@ func New(cfg *Config, st *State, ev Events, out func(*Alert)) *Engine {
 		{cfg.RareHost.Enabled, rareHost{}},
 	} {
 		if a.on {
-			e.flowAn = append(e.flowAn, a.a)
+			an = append(an, a.a)
 		}
 	}
-	return e
+	return an
+}
+
+// Reconfigure puts a new compiled config in force from the next flow or
+// event: thresholds, lists, peer groups, analytics switched on or off.
+// The state (baselines, prevalence, open windows, dedup keys) is kept, so
+// a reload does not restart training.
+func (e *Engine) Reconfigure(cfg *Config) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cfg = cfg
+	e.flowAn = analytics(cfg)
 }
 
 // UseEvents gives the analytics the host events to query.

@@ -35,26 +35,6 @@ func DefaultInspectConfig() InspectConfig {
 	return InspectConfig{Enable: true, MaxFlows: 1 << 18, StreamBytes: 16 << 10, EntropyBytes: 4096}
 }
 
-// InspectStats counts what inspection did and what it could not do.
-type InspectStats struct {
-	Flows        uint64 // flows that got an inspection slot
-	Skipped      uint64 // flows refused a slot because the pool was full
-	ClientHellos uint64
-	ServerHellos uint64
-	// TLSErrors counts hellos that failed to parse, by tls.Reason.
-	TLSErrors [tls.NumReasons]uint64
-	// Gaps counts directions whose inspection stopped at a hole in the
-	// stream that was not filled within StreamBytes.
-	Gaps       uint64
-	QUIC       uint64 // flows recognised as QUIC
-	QUICHellos uint64 // ClientHellos read out of Initial packets
-	// QUICErrors counts flows whose Initials could not be opened, by
-	// quic.Reason.
-	QUICErrors [quic.NumReasons]uint64
-	DNS        uint64
-	DNSError   uint64
-}
-
 // AppProto is the application protocol inspection recognised.
 type AppProto uint8
 

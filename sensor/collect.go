@@ -39,6 +39,9 @@ type CollectConfig struct {
 	Detect *Detection
 }
 
+// DefaultCollectDecoder is the export decoder's default configuration.
+func DefaultCollectDecoder() collect.Config { return collect.DefaultConfig() }
+
 type datagram struct {
 	from netip.Addr
 	data []byte

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/outflow-sensor/outflow/detect"
@@ -21,6 +22,19 @@ type Detection struct {
 	StatePath string
 	SaveEvery time.Duration
 	Alerts    io.Writer
+	running   atomic.Pointer[detect.Engine]
+}
+
+// Reconfigure puts a new compiled config in force in the running
+// analytics (SIGHUP): thresholds, lists and peer groups change, the state
+// stays. It reports false when detection is not running.
+func (d *Detection) Reconfigure(cfg *detect.Config) bool {
+	e := d.running.Load()
+	if e == nil {
+		return false
+	}
+	e.Reconfigure(cfg)
+	return true
 }
 
 // DetectStats is what detection counted.
@@ -103,6 +117,7 @@ func startDetection(d *Detection, errs io.Writer) *detector {
 		x.buf = a.AppendJSON(x.buf[:0])
 		x.out.write(x.buf)
 	})
+	d.running.Store(x.eng)
 	go x.run()
 	if d.StatePath != "" && d.SaveEvery > 0 {
 		x.wg.Add(1)
@@ -130,6 +145,7 @@ func startDetection(d *Detection, errs io.Writer) *detector {
 func (x *detector) close() (DetectStats, error) {
 	close(x.batches)
 	<-x.done
+	x.cfg.running.Store(nil)
 	close(x.stop)
 	x.wg.Wait()
 	x.eng.Close()

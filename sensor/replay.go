@@ -148,7 +148,8 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	}
 	for _, w := range workers {
 		addTableStats(&st.Table, &w.table.Stats)
-		addInspectStats(&st.Inspect, w.table.InspectStats())
+		is := w.table.InspectStats()
+		st.Inspect.Add(&is)
 		st.Records += w.records
 	}
 	if cfg.det != nil {
@@ -414,24 +415,6 @@ func addTableStats(dst, s *flows.TableStats) {
 	dst.Fragments += s.Fragments
 	dst.FragOrphans += s.FragOrphans
 	dst.FragUnresolved += s.FragUnresolved
-}
-
-func addInspectStats(dst *flows.InspectStats, s flows.InspectStats) {
-	dst.Flows += s.Flows
-	dst.Skipped += s.Skipped
-	dst.ClientHellos += s.ClientHellos
-	dst.ServerHellos += s.ServerHellos
-	for i := range s.TLSErrors {
-		dst.TLSErrors[i] += s.TLSErrors[i]
-	}
-	dst.Gaps += s.Gaps
-	dst.QUIC += s.QUIC
-	dst.QUICHellos += s.QUICHellos
-	for i := range s.QUICErrors {
-		dst.QUICErrors[i] += s.QUICErrors[i]
-	}
-	dst.DNS += s.DNS
-	dst.DNSError += s.DNSError
 }
 
 func fileSize(path string) (int64, error) {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -12,66 +10,57 @@ import (
 	"time"
 
 	"github.com/outflow-sensor/outflow/sensor"
-	"github.com/outflow-sensor/outflow/sensor/collect"
 )
 
-type listens []string
+// collectCmd is `outflow collect --listen netflow://:2055`.
+type collectCmd struct {
+	Listen []string `required:"" sep:"none" placeholder:"URL" help:"netflow://HOST:PORT (NetFlow v5/v9, IPFIX) or sflow://HOST:PORT; repeat for several."`
+	recordFlags
+	detectFlags
+	StitchWindow time.Duration `default:"1m" help:"How long a one-way record waits for the reverse direction."`
+	SamplingRate uint32        `placeholder:"N" help:"Sampling rate to apply instead of what exporters announce (0: theirs)."`
+	HostEvents   []string      `sep:"none" placeholder:"SRC" help:"Host-event source: a file (followed), -, syslog+udp://:5514, syslog+tcp://:5514, http://:8088/events or kafka://BROKERS/TOPIC; repeat for several."`
+}
 
-func (l *listens) String() string     { return strings.Join(*l, ",") }
-func (l *listens) Set(s string) error { *l = append(*l, s); return nil }
+func (c *collectCmd) Validate() error {
+	var errs []error
+	if c.StitchWindow <= 0 {
+		errs = append(errs, fmt.Errorf("--stitch-window must be positive, not %v", c.StitchWindow))
+	}
+	return errors.Join(append(errs, c.recordFlags.validate(), c.detectFlags.validate())...)
+}
 
-func collectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("collect", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var ls listens
-	fs.Var(&ls, "listen", "netflow://HOST:PORT (NetFlow v5/v9, IPFIX) or sflow://HOST:PORT; repeat for several")
-	flowsPath := fs.String("flows", "-", "where flow records go: a file, or - for stdout")
-	homeNets := fs.String("home-nets", "", "comma-separated internal prefixes (default RFC 1918 and ULA)")
-	seed := fs.Uint("community-id-seed", 0, "Community ID seed")
-	window := fs.Duration("stitch-window", time.Minute, "how long a one-way record waits for the reverse direction")
-	rate := fs.Uint("sampling-rate", 0, "sampling rate to apply instead of what exporters announce (0: theirs)")
-	var hostEvents listens
-	fs.Var(&hostEvents, "host-events", "host-event source: a file (followed), -, syslog+udp://:5514, syslog+tcp://:5514, http://:8088/events or kafka://BROKERS/TOPIC; repeat for several")
-	df := addDetectFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: outflow collect --listen netflow://:2055 [--listen sflow://:6343] [flags]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if len(ls) == 0 || fs.NArg() > 0 {
-		fs.Usage()
-		return errors.New("collect: give --listen addresses, and nothing else")
-	}
-	nets, err := parseHomeNets(*homeNets)
+func (c *collectCmd) Run(e *env) error {
+	outs := newOutputs(e, c.FlushInterval)
+	err := c.run(e, outs)
+	return errors.Join(err, outs.stop())
+}
+
+func (c *collectCmd) run(e *env, outs *outputs) error {
+	det, nets, err := c.detection(c.HomeNets, outs)
 	if err != nil {
 		return err
 	}
-	det, nets, closeAlerts, err := df.detection(nets, stdout)
+	out, err := outs.open(c.Flows)
 	if err != nil {
-		return err
+		return fmt.Errorf("--flows: %w", err)
 	}
-	out, closeOut, err := openOutput(*flowsPath, stdout)
-	if err != nil {
-		return err
-	}
-	dc := collect.DefaultConfig()
-	dc.SamplingRate = uint32(*rate)
-	st, err := sensor.Collect(ctx, sensor.CollectConfig{
-		Listen: ls, HomeNets: nets, HostEvents: hostEvents, Detect: det, CommunityIDSeed: uint16(*seed), Window: *window, Decoder: dc,
-		Flows: out, Errors: stderr,
+	outs.watchHangup(func() { c.reload(e, det, len(c.HomeNets) > 0) })
+	dc := sensor.DefaultCollectDecoder()
+	dc.SamplingRate = c.SamplingRate
+	st, err := sensor.Collect(e.ctx, sensor.CollectConfig{
+		Listen: c.Listen, HomeNets: nets, HostEvents: c.HostEvents, Detect: det, CommunityIDSeed: c.CommunityIDSeed,
+		Window: c.StitchWindow, Decoder: dc, Flows: out, Errors: logLines{e.log},
 		Ready: func(addrs []net.Addr) {
 			var s []string
 			for _, a := range addrs {
 				s = append(s, a.String())
 			}
-			fmt.Fprintf(stderr, "outflow: collecting on %s\n", strings.Join(s, ", "))
+			e.log.Info("collecting", "addresses", strings.Join(s, ", "))
 		},
 	})
-	err = errors.Join(err, closeOut(), closeAlerts())
-	printExportSummary(stderr, &st)
-	printDetectSummary(stderr, st.Detect)
+	printExportSummary(e.stderr, &st)
+	printDetectSummary(e.stderr, st.Detect)
 	return err
 }
 
@@ -87,13 +76,7 @@ func printExportSummary(w io.Writer, st *sensor.ExportStats) {
 	}
 	var ex []string
 	for a, s := range st.Exporters {
-		var bad []string
-		for r := 1; r < len(s.Errors); r++ {
-			if s.Errors[r] > 0 {
-				bad = append(bad, fmt.Sprintf("%s=%d", collect.Reason(r), s.Errors[r]))
-			}
-		}
-		ex = append(ex, fmt.Sprintf("%s: %d datagrams, %d records %s", a, s.Datagrams, s.Records, strings.Join(bad, " ")))
+		ex = append(ex, fmt.Sprintf("%s: %d datagrams, %d records %s", a, s.Datagrams, s.Records, strings.Join(s.ErrorCounts(), " ")))
 	}
 	sort.Strings(ex)
 	for _, e := range ex {

@@ -2,10 +2,10 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"sort"
 	"time"
 
@@ -15,92 +15,106 @@ import (
 
 // detectFlags are the detection options replay, live and collect share.
 type detectFlags struct {
-	fs        *flag.FlagSet
-	config    *string
-	alerts    *string
-	state     *string
-	saveEvery *time.Duration
+	Config    string         `placeholder:"FILE" help:"outflow.yaml: home networks, peer groups, analytics and their thresholds (default: the built-in defaults). Reloaded on SIGHUP."`
+	Alerts    string         `placeholder:"PATH|-" help:"Run the analytics and write alerts here, one JSON object per line: a file (appended to, reopened on SIGHUP), or - for stdout."`
+	State     string         `placeholder:"DIR" help:"Baselines, prevalence and dedup state: loaded at start, saved on a timer and at the end."`
+	SaveEvery *time.Duration `placeholder:"DURATION" help:"With --state: how often the state is saved (default: State.SaveEvery of --config, else 5m)."`
 }
 
-func addDetectFlags(fs *flag.FlagSet) *detectFlags {
-	return &detectFlags{
-		fs:        fs,
-		config:    fs.String("config", "", "outflow.yaml: home networks, peer groups, analytics and their thresholds (default: the built-in defaults)"),
-		alerts:    fs.String("alerts", "", "run the analytics and write alerts here, one JSON object per line: a file, or - for stdout"),
-		state:     fs.String("state", "", "baselines, prevalence and dedup state: loaded at start, saved on a timer and at the end"),
-		saveEvery: fs.Duration("save-every", 5*time.Minute, "with --state: how often the state is saved"),
+func (d *detectFlags) validate() error {
+	if d.Alerts == "" && d.State != "" {
+		return errors.New("--state needs --alerts")
 	}
+	if d.SaveEvery != nil && *d.SaveEvery <= 0 {
+		return fmt.Errorf("--save-every must be positive, not %v", *d.SaveEvery)
+	}
+	return nil
 }
 
 // detection builds what the sensor needs to run the analytics, or nil
-// when no --alerts was asked for. nets, from --home-nets, override the
-// config's HomeNets; the returned prefixes are what flows are classified
-// with.
-func (d *detectFlags) detection(nets []netip.Prefix, stdout io.Writer) (*sensor.Detection, []netip.Prefix, func() error, error) {
+// when no --alerts was asked for, and returns the home networks flows are
+// classified with: --home-nets, else the config's, else nil (the
+// defaults). Alerts go to a sink of outs.
+func (d *detectFlags) detection(nets homeNets, outs *outputs) (*sensor.Detection, []netip.Prefix, error) {
 	cfg := detect.Compiled()
-	if *d.config != "" {
+	if d.Config != "" {
 		var err error
-		if cfg, err = detect.LoadConfig(*d.config); err != nil {
-			return nil, nil, nil, fmt.Errorf("--config: %w", err)
+		if cfg, err = detect.LoadConfig(d.Config); err != nil {
+			return nil, nil, fmt.Errorf("--config: %w", err)
 		}
 	}
-	if nets != nil {
-		cfg.SetHomeNets(nets)
-	} else if *d.config != "" {
-		nets = cfg.HomePrefixes()
+	home := []netip.Prefix(nets)
+	if home != nil {
+		cfg.SetHomeNets(home)
+	} else if d.Config != "" {
+		home = cfg.HomePrefixes()
 	}
-	if *d.alerts == "" {
-		if *d.state != "" {
-			return nil, nil, nil, errors.New("--state needs --alerts")
-		}
-		return nil, nets, func() error { return nil }, nil
+	if d.Alerts == "" {
+		return nil, home, nil
 	}
-	out, closeOut, err := openOutput(*d.alerts, stdout)
+	out, err := outs.open(d.Alerts)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("--alerts: %w", err)
+		return nil, nil, fmt.Errorf("--alerts: %w", err)
 	}
-	every := *d.saveEvery
-	if *d.config != "" && cfg.State.SaveEvery > 0 && !d.set("save-every") {
+	every := 5 * time.Minute
+	if d.SaveEvery != nil {
+		every = *d.SaveEvery
+	} else if d.Config != "" && cfg.State.SaveEvery > 0 {
 		every = cfg.State.SaveEvery.D()
 	}
-	path := *d.state
+	path := d.State
 	if path == "" {
 		path = cfg.State.Path
 	}
-	return &sensor.Detection{Config: cfg, StatePath: path, SaveEvery: every, Alerts: out}, nets, closeOut, nil
+	return &sensor.Detection{Config: cfg, StatePath: path, SaveEvery: every, Alerts: out}, home, nil
 }
 
-func (d *detectFlags) set(name string) bool {
-	found := false
-	d.fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
-	return found
-}
-
-// check validates a config file: `outflow check --config FILE`.
-func check(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	config := fs.String("config", "", "the config file to check")
-	dump := fs.Bool("print", false, "print the config with every default filled in")
-	if err := fs.Parse(args); err != nil {
-		return err
+// reload reads --config again (SIGHUP) and puts it in force in the
+// running analytics. A config that does not load is refused and the
+// running one stays. The home networks stay those the sensor started
+// with: every record already written was classified by them.
+func (d *detectFlags) reload(e *env, det *sensor.Detection, homeFromFlag bool) {
+	if det == nil || d.Config == "" {
+		return
 	}
-	if *config == "" {
-		if *dump {
-			_, err := stdout.Write(detect.Compiled().Marshal())
+	cfg, err := detect.LoadConfig(d.Config)
+	if err != nil {
+		e.log.Error("config reload refused; the running config stays in force", "config", d.Config, "err", err.Error())
+		return
+	}
+	home := det.Config.HomePrefixes()
+	if !homeFromFlag && !slices.Equal(cfg.HomePrefixes(), home) {
+		e.log.Warn("HomeNets changed; it takes effect at the next start", "config", d.Config)
+	}
+	cfg.SetHomeNets(home)
+	if det.Reconfigure(cfg) {
+		e.log.Info("config reloaded", "config", d.Config)
+	}
+}
+
+// checkCmd validates a config file: `outflow check --config FILE`.
+type checkCmd struct {
+	Config string `placeholder:"FILE" help:"The config file to check."`
+	Print  bool   `help:"Print the config with every default filled in."`
+}
+
+func (c *checkCmd) Run(e *env) error {
+	if c.Config == "" {
+		if c.Print {
+			_, err := e.stdout.Write(detect.Compiled().Marshal())
 			return err
 		}
-		return errors.New("check: --config FILE is required")
+		return usageError{errors.New("check: --config FILE is required")}
 	}
-	cfg, err := detect.LoadConfig(*config)
+	cfg, err := detect.LoadConfig(c.Config)
 	if err != nil {
 		return err
 	}
-	if *dump {
-		_, err = stdout.Write(cfg.Marshal())
+	if c.Print {
+		_, err = e.stdout.Write(cfg.Marshal())
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: ok\n", *config)
+	fmt.Fprintf(e.stdout, "%s: ok\n", c.Config)
 	return nil
 }
 

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -20,18 +18,18 @@ func TestReplayStateFile(t *testing.T) {
 	args := []string{"--flows", os.DevNull, "--alerts", "-", "--config", filepath.Join(lab, "detect-lab.yaml"), "--state", state,
 		"--host-events", filepath.Join(lab, "outflow-detect.events.jsonl"), filepath.Join(lab, "outflow-detect.pcap")}
 	run := func() (int, string) {
-		var out, errs bytes.Buffer
-		if err := replay(context.Background(), args, &out, &errs); err != nil {
-			t.Fatalf("replay: %v\n%s", err, errs.String())
+		code, out, errs := outflow(append([]string{"replay"}, args...)...)
+		if code != 0 {
+			t.Fatalf("replay: exit %d\n%s", code, errs)
 		}
 		n := 0
-		for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 			var m map[string]any
 			if l != "" && json.Unmarshal([]byte(l), &m) == nil {
 				n++
 			}
 		}
-		return n, errs.String()
+		return n, errs
 	}
 	first, errs := run()
 	if first == 0 || !strings.Contains(errs, "training starts afresh") {
@@ -61,13 +59,11 @@ func TestReplayStateFile(t *testing.T) {
 func TestCheckConfig(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "outflow.yaml")
 	os.WriteFile(bad, []byte("AN1511:\n  ExfilVolumeTreshold: 5MB\n"), 0o644)
-	var out, errs bytes.Buffer
-	err := check([]string{"--config", bad}, &out, &errs)
-	if err == nil || !strings.Contains(err.Error(), "AN1511.ExfilVolumeTreshold: unknown key") {
-		t.Errorf("%v", err)
+	if code, _, errs := outflow("check", "--config", bad); code != 1 || !strings.Contains(errs, "AN1511.ExfilVolumeTreshold: unknown key") {
+		t.Errorf("exit %d: %s", code, errs)
 	}
-	if err := check([]string{"--config", filepath.Join("..", "..", "deploy", "outflow.yaml")}, &out, &errs); err != nil {
-		t.Error(err)
+	if code, out, errs := outflow("check", "--config", filepath.Join("..", "..", "deploy", "outflow.yaml")); code != 0 || !strings.HasSuffix(out, ": ok\n") {
+		t.Errorf("exit %d: %s", code, errs)
 	}
 }
 
@@ -75,15 +71,14 @@ func TestCheckConfig(t *testing.T) {
 // README's first command, and reads alerts back.
 func TestDemoCommand(t *testing.T) {
 	lab := filepath.Join("..", "..", "pcaps")
-	var out, errs bytes.Buffer
-	err := replay(context.Background(), []string{"--config", filepath.Join(lab, "detect-lab.yaml"), "--host-events",
+	code, out, errs := outflow("replay", "--config", filepath.Join(lab, "detect-lab.yaml"), "--host-events",
 		filepath.Join(lab, "outflow-detect.events.jsonl"), "--flows", os.DevNull, "--alerts", "-",
-		filepath.Join(lab, "outflow-detect.pcap")}, &out, &errs)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, errs.String())
+		filepath.Join(lab, "outflow-detect.pcap"))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs)
 	}
 	n := 0
-	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			t.Fatalf("not JSON: %q", l)

@@ -3,9 +3,7 @@
 package main
 
 import (
-	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -14,80 +12,67 @@ import (
 	"github.com/outflow-sensor/outflow/sensor"
 )
 
-// ifaces collects repeated -i flags.
-type ifaces []string
+// liveCmd is `outflow live -i IFACE`.
+type liveCmd struct {
+	Interfaces []string `short:"i" name:"interface" required:"" sep:"none" placeholder:"IFACE" help:"Interface to capture on; repeat for several."`
+	recordFlags
+	detectFlags
+	Workers       int      `default:"1" help:"Capture workers per interface, in one AF_PACKET fanout group."`
+	Filter        string   `placeholder:"EXPR" help:"tcpdump filter expression."`
+	Inspect       bool     `default:"true" negatable:"" help:"Payload inspection: TLS/QUIC handshakes, HTTP, DNS, entropy."`
+	OnHost        bool     `help:"Outflow runs on the host it watches: attribute flows to processes from /proc."`
+	HostEvents    []string `sep:"none" placeholder:"SRC" help:"Host-event source: a file (followed), -, syslog+udp://:5514, syslog+tcp://:5514, http://:8088/events or kafka://BROKERS/TOPIC; repeat for several."`
+	HostEventsOut string   `placeholder:"PATH|-" help:"With --on-host: write the processes, connections and crypto libraries it attributed as host events, one JSON line each (replay --host-events reads them)."`
+}
 
-func (f *ifaces) String() string     { return strings.Join(*f, ",") }
-func (f *ifaces) Set(s string) error { *f = append(*f, s); return nil }
+func (c *liveCmd) Validate() error {
+	var errs []error
+	if c.HostEventsOut != "" && !c.OnHost {
+		errs = append(errs, errors.New("--host-events-out needs --on-host"))
+	}
+	return errors.Join(append(errs, checkWorkers(c.Workers), c.recordFlags.validate(), c.detectFlags.validate())...)
+}
 
-func live(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("live", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var ifs ifaces
-	fs.Var(&ifs, "i", "interface to capture on (repeat for several)")
-	flowsPath := fs.String("flows", "-", "where flow records go: a file, or - for stdout")
-	workers := fs.Int("workers", 1, "capture workers per interface, in one AF_PACKET fanout group")
-	filter := fs.String("filter", "", "tcpdump filter expression (compiled by tcpdump -ddd)")
-	homeNets := fs.String("home-nets", "", "comma-separated internal prefixes (default RFC 1918 and ULA)")
-	seed := fs.Uint("community-id-seed", 0, "Community ID seed")
-	inspect := fs.Bool("inspect", true, "payload inspection: TLS/QUIC handshakes, HTTP, DNS, entropy")
-	onHost := fs.Bool("on-host", false, "Outflow runs on the host it watches: attribute flows to processes from /proc")
-	var hostEvents listens
-	fs.Var(&hostEvents, "host-events", "host-event source: a file (followed), -, syslog+udp://:5514, syslog+tcp://:5514, http://:8088/events or kafka://BROKERS/TOPIC; repeat for several")
-	eventsOut := fs.String("host-events-out", "", "with --on-host: write the processes, connections and crypto libraries it attributed as host events, one JSON line each (replay --host-events reads them)")
-	df := addDetectFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: outflow live -i IFACE [-i IFACE ...] [flags]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if len(ifs) == 0 || fs.NArg() > 0 {
-		fs.Usage()
-		return errors.New("live: give interfaces with -i, and nothing else")
-	}
-	nets, err := parseHomeNets(*homeNets)
+func (c *liveCmd) Run(e *env) error {
+	outs := newOutputs(e, c.FlushInterval)
+	err := c.run(e, outs)
+	return errors.Join(err, outs.stop())
+}
+
+func (c *liveCmd) run(e *env, outs *outputs) error {
+	det, nets, err := c.detection(c.HomeNets, outs)
 	if err != nil {
 		return err
 	}
-	det, nets, closeAlerts, err := df.detection(nets, stdout)
+	out, err := outs.open(c.Flows)
 	if err != nil {
-		return err
-	}
-	out, closeOut, err := openOutput(*flowsPath, stdout)
-	if err != nil {
-		return err
+		return fmt.Errorf("--flows: %w", err)
 	}
 	var evOut io.Writer
-	closeEvents := func() error { return nil }
-	if *eventsOut != "" {
-		if !*onHost {
-			return errors.New("--host-events-out needs --on-host")
-		}
-		if evOut, closeEvents, err = openOutput(*eventsOut, stdout); err != nil {
-			return err
+	if c.HostEventsOut != "" {
+		if evOut, err = outs.open(c.HostEventsOut); err != nil {
+			return fmt.Errorf("--host-events-out: %w", err)
 		}
 	}
+	outs.watchHangup(func() { c.reload(e, det, len(c.HomeNets) > 0) })
 	table := flows.DefaultConfig()
-	if *inspect {
+	if c.Inspect {
 		table.Inspect = flows.DefaultInspectConfig()
 	}
-	st, err := sensor.Live(ctx, sensor.LiveConfig{
-		OnHost: *onHost, HostEvents: hostEvents, Detect: det, HostEventsOut: evOut,
-		Interfaces: ifs, Workers: *workers, Filter: *filter, HomeNets: nets,
-		CommunityIDSeed: uint16(*seed), Table: table, Flows: out, Errors: stderr,
-		Ready: func() { fmt.Fprintf(stderr, "outflow: capturing on %s\n", ifs.String()) },
+	st, err := sensor.Live(e.ctx, sensor.LiveConfig{
+		OnHost: c.OnHost, HostEvents: c.HostEvents, Detect: det, HostEventsOut: evOut,
+		Interfaces: c.Interfaces, Workers: c.Workers, Filter: c.Filter, HomeNets: nets,
+		CommunityIDSeed: c.CommunityIDSeed, Table: table, Flows: out, Errors: logLines{e.log},
+		Ready: func() { e.log.Info("capturing", "interfaces", strings.Join(c.Interfaces, ",")) },
 	})
-	err = errors.Join(err, closeOut(), closeAlerts(), closeEvents())
 	for _, is := range st.Interfaces {
-		fmt.Fprintf(stderr, "outflow: %s: kernel packets %d, kernel drops %d\n", is.Name, is.Packets, is.Drops)
+		fmt.Fprintf(e.stderr, "outflow: %s: kernel packets %d, kernel drops %d\n", is.Name, is.Packets, is.Drops)
 	}
-	fmt.Fprintf(stderr, "outflow: %d frames, %d flow records\n", st.Frames, st.Records)
+	fmt.Fprintf(e.stderr, "outflow: %d frames, %d flow records\n", st.Frames, st.Records)
 	if h := st.OnHost; h != nil {
-		fmt.Fprintf(stderr, "outflow: on-host: %d /proc scans, %d sockets attributed; flows joined %d, not joined %d\n",
+		fmt.Fprintf(e.stderr, "outflow: on-host: %d /proc scans, %d sockets attributed; flows joined %d, not joined %d\n",
 			h.Scans, h.Found, h.Joined, h.Missed)
 	}
-	printDetectSummary(stderr, st.Detect)
+	printDetectSummary(e.stderr, st.Detect)
 	return err
 }

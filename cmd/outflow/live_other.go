@@ -2,12 +2,11 @@
 
 package main
 
-import (
-	"context"
-	"errors"
-	"io"
-)
+import "errors"
 
-func live(context.Context, []string, io.Writer, io.Writer) error {
-	return errors.New("live: AF_PACKET capture needs Linux")
+// liveCmd is `outflow live`, which needs Linux's AF_PACKET.
+type liveCmd struct {
+	I []string `short:"i" name:"interface" sep:"none" help:"Interface to capture on (Linux only)."`
 }
+
+func (c *liveCmd) Run(*env) error { return errors.New("live: AF_PACKET capture needs Linux") }

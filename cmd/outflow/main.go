@@ -1,236 +1,164 @@
 // Command outflow is the Outflow sensor: replay captures in the lab, watch a
-// SPAN port, collect router flows, or run as a daemon.
+// SPAN port, collect router flows, or check a config.
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"net/netip"
+	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/pprof"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
-	"time"
 
-	"github.com/outflow-sensor/outflow/flows"
-	"github.com/outflow-sensor/outflow/sensor"
-	"github.com/outflow-sensor/outflow/tls"
-	"github.com/outflow-sensor/outflow/tls/quic"
+	"github.com/alecthomas/kong"
 )
 
-const usage = `usage: outflow <command> [flags]
+// cli is the command line: global flags, then one command. Flags may come
+// before or after file names, as in the tools users know.
+type cli struct {
+	Version   kong.VersionFlag `help:"Print the version and exit."`
+	LogLevel  string           `enum:"debug,info,warn,error" default:"info" help:"Least severe log level shown: ${enum}."`
+	LogFormat string           `enum:"text,json" default:"text" help:"Log line format: ${enum}."`
 
-commands:
-  replay   read pcap, pcapng or gzip captures and write flow records
-  live     capture from interfaces (AF_PACKET) and write flow records until interrupted
-  collect  receive NetFlow, IPFIX and sFlow exports and write flow records until interrupted
-  check    validate a config file (outflow check --config outflow.yaml [--print])
+	Replay  replayCmd  `cmd:"" help:"Read pcap, pcapng or gzip captures and write flow records (and alerts with --alerts)."`
+	Live    liveCmd    `cmd:"" help:"Capture from interfaces (AF_PACKET) until SIGINT or SIGTERM."`
+	Collect collectCmd `cmd:"" help:"Receive NetFlow, IPFIX and sFlow exports until SIGINT or SIGTERM."`
+	Check   checkCmd   `cmd:"" help:"Validate a config file, naming the line and key of every problem."`
+}
 
-replay, live and collect run the analytics with --alerts PATH|- (and --config, --state).
-`
+// env is what a command runs with: where output goes, the logger, the
+// context that SIGINT and SIGTERM cancel, and SIGHUP's deliveries.
+type env struct {
+	ctx            context.Context
+	stdout, stderr io.Writer
+	log            *slog.Logger
+	hup            <-chan os.Signal
+}
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError struct{ error }
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var err error
-	switch os.Args[1] {
-	case "replay":
-		err = replay(ctx, os.Args[2:], os.Stdout, os.Stderr)
-	case "live":
-		err = live(ctx, os.Args[2:], os.Stdout, os.Stderr)
-	case "collect":
-		err = collectCmd(ctx, os.Args[2:], os.Stdout, os.Stderr)
-	case "check":
-		err = check(os.Args[2:], os.Stdout, os.Stderr)
-	case "-h", "--help", "help":
-		fmt.Print(usage)
-		return
-	default:
-		fmt.Fprintf(os.Stderr, "outflow: unknown command %q\n%s", os.Args[1], usage)
-		os.Exit(2)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "outflow: %v\n", err)
-		os.Exit(1)
-	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	code := execute(ctx, os.Args[1:], os.Stdout, os.Stderr, hup)
+	stop()
+	os.Exit(code)
 }
 
-// parseHomeNets reads a comma-separated list of CIDR prefixes.
-func parseHomeNets(s string) ([]netip.Prefix, error) {
-	if s == "" {
-		return nil, nil
+// kongExit carries an exit status out of kong (help, version) without
+// ending the process, so execute can be tested.
+type kongExit int
+
+// execute runs one command line and returns its exit status: 0 done, 1 the
+// work failed or some input could not be read, 2 the command line is wrong.
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-chan os.Signal) (code int) {
+	var c cli
+	parser, err := kong.New(&c,
+		kong.Name("outflow"),
+		kong.Description("Outflow tells which process, on which host, is pushing data out to a web service or through a hidden encrypted channel."),
+		kong.Writers(stdout, stderr),
+		kong.Vars{"version": version()},
+		kong.Exit(func(n int) { panic(kongExit(n)) }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "outflow: %v\n", err)
+		return 1
 	}
-	var out []netip.Prefix
-	for _, f := range strings.Split(s, ",") {
-		p, err := netip.ParsePrefix(strings.TrimSpace(f))
-		if err != nil {
-			return nil, fmt.Errorf("--home-nets: %w", err)
+	defer func() {
+		if r := recover(); r != nil {
+			n, ok := r.(kongExit)
+			if !ok {
+				panic(r)
+			}
+			code = int(n)
 		}
-		out = append(out, p.Masked())
+	}()
+	if len(args) == 0 {
+		args = []string{"--help"}
 	}
-	return out, nil
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "outflow: %s\n", plainParseError(err))
+		var pe *kong.ParseError
+		if errors.As(err, &pe) && pe.Context != nil && pe.Context.Selected() != nil {
+			fmt.Fprintf(stderr, "Run 'outflow %s --help' for its flags.\n", pe.Context.Selected().Name)
+		} else {
+			fmt.Fprintln(stderr, "Run 'outflow --help' for the commands.")
+		}
+		return 2
+	}
+	e := &env{ctx: ctx, stdout: stdout, stderr: stderr, log: newLogger(stderr, c.LogLevel, c.LogFormat), hup: hup}
+	if hup == nil {
+		e.hup = make(chan os.Signal)
+	}
+	err = kctx.Run(e)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "outflow: %v\n", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
 }
 
-// openOutput opens PATH for writing, or stdout for "-".
-func openOutput(path string, stdout io.Writer) (io.Writer, func() error, error) {
-	if path == "-" || path == "" {
-		bw := bufio.NewWriterSize(stdout, 1<<20)
-		return bw, bw.Flush, nil
+// plainParseError is kong's message without the wrapping of its own types.
+func plainParseError(err error) string {
+	msg := err.Error()
+	var pe *kong.ParseError
+	if errors.As(err, &pe) {
+		msg = pe.Unwrap().Error()
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, nil, err
+	// kong's `expected "<FILE> ..."`: an argument is missing.
+	if arg, ok := strings.CutPrefix(msg, `expected "`); ok {
+		return "missing " + strings.TrimSuffix(arg, `"`)
 	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	return bw, func() error { return errors.Join(bw.Flush(), f.Close()) }, nil
+	return msg
 }
 
-func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	flowsPath := fs.String("flows", "-", "where flow records go: a file, or - for stdout")
-	workers := fs.Int("workers", 1, "flow-table workers; packets are spread by a symmetric flow hash")
-	pace := fs.String("pace", "max", "max: as fast as possible; realtime: as the capture's clock did")
-	homeNets := fs.String("home-nets", "", "comma-separated internal prefixes (default RFC 1918 and ULA)")
-	seed := fs.Uint("community-id-seed", 0, "Community ID seed")
-	quiet := fs.Bool("quiet", false, "no summary on stderr")
-	inspect := fs.Bool("inspect", true, "payload inspection: TLS/QUIC handshakes, HTTP, DNS, entropy")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
-	var exports listens
-	fs.Var(&exports, "exports", "netflow://[HOST]:PORT or sflow://[HOST]:PORT: UDP to this collector address in the capture is flow exports, decoded into flows as collect would; repeat for several")
-	exportWindow := fs.Duration("stitch-window", time.Minute, "with --exports: how long a one-way record waits for its reverse, in capture time")
-	var hostEvents listens
-	fs.Var(&hostEvents, "host-events", "a host-event log (Sysmon, Windows Security, auditd, AUOMS, VM Insights, osquery, Microsoft 365 audit, ESXi; JSON, XML, audit or syslog lines): flows gain orig_process and resp_process; repeat for several")
-	df := addDetectFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: outflow replay [flags] FILE...")
-		fs.PrintDefaults()
+// newLogger makes the process's logger; levels and formats were checked
+// by the parser.
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return errors.New("replay: no capture files given")
-	}
-	if *pace != "max" && *pace != "realtime" {
-		return fmt.Errorf("--pace: %q is neither max nor realtime", *pace)
-	}
-	nets, err := parseHomeNets(*homeNets)
-	if err != nil {
-		return err
-	}
-	det, nets, closeAlerts, err := df.detection(nets, stdout)
-	if err != nil {
-		return err
-	}
-	out, closeOut, err := openOutput(*flowsPath, stdout)
-	if err != nil {
-		return err
-	}
-	table := flows.DefaultConfig()
-	if *inspect {
-		table.Inspect = flows.DefaultInspectConfig()
-	}
-	cfg := sensor.ReplayConfig{
-		Files:           fs.Args(),
-		Workers:         *workers,
-		Realtime:        *pace == "realtime",
-		HomeNets:        nets,
-		CommunityIDSeed: uint16(*seed),
-		Table:           table,
-		Flows:           out,
-		Errors:          stderr,
-		Exports:         exports,
-		ExportWindow:    *exportWindow,
-		HostEvents:      hostEvents,
-		Detect:          det,
-	}
-	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
-		bar := newProgress(stderr)
-		cfg.Progress = bar.update
-		defer bar.finish()
-	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
-	}
-	st, err := sensor.Replay(ctx, cfg)
-	err = errors.Join(err, closeOut(), closeAlerts())
-	if !*quiet {
-		printSummary(stderr, &st)
-	}
-	if err == nil && st.Files == 0 {
-		err = errors.New("replay: no capture could be read")
-	}
-	return err
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func printSummary(w io.Writer, st *sensor.ReplayStats) {
-	fmt.Fprintf(w, "outflow: %d files (%d with errors), %d frames, %d bytes, %d flow records\n",
-		st.Files, st.FileErrors, st.Frames, st.Bytes, st.Records)
-	var parts []string
-	for r := flows.Reason(1); r < flows.NumReasons; r++ {
-		if n := st.Decode.Errors[r]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%s=%d", r, n))
-		}
-	}
-	if len(parts) > 0 {
-		fmt.Fprintf(w, "outflow: decode errors: %s\n", strings.Join(parts, " "))
-	}
-	if in := &st.Inspect; in.Flows > 0 {
-		fmt.Fprintf(w, "outflow: inspected %d flows (%d skipped, pool full), %d ClientHellos, %d ServerHellos, %d QUIC ClientHellos, %d DNS messages\n",
-			in.Flows, in.Skipped, in.ClientHellos, in.ServerHellos, in.QUICHellos, in.DNS)
-		var bad []string
-		for r := 1; r < len(in.TLSErrors); r++ {
-			if n := in.TLSErrors[r]; n > 0 {
-				bad = append(bad, fmt.Sprintf("%s=%d", tls.Reason(r), n))
+// version is the module version the binary was built from (a release tag,
+// or the pseudo-version of the commit), with the commit and the toolchain.
+func version() string {
+	v, rev, dirty := "(unknown)", "", ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v = bi.Main.Version
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = ", modified"
+				}
 			}
 		}
-		for r := 1; r < len(in.QUICErrors); r++ {
-			if n := in.QUICErrors[r]; n > 0 {
-				bad = append(bad, fmt.Sprintf("quic_%s=%d", quic.Reason(r), n))
-			}
-		}
-		if in.DNSError > 0 {
-			bad = append(bad, fmt.Sprintf("dns=%d", in.DNSError))
-		}
-		if in.Gaps > 0 {
-			bad = append(bad, fmt.Sprintf("stream_gaps=%d", in.Gaps))
-		}
-		if len(bad) > 0 {
-			fmt.Fprintf(w, "outflow: inspection errors: %s\n", strings.Join(bad, " "))
-		}
 	}
-	if st.Exports != nil {
-		printExportSummary(w, st.Exports)
+	if len(rev) > 12 {
+		rev = rev[:12]
 	}
-	if h := st.HostEvents; h != nil {
-		for _, f := range h.Files {
-			fmt.Fprintf(w, "outflow: host events %s: %d records, %d events, %d ignored, skipped %v\n",
-				f.Path, f.Stats.Lines, f.Stats.Events, f.Stats.Ignored, f.Stats.Errors)
-		}
-		fmt.Fprintf(w, "outflow: processes %d, connect events %d; flow ends joined %d, missed %d\n",
-			h.Index.Processes, h.Index.Connects, h.Index.Joined, h.Index.Missed)
+	if rev != "" {
+		rev = "commit " + rev + dirty + ", "
 	}
-	printDetectSummary(w, st.Detect)
-	if st.Decode.NonIP > 0 || st.Table.Evicted > 0 || st.Table.FragOrphans > 0 {
-		fmt.Fprintf(w, "outflow: non-IP frames %d, evicted flows %d, orphan fragments %d\n",
-			st.Decode.NonIP, st.Table.Evicted, st.Table.FragOrphans)
-	}
+	return fmt.Sprintf("outflow %s (%s%s %s/%s)", v, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }

@@ -10,14 +10,24 @@ import (
 	"testing"
 )
 
+var demo = filepath.Join("..", "..", "pcaps", "outflow-demo.pcap")
+
+// outflow runs one command line as the binary would and returns its exit
+// status, stdout and stderr.
+func outflow(args ...string) (code int, stdout, stderr string) {
+	var out, errs bytes.Buffer
+	code = execute(context.Background(), args, &out, &errs, nil)
+	return code, out.String(), errs.String()
+}
+
 // TestReplayCommand runs the README's first command (as a function call) on
 // the bundled capture and reads its output back.
 func TestReplayCommand(t *testing.T) {
-	var out, errs bytes.Buffer
-	if err := replay(context.Background(), []string{filepath.Join("..", "..", "pcaps", "outflow-demo.pcap")}, &out, &errs); err != nil {
-		t.Fatalf("replay: %v\n%s", err, errs.String())
+	code, out, errs := outflow("replay", demo)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs)
 	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) < 20 {
 		t.Fatalf("%d records", len(lines))
 	}
@@ -27,32 +37,72 @@ func TestReplayCommand(t *testing.T) {
 			t.Fatalf("not JSON: %q: %v", l, err)
 		}
 	}
-	if !strings.Contains(errs.String(), "1 files (0 with errors)") {
-		t.Errorf("summary: %q", errs.String())
+	if !strings.Contains(errs, "1 files (0 with errors)") {
+		t.Errorf("summary: %q", errs)
 	}
 }
 
-// TestReplayBadInput: a file that is not a capture is named in the error
-// output, the others are still read, and bad flags are refused.
-func TestReplayBadInput(t *testing.T) {
-	bad := filepath.Join(t.TempDir(), "notes.txt")
+// TestCommandLine: the command line behaves as users of Zeek, Suricata
+// and tcpdump expect: flags before or after file names, help and version
+// exit 0, a mistake in the command line exits 2 with one sentence naming
+// the flag, and an input that could not be read exits 1 while the rest is
+// still read and written.
+func TestCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "notes.txt")
 	os.WriteFile(bad, []byte("not a capture"), 0o644)
-	demo := filepath.Join("..", "..", "pcaps", "outflow-demo.pcap")
-	var out, errs bytes.Buffer
-	if err := replay(context.Background(), []string{"--flows", "-", bad, demo}, &out, &errs); err != nil {
-		t.Fatalf("one good file should be enough: %v", err)
-	}
-	if !strings.Contains(errs.String(), bad) || !strings.Contains(errs.String(), "offset 0") || out.Len() == 0 {
-		t.Errorf("stderr %q, %d bytes of records", errs.String(), out.Len())
-	}
-	for _, args := range [][]string{{}, {"--pace", "slow", demo}, {"--home-nets", "10.0.0.0/33", demo}, {bad}} {
-		if err := replay(context.Background(), args, &out, &errs); err == nil {
-			t.Errorf("replay %v: no error", args)
+	flows := filepath.Join(dir, "flows.json")
+	for _, c := range []struct {
+		args   []string
+		code   int
+		stdout string // a substring of stdout
+		stderr string // a substring of stderr
+		file   bool   // flows.json holds records
+	}{
+		{args: []string{"--help"}, code: 0, stdout: "replay"},
+		{args: nil, code: 0, stdout: "Commands:"},
+		{args: []string{"replay", "--help"}, code: 0, stdout: "--workers"},
+		{args: []string{"live", "--help"}, code: 0, stdout: "--interface"},
+		{args: []string{"--version"}, code: 0, stdout: "outflow "},
+		{args: []string{"replay", demo, "--flows", flows, "--workers", "2"}, code: 0, file: true},
+		{args: []string{"replay", "--workers", "0", demo}, code: 2, stderr: "--workers must be between 1 and 256, not 0"},
+		{args: []string{"replay", "--workers", "two", demo}, code: 2, stderr: `--workers: expected a valid 64 bit int but got "two"`},
+		{args: []string{"replay", "--home-nets", "10.0.0.0/33", demo}, code: 2, stderr: `--home-nets: "10.0.0.0/33" is not a CIDR prefix`},
+		{args: []string{"replay", "--pace", "slow", demo}, code: 2, stderr: `--pace must be one of "max","realtime" but got "slow"`},
+		{args: []string{"replay", "--flwos", flows, demo}, code: 2, stderr: `unknown flag --flwos, did you mean "--flows"?`},
+		{args: []string{"replay"}, code: 2, stderr: "missing <FILE> ..."},
+		{args: []string{"replay", "--state", dir, demo}, code: 2, stderr: "--state needs --alerts"},
+		{args: []string{"live"}, code: 2, stderr: "missing flags: --interface"},
+		{args: []string{"frobnicate"}, code: 2, stderr: "unexpected argument frobnicate"},
+		{args: []string{"replay", bad}, code: 1, stderr: bad + ": offset 0"},
+		{args: []string{"replay", filepath.Join(dir, "missing.pcap"), demo, "--flows", flows}, code: 1,
+			stderr: "missing.pcap: cannot open the capture: no such file or directory", file: true},
+		{args: []string{"replay", "--flows", filepath.Join(dir, "no", "such", "dir.json"), demo}, code: 1,
+			stderr: "--flows: cannot open " + filepath.Join(dir, "no", "such", "dir.json") + " for writing: no such file or directory"},
+		{args: []string{"check"}, code: 2, stderr: "--config FILE is required"},
+	} {
+		os.Remove(flows)
+		code, out, errs := outflow(c.args...)
+		if code != c.code || !strings.Contains(out, c.stdout) || !strings.Contains(errs, c.stderr) {
+			t.Errorf("outflow %s: exit %d (want %d)\nstdout %.300q (want %q)\nstderr %.600q (want %q)",
+				strings.Join(c.args, " "), code, c.code, out, c.stdout, errs, c.stderr)
+		}
+		if c.file {
+			if b, _ := os.ReadFile(flows); !bytes.Contains(b, []byte(`"community_id"`)) {
+				t.Errorf("outflow %s: no records in %s", strings.Join(c.args, " "), flows)
+			}
+		}
+		if strings.Contains(errs, "strconv.") || strings.Contains(errs, "netip.") || strings.Contains(errs, ": open /") {
+			t.Errorf("outflow %s: a Go internal in %q", strings.Join(c.args, " "), errs)
 		}
 	}
+}
+
+// TestReplayHomeNets: --home-nets decides which side is home.
+func TestReplayHomeNets(t *testing.T) {
 	flows := filepath.Join(t.TempDir(), "flows.json")
-	if err := replay(context.Background(), []string{"--flows", flows, "--workers", "2", "--home-nets", "10.77.0.0/16", demo}, &out, &errs); err != nil {
-		t.Fatal(err)
+	if code, _, errs := outflow("replay", "--flows", flows, "--workers", "2", "--home-nets", "10.77.0.0/16", demo); code != 0 {
+		t.Fatal(errs)
 	}
 	if b, _ := os.ReadFile(flows); !bytes.Contains(b, []byte(`"direction":"outbound"`)) {
 		t.Errorf("records in %s lack an outbound flow", flows)

@@ -138,7 +138,11 @@ func (c *countingReader) Read(p []byte) (int, error) {
 func OpenFile(path string) (*FileSource, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("unable to open capture: %w", err)
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is named once, in words
+		}
+		return nil, fmt.Errorf("%s: cannot open the capture: %w", path, err)
 	}
 	s := &FileSource{path: path, f: f}
 	if fi, err := f.Stat(); err == nil {

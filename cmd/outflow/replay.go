@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/outflow-sensor/outflow/flows"
+	"github.com/outflow-sensor/outflow/sensor"
+)
+
+// replayCmd is `outflow replay FILE...`.
+type replayCmd struct {
+	Files []string `arg:"" name:"FILE" help:"Captures: pcap, pcapng, gzip-compressed either way. Read in order."`
+	recordFlags
+	detectFlags
+	Workers      int           `default:"1" help:"Flow-table workers; packets are spread by a symmetric flow hash."`
+	Pace         string        `enum:"max,realtime" default:"max" help:"max: as fast as possible; realtime: as the capture's clock did."`
+	Inspect      bool          `default:"true" negatable:"" help:"Payload inspection: TLS/QUIC handshakes, HTTP, DNS, entropy."`
+	Quiet        bool          `help:"No summary on stderr."`
+	CPUProfile   string        `name:"cpuprofile" placeholder:"FILE" help:"Write a CPU profile (go tool pprof) to this file."`
+	Exports      []string      `sep:"none" placeholder:"URL" help:"netflow://[HOST]:PORT or sflow://[HOST]:PORT: UDP to this collector address in the capture is flow exports, decoded into flows as collect would; repeat for several."`
+	StitchWindow time.Duration `default:"1m" help:"With --exports: how long a one-way record waits for its reverse, in capture time."`
+	HostEvents   []string      `sep:"none" placeholder:"LOG" help:"A host-event log (Sysmon, Windows Security, auditd, AUOMS, VM Insights, osquery, Microsoft 365 audit, ESXi): flows gain orig_process and resp_process; repeat for several."`
+}
+
+func (c *replayCmd) Validate() error {
+	return errors.Join(checkWorkers(c.Workers), c.recordFlags.validate(), c.detectFlags.validate())
+}
+
+func (c *replayCmd) Run(e *env) error {
+	outs := newOutputs(e, c.FlushInterval)
+	err := c.run(e, outs)
+	return errors.Join(err, outs.stop())
+}
+
+func (c *replayCmd) run(e *env, outs *outputs) error {
+	det, nets, err := c.detection(c.HomeNets, outs)
+	if err != nil {
+		return err
+	}
+	out, err := outs.open(c.Flows)
+	if err != nil {
+		return fmt.Errorf("--flows: %w", err)
+	}
+	outs.watchHangup(func() { c.reload(e, det, len(c.HomeNets) > 0) })
+	table := flows.DefaultConfig()
+	if c.Inspect {
+		table.Inspect = flows.DefaultInspectConfig()
+	}
+	cfg := sensor.ReplayConfig{
+		Files:           c.Files,
+		Workers:         c.Workers,
+		Realtime:        c.Pace == "realtime",
+		HomeNets:        nets,
+		CommunityIDSeed: c.CommunityIDSeed,
+		Table:           table,
+		Flows:           out,
+		Errors:          logLines{e.log},
+		Exports:         c.Exports,
+		ExportWindow:    c.StitchWindow,
+		HostEvents:      c.HostEvents,
+		Detect:          det,
+	}
+	if f, ok := e.stderr.(*os.File); ok && isTerminal(f) {
+		bar := newProgress(e.stderr)
+		cfg.Progress = bar.update
+		defer bar.finish()
+	}
+	if c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	st, err := sensor.Replay(e.ctx, cfg)
+	if errors.Is(err, context.Canceled) {
+		// SIGINT or SIGTERM: what was read is flushed, and that is a
+		// clean stop.
+		e.log.Info("interrupted: the flows read so far were written")
+		err = nil
+	}
+	if !c.Quiet {
+		printSummary(e.stderr, &st)
+	}
+	switch {
+	case err != nil:
+	case st.Files == 0:
+		err = errors.New("replay: no capture could be read")
+	case st.FileErrors > 0:
+		err = fmt.Errorf("replay: %d of %d captures could not be read in full (each is named above)", st.FileErrors, len(c.Files))
+	}
+	return err
+}
+
+func printSummary(w io.Writer, st *sensor.ReplayStats) {
+	fmt.Fprintf(w, "outflow: %d files (%d with errors), %d frames, %d bytes, %d flow records\n",
+		st.Files, st.FileErrors, st.Frames, st.Bytes, st.Records)
+	var parts []string
+	for r := flows.Reason(1); r < flows.NumReasons; r++ {
+		if n := st.Decode.Errors[r]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", r, n))
+		}
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "outflow: decode errors: %s\n", strings.Join(parts, " "))
+	}
+	if in := &st.Inspect; in.Flows > 0 {
+		fmt.Fprintf(w, "outflow: inspected %d flows (%d skipped, pool full), %d ClientHellos, %d ServerHellos, %d QUIC ClientHellos, %d DNS messages\n",
+			in.Flows, in.Skipped, in.ClientHellos, in.ServerHellos, in.QUICHellos, in.DNS)
+		if bad := in.ErrorCounts(); len(bad) > 0 {
+			fmt.Fprintf(w, "outflow: inspection errors: %s\n", strings.Join(bad, " "))
+		}
+	}
+	if st.Exports != nil {
+		printExportSummary(w, st.Exports)
+	}
+	if h := st.HostEvents; h != nil {
+		for _, f := range h.Files {
+			fmt.Fprintf(w, "outflow: host events %s: %d records, %d events, %d ignored, skipped %v\n",
+				f.Path, f.Stats.Lines, f.Stats.Events, f.Stats.Ignored, f.Stats.Errors)
+		}
+		fmt.Fprintf(w, "outflow: processes %d, connect events %d; flow ends joined %d, missed %d\n",
+			h.Index.Processes, h.Index.Connects, h.Index.Joined, h.Index.Missed)
+	}
+	printDetectSummary(w, st.Detect)
+	if st.Decode.NonIP > 0 || st.Table.Evicted > 0 || st.Table.FragOrphans > 0 {
+		fmt.Fprintf(w, "outflow: non-IP frames %d, evicted flows %d, orphan fragments %d\n",
+			st.Decode.NonIP, st.Table.Evicted, st.Table.FragOrphans)
+	}
+}

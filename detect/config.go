@@ -255,13 +255,65 @@ func ParseConfig(name string, b []byte) (*Config, error) {
 		checkKeys(name, root.Content[0], reflect.TypeOf(*c), "", &errs)
 		decodeFields(name, root.Content[0], reflect.ValueOf(c).Elem(), "", &errs)
 	}
-	if len(errs) == 0 {
-		errs = append(errs, c.compile(name)...)
+	// Values that decoded are checked even when others did not, so one
+	// run of outflow check names every problem of a file.
+	lines := map[string]int{}
+	if len(root.Content) > 0 {
+		keyLines(root.Content[0], "", lines)
+	}
+	for _, err := range c.compile(name) {
+		if ce, ok := err.(*ConfigError); ok && ce.Line == 0 {
+			ce.Line = lineOf(lines, ce.Key)
+		}
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool { return errLine(errs[i]) < errLine(errs[j]) })
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+func errLine(err error) int {
+	if ce, ok := err.(*ConfigError); ok && ce.Line > 0 {
+		return ce.Line
+	}
+	return 1 << 30
+}
+
+// keyLines notes the line of every key and list item, by its dotted path
+// ("PeerGroups.lab[1]").
+func keyLines(n *yaml.Node, path string, lines map[string]int) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := join(path, n.Content[i].Value)
+			lines[k] = n.Content[i].Line
+			keyLines(n.Content[i+1], k, lines)
+		}
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			k := fmt.Sprintf("%s[%d]", path, i)
+			lines[k] = item.Line
+			keyLines(item, k, lines)
+		}
+	}
+}
+
+// lineOf finds the line of a key, or of the nearest key above it that the
+// file has (a problem found in a default has none).
+func lineOf(lines map[string]int, key string) int {
+	for k := key; k != ""; {
+		if l, ok := lines[k]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(k, ".[")
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return 0
 }
 
 // checkKeys reports keys that name nothing, with the keys that would.

@@ -297,7 +297,7 @@ func (e *Engine) alertFor(f *Flow, v *view, analytic, technique string) *Alert {
 		Destination: &Destination{IP: v.remote.Addr().String(), Port: v.remote.Port(), Name: v.name},
 		Evidence:    Evidence{Measured: map[string]any{}, Thresholds: map[string]any{}, Baseline: map[string]any{}},
 	}
-	if f.CommunityID.n > 0 {
+	if !f.CommunityID.IsZero() {
 		a.Evidence.CommunityIDs = []string{f.CommunityID.String()}
 	}
 	if v.proc == nil {
@@ -348,7 +348,7 @@ func (e *Engine) addWindow(key string, span time.Duration, t time.Time, out, in 
 	w.out += out
 	w.in += in
 	w.flows++
-	if cid.n > 0 && len(w.cids) < maxWindowCIDs && !containsCID(w.cids, &cid) {
+	if !cid.IsZero() && len(w.cids) < maxWindowCIDs && !containsCID(w.cids, &cid) {
 		w.cids = append(w.cids, cid.String())
 	}
 	r := e.rec().i64(w.start.UnixNano()).u64(w.out).u64(w.in).u64(w.flows).u64(uint64(len(w.cids)))
@@ -365,7 +365,7 @@ func (e *Engine) resetWindow(key string) { e.st.del(key) }
 
 func containsCID(list []string, c *CommunityID) bool {
 	for _, x := range list {
-		if c.is(x) {
+		if c.Is(x) {
 			return true
 		}
 	}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/outflow-sensor/outflow/enrich/process"
 	"github.com/outflow-sensor/outflow/entropy"
+	"github.com/outflow-sensor/outflow/flows"
+	"github.com/outflow-sensor/outflow/record"
 )
 
 // Flow is what the analytics see of one flow record: counts, what payload
@@ -54,22 +56,47 @@ func ratio(out, in uint64) float64 {
 	return float64(out) / float64(max(in, 1))
 }
 
-// CommunityID is a flow's Community ID ("1:" and 28 base64 characters),
-// held by value: handing a flow to the analytics allocates nothing, and
-// it keys the open flows' map as it is.
-type CommunityID struct {
-	b [32]byte
-	n uint8
+// CommunityID is a flow's Community ID, held by value: handing a flow to
+// the analytics allocates nothing, and it keys the open flows' map as it
+// is.
+type CommunityID = record.CommunityID
+
+// CIDOf makes a CommunityID of b.
+func CIDOf(b []byte) CommunityID { return record.CIDOf(b) }
+
+// FlowOf is the analytics' view of a record: payload bytes when the
+// packets were seen, the IP bytes routers count otherwise; what inspection
+// learnt when the flow was inspected, unknown when not.
+func FlowOf(r *record.Flow) Flow {
+	ob, rb := r.PayloadOrIPBytes()
+	f := Flow{
+		Start: time.Unix(0, r.Start).UTC(), End: time.Unix(0, r.End).UTC(), CommunityID: r.CommunityID, Proto: r.Proto,
+		Orig: netip.AddrPortFrom(r.Orig.Addr().Unmap(), r.Orig.Port()), Resp: netip.AddrPortFrom(r.Resp.Addr().Unmap(), r.Resp.Port()),
+		OrigBytes: ob, RespBytes: rb, OrigPkts: r.OrigPkts, RespPkts: r.RespPkts,
+		Final: r.Final, App: "unknown", HTTPBody: -1, OrigProc: r.OrigProc, RespProc: r.RespProc,
+	}
+	s := r.Inspection
+	if s == nil {
+		return f
+	}
+	f.Observed = true
+	f.App = s.App.String()
+	f.ServerName = s.ServerName()
+	if t := s.TLS; t != nil && (t.ClientHello || t.ServerHello) {
+		f.Handshake = true
+	}
+	if q := s.QUIC; q != nil && q.Version != 0 {
+		f.Handshake = true
+	}
+	if s.App == flows.AppSSH || s.App == flows.AppOpenVPN || s.App == flows.AppWireGuard {
+		f.Handshake = true
+	}
+	if h := s.HTTP; h != nil {
+		f.HTTPMethod = h.Method
+		f.HTTPBody = r.HTTPBody
+	}
+	for i := 0; i < 2; i++ {
+		f.Class[i], f.Bits[i], f.N[i] = s.Entropy[i].Class, s.Entropy[i].Bits, s.Entropy[i].N
+	}
+	return f
 }
-
-// CIDOf makes a CommunityID of b (32 bytes at most are kept).
-func CIDOf(b []byte) CommunityID {
-	var c CommunityID
-	c.n = uint8(copy(c.b[:], b))
-	return c
-}
-
-func (c *CommunityID) String() string { return string(c.b[:c.n]) }
-
-// is compares with a string without making one.
-func (c *CommunityID) is(s string) bool { return string(c.b[:c.n]) == s }

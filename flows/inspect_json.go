@@ -38,7 +38,13 @@ func (s *Inspection) RequestBodyBytes(r *Record) int64 {
 	return int64(ob - s.HTTP.headerEnd)
 }
 
-func appendInspection(dst []byte, r *Record, s *Inspection) []byte {
+// AppendJSON appends what inspection learnt as keys of a flow record's JSON
+// object, each with its leading comma: app_proto, server_name, and the tls,
+// quic, http, dns and entropy objects. httpBody is the first request's
+// body size (RequestBodyBytes), which needs the record's byte counts. The
+// record's own keys are the encoder's (sensor/encode); these nested
+// objects are written here, beside the types they render.
+func (s *Inspection) AppendJSON(dst []byte, httpBody int64) []byte {
 	dst = append(dst, `,"app_proto":"`...)
 	dst = append(dst, s.App.String()...)
 	dst = append(dst, '"')
@@ -116,7 +122,7 @@ func appendInspection(dst []byte, r *Record, s *Inspection) []byte {
 			dst = appendJSONString(dst, h.Host)
 		}
 		dst = append(dst, `,"request_body_bytes":`...)
-		dst = strconv.AppendInt(dst, s.RequestBodyBytes(r), 10)
+		dst = strconv.AppendInt(dst, httpBody, 10)
 		dst = append(dst, '}')
 	}
 	if q := s.DNS; q != nil && q.Query != "" {
@@ -254,4 +260,11 @@ func appendFixed(dst []byte, v float64, decimals int) []byte {
 		frac %= d
 	}
 	return dst
+}
+
+func appendUintKey(dst []byte, key string, v uint64) []byte {
+	dst = append(dst, `,"`...)
+	dst = append(dst, key...)
+	dst = append(dst, `":`...)
+	return strconv.AppendUint(dst, v, 10)
 }

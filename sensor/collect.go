@@ -131,12 +131,12 @@ func Collect(ctx context.Context, cfg CollectConfig) (ExportStats, error) {
 	var det *detector
 	if cfg.Detect != nil {
 		det = startDetection(cfg.Detect, cfg.Errors)
-		pipe.det = det
+		pipe.stage.det = det
 	}
 	if len(cfg.HostEvents) > 0 {
 		ix, stop := startHostEvents(ctx, cfg.HostEvents, cfg.Errors, det)
 		defer stop()
-		pipe.procs = ix
+		pipe.stage.procs = ix
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -150,7 +150,7 @@ loop:
 			pipe.datagram(dg.from, dg.data, dg.at)
 			free <- dg.data[:cap(dg.data)]
 		case now := <-tick.C:
-			pipe.expire(now)
+			pipe.expireAndFlush(now)
 			if err := out.Flush(); err != nil && werr == nil {
 				werr = err
 			}

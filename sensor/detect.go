@@ -3,14 +3,11 @@ package sensor
 import (
 	"fmt"
 	"io"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/outflow-sensor/outflow/detect"
-	"github.com/outflow-sensor/outflow/enrich/process"
-	"github.com/outflow-sensor/outflow/flows"
 )
 
 // Detection runs the analytics on a sensor's flows and host events.
@@ -156,39 +153,4 @@ func (x *detector) close() (DetectStats, error) {
 		}
 	}
 	return DetectStats{Stats: x.eng.Stats, StateEntries: x.st.Entries(), StateBytes: x.st.Bytes()}, err
-}
-
-// flowOf returns the analytics' view of a record; cid is its Community
-// ID.
-func flowOf(r *flows.Record, s *flows.Inspection, cid detect.CommunityID, orig, resp *process.Attribution) detect.Flow {
-	oa, _ := netip.AddrFromSlice(r.OrigAddr())
-	ra, _ := netip.AddrFromSlice(r.RespAddr())
-	f := detect.Flow{
-		Start: time.Unix(0, r.First).UTC(), End: time.Unix(0, r.Last).UTC(), CommunityID: cid, Proto: r.Proto,
-		Orig: netip.AddrPortFrom(oa.Unmap(), r.OrigP), Resp: netip.AddrPortFrom(ra.Unmap(), r.RespP),
-		OrigBytes: r.OrigBytes(), RespBytes: r.RespBytes(), OrigPkts: r.Orig.Pkts, RespPkts: r.Resp.Pkts,
-		Final: r.Final(), App: "unknown", HTTPBody: -1, OrigProc: orig, RespProc: resp,
-	}
-	if s != nil {
-		f.Observed = true
-		f.App = s.App.String()
-		f.ServerName = s.ServerName()
-		if t := s.TLS; t != nil && (t.ClientHello || t.ServerHello) {
-			f.Handshake = true
-		}
-		if q := s.QUIC; q != nil && q.Version != 0 {
-			f.Handshake = true
-		}
-		if s.App == flows.AppSSH || s.App == flows.AppOpenVPN || s.App == flows.AppWireGuard {
-			f.Handshake = true
-		}
-		if h := s.HTTP; h != nil {
-			f.HTTPMethod = h.Method
-			f.HTTPBody = s.RequestBodyBytes(r)
-		}
-		for i := 0; i < 2; i++ {
-			f.Class[i], f.Bits[i], f.N[i] = s.Entropy[i].Class, s.Entropy[i].Bits, s.Entropy[i].N
-		}
-	}
-	return f
 }

@@ -1,10 +1,9 @@
 package sensor
 
 import (
-	"github.com/outflow-sensor/outflow/detect"
 	"github.com/outflow-sensor/outflow/enrich/dnscache"
-	"github.com/outflow-sensor/outflow/enrich/process"
 	"github.com/outflow-sensor/outflow/flows"
+	"github.com/outflow-sensor/outflow/record"
 )
 
 // exportBatch is a run of ended flows on their way from a worker to its
@@ -18,27 +17,25 @@ type exportBatch struct {
 const exportBatchLen = 256
 
 // exporter is the stage after a worker's flow table: it names flows from
-// DNS answers, encodes them and writes the lines, on a goroutine of its own
-// so that the table's goroutine only tracks packets. Batches cycle between
-// the two through a free list, so steady state allocates nothing.
+// DNS answers and turns them into records for the record stage, on a
+// goroutine of its own so that the table's goroutine only tracks packets.
+// Batches cycle between the two through a free list, so steady state
+// allocates nothing.
 type exporter struct {
-	enc     *flows.Encoder
-	out     *lineWriter
+	cls     *record.Classifier
 	names   *dnscache.Cache // shared by the workers: answers and flows may land on different ones
-	procs   joiner          // host events or /proc, when given: the process at each end
-	det     *detector       // the analytics, when enabled
-	dets    []detect.Flow   // the batch for the detector
+	stage   recordStage
+	rec     record.Flow
 	nameBuf []byte
-	buf     []byte
 	cur     *exportBatch
 	ch      chan *exportBatch
 	free    chan *exportBatch
 	done    chan struct{}
 }
 
-func newExporter(enc *flows.Encoder, out *lineWriter, names *dnscache.Cache, procs joiner, det *detector) *exporter {
+func newExporter(cls *record.Classifier, out *lineWriter, names *dnscache.Cache, procs joiner, det *detector) *exporter {
 	e := &exporter{
-		enc: enc, out: out, names: names, procs: procs, det: det, buf: make([]byte, 0, 1<<16),
+		cls: cls, names: names, stage: recordStage{procs: procs, det: det, buf: make([]byte, 0, 1<<16), out: out.write},
 		ch: make(chan *exportBatch, 4), free: make(chan *exportBatch, 6), done: make(chan struct{}),
 	}
 	for i := 0; i < cap(e.free); i++ {
@@ -105,33 +102,17 @@ func (e *exporter) run() {
 					}
 				}
 			}
-			start := len(e.buf)
-			e.buf = e.enc.Append(e.buf, r, s)
-			var orig, resp *process.Attribution
-			if e.procs != nil {
-				orig, resp = joinRecord(r, e.procs)
-				e.buf = append(e.buf[:start], appendAttributions(e.buf[start:], orig, resp)...)
-			}
-			if e.det != nil {
-				if e.dets == nil {
-					e.dets = e.det.batch()
-				}
-				e.dets = append(e.dets, flowOf(r, s, detect.CIDOf(e.enc.CommunityID(e.buf[start:])), orig, resp))
-			}
+			record.FromCapture(&e.rec, r, s)
+			e.cls.Finish(&e.rec)
+			e.stage.add(&e.rec)
 		}
 		b.recs, b.insp, b.has = b.recs[:0], b.insp[:0], b.has[:0]
 		e.free <- b
-		if e.det != nil {
-			e.det.send(e.dets)
-			e.dets = nil
-		}
 		// Write when the buffer is large, or when nothing else is queued,
 		// so that a quiet live link still sees its records promptly.
-		if len(e.buf) >= 1<<15 || len(e.ch) == 0 {
-			e.out.write(e.buf)
-			e.buf = e.buf[:0]
+		if e.stage.pending() >= 1<<15 || len(e.ch) == 0 {
+			e.stage.flush()
 		}
 	}
-	e.out.write(e.buf)
-	e.buf = e.buf[:0]
+	e.stage.flush()
 }

@@ -8,9 +8,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/outflow-sensor/outflow/detect"
-	"github.com/outflow-sensor/outflow/enrich/process"
 	"github.com/outflow-sensor/outflow/flows"
+	"github.com/outflow-sensor/outflow/record"
 	"github.com/outflow-sensor/outflow/sensor/collect"
 )
 
@@ -35,35 +34,52 @@ type exportPipeline struct {
 	dec     *collect.Decoder
 	stitch  *collect.Stitcher
 	sampled *collect.Sampled
-	enc     *collect.Encoder
-	out     func([]byte)
+	cls     *record.Classifier
+	stage   recordStage
 	errs    io.Writer
-	line    []byte
+	rec     record.Flow
 	recs    []collect.Record
 	st      ExportStats
-	procs   joiner // host events, when given
-	det     *detector
 }
 
 func newExportPipeline(window time.Duration, dc collect.Config, home []netip.Prefix, seed uint16, errs io.Writer, out func([]byte)) *exportPipeline {
-	p := &exportPipeline{dec: collect.NewDecoder(dc), enc: collect.NewEncoder(home, seed), out: out, errs: errs}
+	p := &exportPipeline{dec: collect.NewDecoder(dc), cls: record.NewClassifier(home, seed), errs: errs,
+		stage: recordStage{out: out}}
 	emit := func(f *collect.Flow) {
 		p.st.Flows++
-		p.line = p.enc.Append(p.line[:0], f)
-		var orig, resp *process.Attribution
-		if p.procs != nil && (f.Proto == 6 || f.Proto == 17) {
-			orig, resp = p.procs.Join(process.Flow{Proto: f.Proto,
-				Orig: netip.AddrPortFrom(f.Orig, f.OrigP), Resp: netip.AddrPortFrom(f.Resp, f.RespP), Start: f.Start})
-			p.line = appendAttributions(p.line, orig, resp)
+		exportRecord(&p.rec, f, p.cls)
+		p.stage.add(&p.rec)
+		if p.stage.pending() >= 64<<10 {
+			p.stage.flush()
 		}
-		if p.det != nil {
-			p.det.eng.Flow(routerFlow(f, detect.CIDOf(p.enc.CommunityID(p.line)), orig, resp))
-		}
-		p.out(p.line)
 	}
 	p.stitch = collect.NewStitcher(window, emit)
 	p.sampled = collect.NewSampled(window, emit)
 	return p
+}
+
+// exportRecord fills r from a flow that exporters reported: IP bytes, and
+// no payload, so entropy and handshakes are unknown.
+func exportRecord(r *record.Flow, f *collect.Flow, cls *record.Classifier) {
+	*r = record.Flow{
+		Start: f.Start.UnixNano(), End: f.End.UnixNano(), Proto: f.Proto,
+		Orig: netip.AddrPortFrom(f.Orig, f.OrigP), Resp: netip.AddrPortFrom(f.Resp, f.RespP),
+		OrigPkts: f.OrigPkts, RespPkts: f.RespPkts, OrigIPBytes: f.OrigBytes, RespIPBytes: f.RespBytes,
+		HTTPBody: -1, Final: true,
+		Export: record.Export{Exporter: f.Exporter, Version: f.Version, Stitch: f.Stitch, SamplingRate: f.SamplingRate},
+	}
+	sport, dport := f.OrigP, f.RespP
+	if f.Proto == 1 || f.Proto == 58 {
+		// Exporters put ICMP type and code in the destination port; the
+		// record gives the ports Zeek gives (type, and the counterpart
+		// type or the code), as a capture does, and the Community ID
+		// hashes the type and code.
+		typ, code := f.RespP>>8, f.RespP&0xff
+		op, rp, _ := flows.ICMPPorts(f.Proto, uint8(typ), uint8(code))
+		r.Orig, r.Resp = netip.AddrPortFrom(f.Orig, op), netip.AddrPortFrom(f.Resp, rp)
+		sport, dport = typ, code
+	}
+	cls.FinishPorts(r, sport, dport)
 }
 
 // datagram decodes one export; data is borrowed for the call only.
@@ -89,10 +105,18 @@ func (p *exportPipeline) expire(now time.Time) {
 	p.sampled.Expire(now)
 }
 
+// expireAndFlush ends what waited past its window and writes what is
+// encoded: once a second, or as often as the capture's clock says.
+func (p *exportPipeline) expireAndFlush(now time.Time) {
+	p.expire(now)
+	p.stage.flush()
+}
+
 // flush emits every flow still waiting and returns the counts.
 func (p *exportPipeline) flush() ExportStats {
 	p.stitch.Flush()
 	p.sampled.Flush()
+	p.stage.flush()
 	p.st.Stitch = p.stitch.Stats
 	p.st.Sampled = p.sampled.Stats
 	p.st.Refused = p.dec.Refused
@@ -108,8 +132,6 @@ func (p *exportPipeline) flush() ExportStats {
 type exportTap struct {
 	ports map[uint16][]netip.Addr // collector port -> addresses (none: any)
 	pipe  *exportPipeline
-	buf   []byte
-	outw  *lineWriter
 	seen  int
 }
 
@@ -145,16 +167,10 @@ func newExportTap(cfg ReplayConfig, out *lineWriter) (*exportTap, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &exportTap{ports: ports, outw: out}
-	t.pipe = newExportPipeline(cfg.ExportWindow, collect.DefaultConfig(), cfg.HomeNets, cfg.CommunityIDSeed, cfg.Errors,
-		func(b []byte) {
-			t.buf = append(t.buf, b...)
-			if len(t.buf) >= 64<<10 {
-				t.outw.write(t.buf)
-				t.buf = t.buf[:0]
-			}
-		})
-	t.pipe.det = cfg.det
+	t := &exportTap{ports: ports}
+	t.pipe = newExportPipeline(cfg.ExportWindow, collect.DefaultConfig(), cfg.HomeNets, cfg.CommunityIDSeed, cfg.Errors, out.write)
+	t.pipe.stage.det = cfg.det
+	t.pipe.stage.procs = cfg.joiner
 	return t, nil
 }
 
@@ -188,25 +204,11 @@ func (t *exportTap) packet(p *flows.Packet) {
 	t.pipe.datagram(addrOfPacket(&p.Src, p.V6), p.Payload[:p.L4Len], time.Unix(0, p.TS))
 }
 
-func (t *exportTap) close() ExportStats {
-	st := t.pipe.flush()
-	t.outw.write(t.buf)
-	t.buf = t.buf[:0]
-	return st
-}
+func (t *exportTap) close() ExportStats { return t.pipe.flush() }
 
 func addrOfPacket(b *[16]byte, v6 bool) netip.Addr {
 	if v6 {
 		return netip.AddrFrom16(*b).Unmap()
 	}
 	return netip.AddrFrom4([4]byte(b[:4]))
-}
-
-// routerFlow is the analytics' view of a flow an exporter reported: IP
-// bytes, and no payload, so entropy and handshakes are unknown.
-func routerFlow(f *collect.Flow, cid detect.CommunityID, orig, resp *process.Attribution) *detect.Flow {
-	return &detect.Flow{Start: f.Start.UTC(), End: f.End.UTC(), CommunityID: cid, Proto: f.Proto,
-		Orig: netip.AddrPortFrom(f.Orig.Unmap(), f.OrigP), Resp: netip.AddrPortFrom(f.Resp.Unmap(), f.RespP),
-		OrigBytes: f.OrigBytes, RespBytes: f.RespBytes, OrigPkts: f.OrigPkts, RespPkts: f.RespPkts,
-		Final: true, App: "unknown", HTTPBody: -1, OrigProc: orig, RespProc: resp}
 }

@@ -5,13 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"sync"
-	"time"
 
 	"github.com/outflow-sensor/outflow/enrich/feed"
 	"github.com/outflow-sensor/outflow/enrich/process"
-	"github.com/outflow-sensor/outflow/flows"
 )
 
 // HostEventStats is what reading the host-event files counted.
@@ -80,38 +77,6 @@ func (js joiners) Join(f process.Flow) (orig, resp *process.Attribution) {
 		}
 	}
 	return orig, resp
-}
-
-// joinRecord finds the process at each end of a flow record.
-func joinRecord(r *flows.Record, ix joiner) (orig, resp *process.Attribution) {
-	if r.Proto != 6 && r.Proto != 17 {
-		return nil, nil
-	}
-	oa, ok1 := netip.AddrFromSlice(r.OrigAddr())
-	ra, ok2 := netip.AddrFromSlice(r.RespAddr())
-	if !ok1 || !ok2 {
-		return nil, nil
-	}
-	return ix.Join(process.Flow{
-		Proto: r.Proto, Orig: netip.AddrPortFrom(oa.Unmap(), r.OrigP), Resp: netip.AddrPortFrom(ra.Unmap(), r.RespP),
-		Start: time.Unix(0, r.First),
-	})
-}
-
-// appendAttributions adds orig_process and resp_process to a flow record
-// line that an encoder has just written.
-func appendAttributions(line []byte, orig, resp *process.Attribution) []byte {
-	if orig == nil && resp == nil {
-		return line
-	}
-	n := len(line)
-	if n < 2 || line[n-2] != '}' || line[n-1] != '\n' {
-		return line
-	}
-	line = line[:n-2]
-	line = process.AppendJSON(line, "orig_process", orig)
-	line = process.AppendJSON(line, "resp_process", resp)
-	return append(line, "}\n"...)
 }
 
 // startHostEvents starts a source for each spec (files followed, syslog,

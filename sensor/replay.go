@@ -17,6 +17,7 @@ import (
 	"github.com/outflow-sensor/outflow/enrich/dnscache"
 	"github.com/outflow-sensor/outflow/enrich/process"
 	"github.com/outflow-sensor/outflow/flows"
+	"github.com/outflow-sensor/outflow/record"
 	"github.com/outflow-sensor/outflow/sensor/capture"
 )
 
@@ -240,7 +241,7 @@ type worker struct {
 }
 
 func newWorker(cfg ReplayConfig, out *lineWriter, names *dnscache.Cache) *worker {
-	w := &worker{exp: newExporter(flows.NewEncoder(cfg.HomeNets, cfg.CommunityIDSeed), out, names, cfg.joiner, cfg.det)}
+	w := &worker{exp: newExporter(record.NewClassifier(cfg.HomeNets, cfg.CommunityIDSeed), out, names, cfg.joiner, cfg.det)}
 	tc := cfg.Table
 	if tc.Capacity == 0 {
 		tc = flows.DefaultConfig()

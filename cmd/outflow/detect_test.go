@@ -55,8 +55,31 @@ func TestReplayStateFile(t *testing.T) {
 	}
 }
 
-// TestCheckConfig: outflow check names the key of every problem.
+// TestCheckConfig: outflow check names the line and key of every problem
+// of a file in one run.
 func TestCheckConfig(t *testing.T) {
+	five := filepath.Join(t.TempDir(), "five.yaml")
+	os.WriteFile(five, []byte("AN1511:\n  ExfilVolumeTreshold: 5MB\n  TimeWindow: banana\nRareHost:\n  RarePrevalence: -3\nHomeNets: [10.0.0.0/33]\nPeerGroups:\n  lab: [foo]\n"), 0o644)
+	code, _, errs := outflow("check", "--config", five)
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(errs), "\n") {
+		got = append(got, strings.TrimPrefix(l, "outflow: "))
+	}
+	want := []string{
+		five + ":2: AN1511.ExfilVolumeTreshold: unknown key",
+		five + ":3: AN1511.TimeWindow: \"banana\" is not a duration",
+		five + ":5: RareHost.RarePrevalence: at least 1",
+		five + ":6: HomeNets[0]: \"10.0.0.0/33\" is not a CIDR prefix",
+		five + ":8: PeerGroups.lab[0]: \"foo\" is neither an address nor a CIDR prefix",
+	}
+	if code != 1 || len(got) != len(want) {
+		t.Fatalf("exit %d, %d lines, want 5:\n%s", code, len(got), errs)
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("line %d: %q, want %q...", i+1, got[i], want[i])
+		}
+	}
 	bad := filepath.Join(t.TempDir(), "outflow.yaml")
 	os.WriteFile(bad, []byte("AN1511:\n  ExfilVolumeTreshold: 5MB\n"), 0o644)
 	if code, _, errs := outflow("check", "--config", bad); code != 1 || !strings.Contains(errs, "AN1511.ExfilVolumeTreshold: unknown key") {

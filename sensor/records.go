@@ -1,0 +1,68 @@
+package sensor
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/outflow-sensor/outflow/detect"
+	"github.com/outflow-sensor/outflow/enrich/process"
+	"github.com/outflow-sensor/outflow/record"
+	"github.com/outflow-sensor/outflow/sensor/encode"
+)
+
+// recordStage is where every record goes once its source has made it,
+// capture or export alike: the process at each end is joined, the
+// analytics get their view of it, and the sink's encoder writes it. One
+// per goroutine; its buffers are reused, so steady state allocates only
+// what the analytics batch needs when the detector has none free.
+type recordStage struct {
+	procs   joiner    // host events or /proc, when given
+	det     *detector // the analytics, when enabled
+	dets    []detect.Flow
+	buf     []byte
+	out     func([]byte)
+	records uint64
+}
+
+// add takes one finished record (direction and Community ID set); f is
+// only read during the call.
+func (s *recordStage) add(f *record.Flow) {
+	s.records++
+	if s.procs != nil && (f.Proto == 6 || f.Proto == 17) {
+		f.OrigProc, f.RespProc = s.procs.Join(process.Flow{
+			Proto: f.Proto,
+			Orig:  joinAddr(f.Orig), Resp: joinAddr(f.Resp), Start: unixTime(f.Start),
+		})
+	}
+	if s.det != nil {
+		if s.dets == nil {
+			s.dets = s.det.batch()
+		}
+		s.dets = append(s.dets, detect.FlowOf(f))
+		if len(s.dets) == detectBatchLen {
+			s.det.send(s.dets)
+			s.dets = nil
+		}
+	}
+	s.buf = encode.AppendFlow(s.buf, f)
+}
+
+// pending is how many bytes wait to be written.
+func (s *recordStage) pending() int { return len(s.buf) }
+
+// flush writes what was encoded and hands the analytics their batch.
+func (s *recordStage) flush() {
+	if s.det != nil && len(s.dets) > 0 {
+		s.det.send(s.dets)
+		s.dets = nil
+	}
+	if len(s.buf) > 0 {
+		s.out(s.buf)
+		s.buf = s.buf[:0]
+	}
+}
+
+// joinAddr is an endpoint as the process index keys it: IPv4 unmapped.
+func joinAddr(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) }
+
+func unixTime(ns int64) time.Time { return time.Unix(0, ns) }

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"reflect"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/outflow-sensor/outflow/internal/yamlcfg"
 	"gopkg.in/yaml.v3"
 )
 
@@ -218,21 +218,6 @@ func DefaultConfig() *Config {
 	return c
 }
 
-// ConfigError is one problem with a config file, at a key.
-type ConfigError struct {
-	File string
-	Line int
-	Key  string
-	Msg  string
-}
-
-func (e *ConfigError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Key, e.Msg)
-	}
-	return fmt.Sprintf("%s: %s: %s", e.File, e.Key, e.Msg)
-}
-
 // LoadConfig reads a config file over the defaults: keys it leaves out
 // keep their default. Every problem is reported, each naming its key.
 func LoadConfig(path string) (*Config, error) {
@@ -245,149 +230,37 @@ func LoadConfig(path string) (*Config, error) {
 
 // ParseConfig is LoadConfig on bytes read already.
 func ParseConfig(name string, b []byte) (*Config, error) {
-	c := DefaultConfig()
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
 		return nil, &ConfigError{File: name, Key: "(file)", Msg: err.Error()}
 	}
+	if len(root.Content) == 0 {
+		return ParseNode(name, nil)
+	}
+	return ParseNode(name, root.Content[0])
+}
+
+// ParseNode is ParseConfig on a parsed mapping node (nil: the defaults),
+// for a file whose other keys belong to the sensor.
+func ParseNode(name string, n *yaml.Node) (*Config, error) {
+	c := DefaultConfig()
 	var errs []error
-	if len(root.Content) > 0 {
-		checkKeys(name, root.Content[0], reflect.TypeOf(*c), "", &errs)
-		decodeFields(name, root.Content[0], reflect.ValueOf(c).Elem(), "", &errs)
+	lines := map[string]int{}
+	if n != nil {
+		errs = yamlcfg.Decode(name, n, c, "")
+		yamlcfg.KeyLines(n, "", lines)
 	}
 	// Values that decoded are checked even when others did not, so one
 	// run of outflow check names every problem of a file.
-	lines := map[string]int{}
-	if len(root.Content) > 0 {
-		keyLines(root.Content[0], "", lines)
-	}
-	for _, err := range c.compile(name) {
-		if ce, ok := err.(*ConfigError); ok && ce.Line == 0 {
-			ce.Line = lineOf(lines, ce.Key)
-		}
-		errs = append(errs, err)
-	}
+	errs = append(errs, c.compile(name)...)
 	if len(errs) > 0 {
-		sort.SliceStable(errs, func(i, j int) bool { return errLine(errs[i]) < errLine(errs[j]) })
-		return nil, errors.Join(errs...)
+		return nil, errors.Join(yamlcfg.Locate(errs, lines)...)
 	}
 	return c, nil
 }
 
-func errLine(err error) int {
-	if ce, ok := err.(*ConfigError); ok && ce.Line > 0 {
-		return ce.Line
-	}
-	return 1 << 30
-}
-
-// keyLines notes the line of every key and list item, by its dotted path
-// ("PeerGroups.lab[1]").
-func keyLines(n *yaml.Node, path string, lines map[string]int) {
-	switch n.Kind {
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := join(path, n.Content[i].Value)
-			lines[k] = n.Content[i].Line
-			keyLines(n.Content[i+1], k, lines)
-		}
-	case yaml.SequenceNode:
-		for i, item := range n.Content {
-			k := fmt.Sprintf("%s[%d]", path, i)
-			lines[k] = item.Line
-			keyLines(item, k, lines)
-		}
-	}
-}
-
-// lineOf finds the line of a key, or of the nearest key above it that the
-// file has (a problem found in a default has none).
-func lineOf(lines map[string]int, key string) int {
-	for k := key; k != ""; {
-		if l, ok := lines[k]; ok {
-			return l
-		}
-		i := strings.LastIndexAny(k, ".[")
-		if i < 0 {
-			break
-		}
-		k = k[:i]
-	}
-	return 0
-}
-
-// checkKeys reports keys that name nothing, with the keys that would.
-func checkKeys(file string, n *yaml.Node, t reflect.Type, path string, errs *[]error) {
-	if t.Kind() != reflect.Struct || n.Kind != yaml.MappingNode {
-		return
-	}
-	known := map[string]reflect.Type{}
-	var names []string
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if tag := strings.Split(f.Tag.Get("yaml"), ",")[0]; tag != "" && f.IsExported() {
-			known[tag] = f.Type
-			names = append(names, tag)
-		}
-	}
-	sort.Strings(names)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := n.Content[i]
-		ft, ok := known[k.Value]
-		if !ok {
-			*errs = append(*errs, &ConfigError{File: file, Line: k.Line, Key: join(path, k.Value),
-				Msg: "unknown key; known here: " + strings.Join(names, ", ")})
-			continue
-		}
-		checkKeys(file, n.Content[i+1], ft, join(path, k.Value), errs)
-	}
-}
-
-// decodeFields decodes each known key on its own, so that one bad value
-// is reported with its key and the others still read.
-func decodeFields(file string, n *yaml.Node, v reflect.Value, path string, errs *[]error) {
-	if n.Kind != yaml.MappingNode {
-		*errs = append(*errs, &ConfigError{File: file, Line: n.Line, Key: orRoot(path), Msg: "want a mapping of keys"})
-		return
-	}
-	t := v.Type()
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		for j := 0; j < t.NumField(); j++ {
-			f := t.Field(j)
-			if strings.Split(f.Tag.Get("yaml"), ",")[0] != k.Value || !f.IsExported() {
-				continue
-			}
-			fv := v.Field(j)
-			if f.Type.Kind() == reflect.Struct && val.Kind == yaml.MappingNode {
-				decodeFields(file, val, fv, join(path, k.Value), errs)
-				break
-			}
-			if err := val.Decode(fv.Addr().Interface()); err != nil {
-				msg := err.Error()
-				if te := (*yaml.TypeError)(nil); errors.As(err, &te) && len(te.Errors) > 0 {
-					msg = strings.Join(te.Errors, "; ")
-				}
-				*errs = append(*errs, &ConfigError{File: file, Line: val.Line, Key: join(path, k.Value), Msg: msg})
-			}
-			break
-		}
-	}
-}
-
-func join(path, k string) string {
-	if path == "" {
-		return k
-	}
-	return path + "." + k
-}
-
-func orRoot(p string) string {
-	if p == "" {
-		return "(top level)"
-	}
-	return p
-}
+// ConfigError is one problem with a config file, at a key and line.
+type ConfigError = yamlcfg.Error
 
 // compile checks values that decode but make no sense and prepares the
 // lookups the analytics use.

@@ -519,46 +519,34 @@ func isReuse(r *Record, p *Packet) bool {
 	return true
 }
 
-// Zeek's likely_server_ports with all base scripts loaded, per protocol: the
-// responder when a flow is first seen mid-stream.
-var (
-	likelyTCP = portSet(21, 22, 25, 53, 79, 80, 81, 88, 135, 139, 143, 389, 443, 445, 465, 502, 514, 563, 585,
-		587, 614, 631, 636, 989, 990, 992, 993, 995, 1080, 1434, 1883, 2811, 3128, 3268, 3306, 3389, 5222, 5223,
-		5269, 5432, 6379, 6666, 6667, 6668, 6669, 8000, 8080, 8888, 20000)
-	likelyUDP = portSet(53, 67, 88, 123, 137, 161, 162, 389, 443, 514, 1812, 2123, 2152, 3389, 3544, 4011, 4754,
-		4789, 5060, 5072, 5353, 5355, 6081, 20000)
-)
-
-type ports [1 << 16 / 64]uint64
-
-func portSet(ps ...uint16) *ports {
-	var s ports
-	for _, p := range ps {
-		s[p/64] |= 1 << (p % 64)
-	}
-	return &s
-}
-
-func (s *ports) has(p uint16) bool { return s[p/64]&(1<<(p%64)) != 0 }
-
 // shouldFlip decides, on a flow's first packet, whether its sender is the
-// responder, by Zeek's port heuristic. A pure SYN never flips; a SYN-ACK alone
-// is not enough either (stealth scans send them).
+// responder, by Zeek's port heuristic: the likely-server-port steps of
+// ServerSide, never its lower-port step (Zeek keeps the first sender then). A
+// pure SYN never flips; a SYN-ACK alone is not enough when both ports are
+// likely server ports (stealth scans send them); UDP flips only on exactly
+// one likely port, and never for a packet to the broadcast address.
 func shouldFlip(p *Packet, sport, dport uint16) bool {
 	switch p.Proto {
 	case 6:
-		if p.Flags&(FlagSYN|FlagACK) == FlagSYN || !likelyTCP.has(sport) {
+		if p.Flags&(FlagSYN|FlagACK) == FlagSYN {
 			return false
 		}
-		if likelyTCP.has(dport) {
-			return p.Flags&FlagSYN == 0 && sport < dport
+		srcIsServer, ev := ServerSide(6, sport, dport)
+		switch ev {
+		case ServerByLikelyPort:
+			return srcIsServer
+		case ServerByBothLikely:
+			// Zeek: only when this is not a SYN-ACK, which a stealth
+			// scan could have sent.
+			return srcIsServer && p.Flags&FlagSYN == 0
 		}
-		return true
+		return false
 	case 17:
 		if !p.V6 && p.Dst[0] == 255 && p.Dst[1] == 255 && p.Dst[2] == 255 && p.Dst[3] == 255 {
 			return false
 		}
-		return likelyUDP.has(sport) && !likelyUDP.has(dport)
+		srcIsServer, ev := ServerSide(17, sport, dport)
+		return srcIsServer && ev == ServerByLikelyPort
 	}
 	return false
 }

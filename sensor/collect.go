@@ -82,7 +82,9 @@ func Collect(ctx context.Context, cfg CollectConfig) (ExportStats, error) {
 	if cfg.Ready != nil {
 		cfg.Ready(addrs)
 	}
-	in := make(chan datagram, 4096)
+	// socket → decoder: blocks; the socket's buffer (16 MiB asked) then
+	// fills and the kernel drops.
+	in := newQueue[datagram]("socket→decoder", Block, 4096)
 	free := make(chan []byte, 4096+64)
 	for i := 0; i < cap(free); i++ {
 		free <- make([]byte, 65536)
@@ -110,7 +112,7 @@ func Collect(ctx context.Context, cfg CollectConfig) (ExportStats, error) {
 				if cfg.Received != nil {
 					cfg.Received.Add(1)
 				}
-				in <- datagram{from: addr.Unmap(), data: buf[:n], at: time.Now()}
+				in.send(datagram{from: addr.Unmap(), data: buf[:n], at: time.Now()})
 			}
 		}(c)
 	}
@@ -118,7 +120,7 @@ func Collect(ctx context.Context, cfg CollectConfig) (ExportStats, error) {
 		<-ctx.Done()
 		closeAll(conns)
 		readers.Wait()
-		close(in)
+		in.close()
 	}()
 
 	out := bufio.NewWriterSize(cfg.Flows, 1<<16)
@@ -143,7 +145,7 @@ func Collect(ctx context.Context, cfg CollectConfig) (ExportStats, error) {
 loop:
 	for {
 		select {
-		case dg, ok := <-in:
+		case dg, ok := <-in.ch:
 			if !ok {
 				break loop
 			}

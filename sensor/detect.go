@@ -53,7 +53,7 @@ type detector struct {
 	st   *detect.State
 	// Exporters hand batches of flows to the detector's own goroutine, so
 	// the analytics run beside the JSON encoding rather than after it.
-	batches chan []detect.Flow
+	batches *queue[[]detect.Flow] // record stages → the analytics: blocks
 	free    chan []detect.Flow
 	done    chan struct{}
 }
@@ -73,13 +73,13 @@ func (x *detector) batch() []detect.Flow {
 // send passes a filled batch to the detector's goroutine.
 func (x *detector) send(b []detect.Flow) {
 	if len(b) > 0 {
-		x.batches <- b
+		x.batches.send(b)
 	}
 }
 
 func (x *detector) run() {
 	defer close(x.done)
-	for b := range x.batches {
+	for b := range x.batches.ch {
 		for i := range b {
 			x.eng.Flow(&b[i])
 			b[i] = detect.Flow{} // drop the attributions' pointers
@@ -109,7 +109,7 @@ func startDetection(d *Detection, errs io.Writer) *detector {
 		st = detect.NewState(maxBytes)
 	}
 	x := &detector{cfg: d, out: &lineWriter{w: d.Alerts}, stop: make(chan struct{}), errs: errs, st: st,
-		batches: make(chan []detect.Flow, 8), free: make(chan []detect.Flow, 16), done: make(chan struct{})}
+		batches: newQueue[[]detect.Flow]("records→detection", Block, 8), free: make(chan []detect.Flow, 16), done: make(chan struct{})}
 	x.eng = detect.New(d.Config, st, nil, func(a *detect.Alert) {
 		x.buf = a.AppendJSON(x.buf[:0])
 		x.out.write(x.buf)
@@ -140,7 +140,7 @@ func startDetection(d *Detection, errs io.Writer) *detector {
 // close ends the last day, saves the state and returns the counts. The
 // exporters must have finished sending.
 func (x *detector) close() (DetectStats, error) {
-	close(x.batches)
+	x.batches.close()
 	<-x.done
 	x.cfg.running.Store(nil)
 	close(x.stop)

@@ -28,7 +28,7 @@ type exporter struct {
 	rec     record.Flow
 	nameBuf []byte
 	cur     *exportBatch
-	ch      chan *exportBatch
+	ch      *queue[*exportBatch] // worker → exporter: blocks; a live worker's ring then fills and the kernel counts its drops
 	free    chan *exportBatch
 	done    chan struct{}
 }
@@ -36,7 +36,7 @@ type exporter struct {
 func newExporter(cls *record.Classifier, out *lineWriter, names *dnscache.Cache, procs joiner, det *detector) *exporter {
 	e := &exporter{
 		cls: cls, names: names, stage: recordStage{procs: procs, det: det, buf: make([]byte, 0, 1<<16), out: out.write},
-		ch: make(chan *exportBatch, 4), free: make(chan *exportBatch, 6), done: make(chan struct{}),
+		ch: newQueue[*exportBatch]("worker→exporter", Block, 4), free: make(chan *exportBatch, 6), done: make(chan struct{}),
 	}
 	for i := 0; i < cap(e.free); i++ {
 		e.free <- &exportBatch{
@@ -76,20 +76,20 @@ func (e *exporter) add(r *flows.Record, s *flows.Inspection) {
 // send passes the current batch on, if it holds anything.
 func (e *exporter) send() {
 	if e.cur != nil && len(e.cur.recs) > 0 {
-		e.ch <- e.cur
+		e.ch.send(e.cur)
 		e.cur = nil
 	}
 }
 
 func (e *exporter) close() {
 	e.send()
-	close(e.ch)
+	e.ch.close()
 	<-e.done
 }
 
 func (e *exporter) run() {
 	defer close(e.done)
-	for b := range e.ch {
+	for b := range e.ch.ch {
 		for i := range b.recs {
 			r := &b.recs[i]
 			var s *flows.Inspection
@@ -110,7 +110,7 @@ func (e *exporter) run() {
 		e.free <- b
 		// Write when the buffer is large, or when nothing else is queued,
 		// so that a quiet live link still sees its records promptly.
-		if e.stage.pending() >= 1<<15 || len(e.ch) == 0 {
+		if e.stage.pending() >= 1<<15 || e.ch.len() == 0 {
 			e.stage.flush()
 		}
 	}

@@ -51,6 +51,9 @@ type InterfaceStats struct {
 	Name    string
 	Packets uint64 // seen by the kernel for our sockets, drops included
 	Drops   uint64 // dropped because a ring was full
+	// Discarded frames arrived while the fanout group was being built,
+	// before its filter was in force, and were thrown away at start.
+	Discarded uint64
 }
 
 // LiveStats is what a live capture counted.
@@ -155,22 +158,31 @@ func Live(ctx context.Context, cfg LiveConfig) (LiveStats, error) {
 	for i := range ws {
 		ws[i] = &liveWorker{worker: newWorker(rc, out, names), dec: flows.NewDecoder()}
 	}
-	// One fanout group per interface, unique to this process.
+	// One fanout group per interface, unique to this process. The group's
+	// sockets are opened together: none hands out a frame until all have
+	// joined and the filter is in force, so no flow is split between
+	// workers by the group growing (capture.OpenAFPacketGroup).
 	for n, iface := range cfg.Interfaces {
 		group := uint16(os.Getpid()&0xfff)<<4 | uint16(n&0xf)
-		for _, w := range ws {
-			ac := capture.AFPacketConfig{Interface: iface, FanoutGroup: group, Filter: filter}
-			ac.LowLatency = cfg.OnHost
-			src, err := capture.OpenAFPacket(ac)
-			if err != nil {
-				for _, w := range ws {
-					for _, s := range w.srcs {
-						s.Close()
-					}
+		ac := capture.AFPacketConfig{Interface: iface, FanoutGroup: group, Filter: filter}
+		ac.LowLatency = cfg.OnHost
+		srcs, err := capture.OpenAFPacketGroup(ac, len(ws))
+		if err != nil {
+			for _, w := range ws {
+				for _, s := range w.srcs {
+					s.Close()
 				}
-				return LiveStats{}, err
 			}
-			w.srcs = append(w.srcs, src)
+			return LiveStats{}, err
+		}
+		var discarded uint64
+		for i, w := range ws {
+			w.srcs = append(w.srcs, srcs[i])
+			st, _ := srcs[i].Stats()
+			discarded += st.Discarded
+		}
+		if discarded > 0 {
+			fmt.Fprintf(cfg.Errors, "outflow: %s: discarded %d frames that arrived before all %d sockets had joined the fanout group\n", iface, discarded, len(ws))
 		}
 	}
 	if cfg.Ready != nil {
@@ -228,12 +240,13 @@ func Live(ctx context.Context, cfg LiveConfig) (LiveStats, error) {
 	for n, iface := range cfg.Interfaces {
 		is := InterfaceStats{Name: iface}
 		for _, w := range ws {
-			p, d, err := w.srcs[n].KernelStats()
+			ks, err := w.srcs[n].Stats()
 			if err != nil {
 				fmt.Fprintf(cfg.Errors, "outflow: kernel statistics of %s: %v\n", iface, err)
 			}
-			is.Packets += p
-			is.Drops += d
+			is.Packets += ks.Packets
+			is.Drops += ks.Drops
+			is.Discarded += ks.Discarded
 		}
 		st.Interfaces = append(st.Interfaces, is)
 	}

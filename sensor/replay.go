@@ -291,7 +291,7 @@ func (l *lineWriter) write(b []byte) {
 type dispatcher struct {
 	workers []*worker
 	pending []*batch
-	ch      []chan *batch
+	ch      []*queue[*batch] // reader → worker: blocks, so a replay reads no faster than its workers
 	free    chan *batch
 	wg      sync.WaitGroup
 	drained sync.WaitGroup // workers that have taken their last packet
@@ -320,13 +320,13 @@ func newDispatcher(ws []*worker, payload bool) *dispatcher {
 	}
 	d.pending = make([]*batch, len(ws))
 	d.drained.Add(len(ws))
-	d.ch = make([]chan *batch, len(ws))
+	d.ch = make([]*queue[*batch], len(ws))
 	for i, w := range ws {
-		d.ch[i] = make(chan *batch, 4)
+		d.ch[i] = newQueue[*batch]("reader→worker", Block, 4)
 		d.wg.Add(1)
-		go func(w *worker, ch chan *batch) {
+		go func(w *worker, ch *queue[*batch]) {
 			defer d.wg.Done()
-			for b := range ch {
+			for b := range ch.ch {
 				for j := range b.pkts {
 					if d.payload && b.offs[j] != inPlace {
 						q := &b.pkts[j]
@@ -382,7 +382,7 @@ func (d *dispatcher) send(p *flows.Packet, stable bool) {
 		q.Payload = noPayload[:min(len(p.Payload), len(noPayload))]
 	}
 	if len(b.pkts) == batchPackets {
-		d.ch[i] <- b
+		d.ch[i].send(b)
 		d.pending[i] = nil
 	}
 }
@@ -399,9 +399,9 @@ func (d *dispatcher) activeFlows() int {
 func (d *dispatcher) close() {
 	for i, b := range d.pending {
 		if b != nil && len(b.pkts) > 0 {
-			d.ch[i] <- b
+			d.ch[i].send(b)
 		}
-		close(d.ch[i])
+		d.ch[i].close()
 	}
 	d.wg.Wait()
 }

@@ -39,7 +39,7 @@ func (d *detectFlags) detection(nets homeNets, outs *outputs) (*sensor.Detection
 	cfg := detect.Compiled()
 	if d.Config != "" {
 		var err error
-		if cfg, err = detect.LoadConfig(d.Config); err != nil {
+		if cfg, err = sensor.LoadDetectConfig(d.Config); err != nil {
 			return nil, nil, fmt.Errorf("--config: %w", err)
 		}
 	}
@@ -77,7 +77,7 @@ func (d *detectFlags) reload(e *env, det *sensor.Detection, homeFromFlag bool) {
 	if det == nil || d.Config == "" {
 		return
 	}
-	cfg, err := detect.LoadConfig(d.Config)
+	cfg, err := sensor.LoadDetectConfig(d.Config)
 	if err != nil {
 		e.log.Error("config reload refused; the running config stays in force", "config", d.Config, "err", err.Error())
 		return
@@ -94,8 +94,8 @@ func (d *detectFlags) reload(e *env, det *sensor.Detection, homeFromFlag bool) {
 
 // checkCmd validates a config file: `outflow check --config FILE`.
 type checkCmd struct {
-	Config string `placeholder:"FILE" help:"The config file to check."`
-	Print  bool   `help:"Print the config with every default filled in."`
+	Config string `placeholder:"FILE" help:"The config file to check: detection keys, and for outflow run its Sources, Outputs and Logging."`
+	Print  bool   `help:"Print the detection config with every default filled in."`
 }
 
 func (c *checkCmd) Run(e *env) error {
@@ -106,12 +106,21 @@ func (c *checkCmd) Run(e *env) error {
 		}
 		return usageError{errors.New("check: --config FILE is required")}
 	}
-	cfg, err := detect.LoadConfig(c.Config)
-	if err != nil {
-		return err
+	var cfg *detect.Config
+	if sensor.IsRunConfig(c.Config) {
+		rc, err := sensor.LoadRunConfig(c.Config)
+		if err != nil {
+			return err
+		}
+		cfg = rc.Detect
+	} else {
+		var err error
+		if cfg, err = sensor.LoadDetectConfig(c.Config); err != nil {
+			return err
+		}
 	}
 	if c.Print {
-		_, err = e.stdout.Write(cfg.Marshal())
+		_, err := e.stdout.Write(cfg.Marshal())
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s: ok\n", c.Config)

@@ -66,7 +66,7 @@ func (c *liveCmd) run(e *env, outs *outputs) error {
 		Ready: func() { e.log.Info("capturing", "interfaces", strings.Join(c.Interfaces, ",")) },
 	})
 	for _, is := range st.Interfaces {
-		fmt.Fprintf(e.stderr, "outflow: %s: kernel packets %d, kernel drops %d\n", is.Name, is.Packets, is.Drops)
+		fmt.Fprintf(e.stderr, "outflow: %s: kernel packets %d, kernel drops %d, discarded at start %d\n", is.Name, is.Packets, is.Drops, is.Discarded)
 	}
 	fmt.Fprintf(e.stderr, "outflow: %d frames, %d flow records\n", st.Frames, st.Records)
 	if h := st.OnHost; h != nil {

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os/exec"
-	"strconv"
-	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/gopacket/afpacket"
@@ -21,7 +19,7 @@ import (
 // poll timeout, so the caller can look at the clock and its context.
 var ErrIdle = errors.New("no packet within the poll timeout")
 
-// AFPacketConfig opens one socket of a fanout group on an interface.
+// AFPacketConfig describes the sockets of one fanout group on an interface.
 type AFPacketConfig struct {
 	Interface   string
 	FanoutGroup uint16 // sockets with the same group on an interface share its flows by hash
@@ -45,12 +43,83 @@ type AFPacketSource struct {
 	tp    *afpacket.TPacket
 	iface string
 	v2    bool
+	// discarded counts the frames the socket took in while its fanout
+	// group was being built, read and thrown away (see OpenAFPacketGroup).
+	discarded uint64
 }
 
-// OpenAFPacket opens a ring on an interface and joins the fanout group, so the
-// kernel spreads flows over the group's sockets by a symmetric flow hash
-// (with IP fragments reassembled first, so a fragment follows its flow).
+// AFPacketStats is what one socket counted.
+type AFPacketStats struct {
+	// Packets and Drops are the kernel's counters since the socket's group
+	// was complete: frames it handed to the ring and frames it dropped
+	// because the ring was full.
+	Packets, Drops uint64
+	// Discarded counts frames that reached the socket while its fanout
+	// group was still being built, before its filter was in force: they
+	// were thrown away at start-up, never accounted (see OpenAFPacketGroup).
+	Discarded uint64
+}
+
+// dropAll is a classic BPF program that accepts nothing. A socket carries it
+// from just after it is opened until its fanout group is complete.
+var dropAll = mustAssemble(bpf.RetConstant{Val: 0})
+
+// acceptAll replaces dropAll when no filter was asked for: gopacket's
+// TPacket does not expose its socket, so the start-up filter cannot be
+// detached (SO_DETACH_FILTER) and is replaced by a one-instruction program
+// that keeps whole frames instead (JIT-compiled where the kernel's BPF JIT
+// is on, as it is by default on amd64 and arm64).
+var acceptAll = mustAssemble(bpf.RetConstant{Val: 0xffffffff})
+
+func mustAssemble(insns ...bpf.Instruction) []bpf.RawInstruction {
+	raw, err := bpf.Assemble(insns)
+	if err != nil {
+		panic(err)
+	}
+	return raw
+}
+
+// settleMargin is added to the block timeout while start-up frames are
+// drained: time for a frame the kernel was already delivering when the
+// socket's filter changed to land in the ring.
+const settleMargin = 30 * time.Millisecond
+
+// OpenAFPacket opens a group of one socket; see OpenAFPacketGroup. The
+// sockets of a group with several members must all be opened by one call
+// of OpenAFPacketGroup: a socket that joins a group already delivering
+// frames moves flows between its members.
 func OpenAFPacket(cfg AFPacketConfig) (*AFPacketSource, error) {
+	srcs, err := OpenAFPacketGroup(cfg, 1)
+	if err != nil {
+		return nil, err
+	}
+	return srcs[0], nil
+}
+
+// OpenAFPacketGroup opens n rings on an interface, all in fanout group
+// cfg.FanoutGroup, so the kernel spreads flows over them by a symmetric flow
+// hash (with IP fragments reassembled first, so a fragment follows its flow).
+//
+// Every frame a returned source hands out was filtered by cfg.Filter and
+// assigned to its socket by the complete group. That takes care, because a
+// packet socket receives from the moment it exists: gopacket's NewTPacket
+// creates it with ETH_P_ALL and binds it at once, and the kernel lets a
+// socket join a fanout group only once it is bound. A socket that has not
+// joined yet sees every frame of the interface (a copy of what the group's
+// members get), and each join changes the member count the hash is taken
+// modulo, moving flows from one socket to another; a worker reading such a
+// socket would record part of a connection that another worker records too.
+// So each socket gets a filter that accepts nothing as soon as it is open;
+// the sockets join the group under that filter; once the last has joined,
+// the frames that reached the rings before their filter was set are read
+// and discarded (counted in Discarded), and only then does each socket get
+// the real filter. From then on a frame enters a ring only if the complete
+// group chose that ring for it and the filter accepted it. Clocks play no
+// part: no frame is judged by its timestamp.
+func OpenAFPacketGroup(cfg AFPacketConfig, n int) ([]*AFPacketSource, error) {
+	if n < 1 {
+		n = 1
+	}
 	if cfg.BlockSize == 0 {
 		cfg.BlockSize = 1 << 20
 	}
@@ -67,32 +136,103 @@ func OpenAFPacket(cfg AFPacketConfig) (*AFPacketSource, error) {
 	if cfg.LowLatency {
 		version = afpacket.TPacketVersion2
 	}
-	tp, err := afpacket.NewTPacket(
-		afpacket.OptInterface(cfg.Interface),
-		version,
-		afpacket.OptFrameSize(afpacket.DefaultFrameSize),
-		afpacket.OptBlockSize(cfg.BlockSize),
-		afpacket.OptNumBlocks(cfg.NumBlocks),
-		afpacket.OptPollTimeout(cfg.PollTimeout),
-		afpacket.OptBlockTimeout(cfg.BlockTimeout),
-		// The kernel strips 802.1Q tags on receive; put them back so the
-		// decoder sees a SPAN port's VLANs.
-		afpacket.OptAddVLANHeader(true),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("unable to open AF_PACKET ring on %s: %w", cfg.Interface, err)
+	filter := cfg.Filter
+	if len(filter) == 0 {
+		filter = acceptAll
 	}
-	if err := tp.SetFanout(afpacket.FanoutHashWithDefrag, cfg.FanoutGroup); err != nil {
-		tp.Close()
-		return nil, fmt.Errorf("unable to join fanout group %d on %s: %w", cfg.FanoutGroup, cfg.Interface, err)
+	srcs := make([]*AFPacketSource, 0, n)
+	fail := func(err error) ([]*AFPacketSource, error) {
+		for _, s := range srcs {
+			s.Close()
+		}
+		return nil, err
 	}
-	if len(cfg.Filter) > 0 {
-		if err := tp.SetBPF(cfg.Filter); err != nil {
-			tp.Close()
-			return nil, fmt.Errorf("unable to set filter on %s: %w", cfg.Interface, err)
+	for range n {
+		tp, err := afpacket.NewTPacket(
+			afpacket.OptInterface(cfg.Interface),
+			version,
+			afpacket.OptFrameSize(afpacket.DefaultFrameSize),
+			afpacket.OptBlockSize(cfg.BlockSize),
+			afpacket.OptNumBlocks(cfg.NumBlocks),
+			afpacket.OptPollTimeout(cfg.PollTimeout),
+			afpacket.OptBlockTimeout(cfg.BlockTimeout),
+			// The kernel strips 802.1Q tags on receive; put them back so the
+			// decoder sees a SPAN port's VLANs.
+			afpacket.OptAddVLANHeader(true),
+		)
+		if err != nil {
+			return fail(fmt.Errorf("unable to open AF_PACKET ring on %s: %w", cfg.Interface, err))
+		}
+		srcs = append(srcs, &AFPacketSource{tp: tp, iface: cfg.Interface, v2: cfg.LowLatency})
+		// The socket is already receiving: stop it taking anything more
+		// in until the group is complete.
+		if err := tp.SetBPF(dropAll); err != nil {
+			return fail(fmt.Errorf("unable to set a filter on %s: %w", cfg.Interface, err))
 		}
 	}
-	return &AFPacketSource{tp: tp, iface: cfg.Interface, v2: cfg.LowLatency}, nil
+	for _, s := range srcs {
+		if err := s.tp.SetFanout(afpacket.FanoutHashWithDefrag, cfg.FanoutGroup); err != nil {
+			return fail(fmt.Errorf("unable to join fanout group %d on %s: %w", cfg.FanoutGroup, cfg.Interface, err))
+		}
+	}
+	// The group is complete and every member still accepts nothing. What
+	// the rings hold came in before a socket's filter was set; a TPACKET_V3
+	// ring shows a partly filled block only when the block timeout retires
+	// it, so each ring is read until it has stayed empty past that time.
+	// Joining a group does not wait for the kernel's readers, so the same
+	// wait also lets any frame already being delivered by the incomplete
+	// group land here rather than after the real filter is set.
+	settled := time.Now().Add(cfg.BlockTimeout + settleMargin)
+	errs := make([]error, len(srcs))
+	var wg sync.WaitGroup
+	for i, s := range srcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.drain(settled)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fail(err)
+	}
+	for _, s := range srcs {
+		if err := s.tp.SetBPF(filter); err != nil {
+			return fail(fmt.Errorf("unable to set filter on %s: %w", cfg.Interface, err))
+		}
+	}
+	return srcs, nil
+}
+
+// drain reads and discards the frames in the ring until it has found it
+// empty after settled, then restarts the kernel's counters so that they
+// count only what the complete group delivers. Frames the kernel dropped
+// before then, because the ring was full, count as discarded too.
+func (s *AFPacketSource) drain(settled time.Time) error {
+	for {
+		_, _, err := s.tp.ZeroCopyReadPacketData()
+		switch {
+		case err == nil:
+			s.discarded++
+			continue
+		case errors.Is(err, afpacket.ErrTimeout) || errors.Is(err, unix.EINTR):
+			if time.Now().Before(settled) {
+				continue
+			}
+		default:
+			return fmt.Errorf("reading %s at start-up: %w", s.iface, err)
+		}
+		break
+	}
+	_, drops, err := s.KernelStats()
+	if err != nil {
+		return fmt.Errorf("kernel statistics of %s: %w", s.iface, err)
+	}
+	s.discarded += drops
+	if err := s.tp.InitSocketStats(); err != nil {
+		return fmt.Errorf("kernel statistics of %s: %w", s.iface, err)
+	}
+	return nil
 }
 
 // Next fills p with the next frame; ErrIdle when the poll timed out.
@@ -108,10 +248,10 @@ func (s *AFPacketSource) Next(p *Packet) error {
 	return nil
 }
 
-// KernelStats returns what the kernel counted for this socket since it
-// opened: packets it saw (drops included, as Linux counts them) and packets it
-// dropped because the ring was full. gopacket sums the counters the kernel
-// resets on every read.
+// KernelStats returns what the kernel counted for this socket since its
+// fanout group was complete: packets it saw (drops included, as Linux counts
+// them) and packets it dropped because the ring was full. gopacket sums the
+// counters the kernel resets on every read.
 func (s *AFPacketSource) KernelStats() (packets, drops uint64, err error) {
 	v2, v3, err := s.tp.SocketStats()
 	if err != nil {
@@ -121,6 +261,13 @@ func (s *AFPacketSource) KernelStats() (packets, drops uint64, err error) {
 		return uint64(v2.Packets()), uint64(v2.Drops()), nil
 	}
 	return uint64(v3.Packets()), uint64(v3.Drops()), nil
+}
+
+// Stats returns the kernel's counters (as KernelStats) and the frames
+// discarded at start-up.
+func (s *AFPacketSource) Stats() (AFPacketStats, error) {
+	p, d, err := s.KernelStats()
+	return AFPacketStats{Packets: p, Drops: d, Discarded: s.discarded}, err
 }
 
 // Close releases the ring.
@@ -145,40 +292,4 @@ func Promiscuous(iface string) (func() error, error) {
 		return nil, fmt.Errorf("unable to make %s promiscuous: %w", iface, err)
 	}
 	return func() error { return unix.Close(fd) }, nil
-}
-
-// CompileFilter turns a tcpdump expression into classic BPF for Ethernet
-// frames. It asks tcpdump (`tcpdump -ddd`), which links libpcap, so that this
-// binary does not: a filter needs tcpdump installed, everything else nothing.
-func CompileFilter(expr string) ([]bpf.RawInstruction, error) {
-	if strings.TrimSpace(expr) == "" {
-		return nil, nil
-	}
-	out, err := exec.Command("tcpdump", "-ddd", "-y", "EN10MB", expr).Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return nil, fmt.Errorf("filter %q: %s", expr, strings.TrimSpace(string(ee.Stderr)))
-		}
-		return nil, fmt.Errorf("filter %q needs tcpdump to compile it: %w", expr, err)
-	}
-	lines := strings.Fields(string(out))
-	if len(lines) == 0 {
-		return nil, fmt.Errorf("filter %q: no output from tcpdump", expr)
-	}
-	n, err := strconv.Atoi(lines[0])
-	if err != nil || len(lines) != 1+4*n {
-		return nil, fmt.Errorf("filter %q: unexpected tcpdump output", expr)
-	}
-	prog := make([]bpf.RawInstruction, n)
-	for i := range prog {
-		var v [4]uint64
-		for j := range v {
-			if v[j], err = strconv.ParseUint(lines[1+4*i+j], 10, 32); err != nil {
-				return nil, fmt.Errorf("filter %q: %w", expr, err)
-			}
-		}
-		prog[i] = bpf.RawInstruction{Op: uint16(v[0]), Jt: uint8(v[1]), Jf: uint8(v[2]), K: uint32(v[3])}
-	}
-	return prog, nil
 }

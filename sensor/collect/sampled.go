@@ -130,9 +130,10 @@ func (s *Sampled) add(smp *RawSample, p *flows.Packet, rate uint64, now time.Tim
 		SamplingRate: uint32(rate), Stitch: StitchSampled, Version: 5000, InIf: smp.InIf, OutIf: smp.OutIf,
 	}}
 	// The first sample may be any packet of the session: a SYN tells the
-	// client, else the server's well-known port does.
+	// client, else the originator rule every export follows does.
 	syn, ack := r.TCPFlags&flows.FlagSYN != 0, r.TCPFlags&flows.FlagACK != 0
-	if p.Proto == 6 && syn && ack || !(p.Proto == 6 && syn) && serverPort(r.SrcPort) && !serverPort(r.DstPort) {
+	srcServer, ev := flows.ServerSide(p.Proto, r.SrcPort, r.DstPort)
+	if p.Proto == 6 && syn && ack || !(p.Proto == 6 && syn) && ev != flows.NoServerEvidence && srcServer {
 		swapDirections(&f.flow)
 	}
 	s.open[k] = f

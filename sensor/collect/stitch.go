@@ -94,8 +94,7 @@ func NewStitcher(window time.Duration, emit func(*Flow)) *Stitcher {
 func (s *Stitcher) Add(r *Record, now time.Time) {
 	if r.Biflow {
 		f := flowFrom(r)
-		if r.BiflowDirection == 2 {
-			// RFC 5103: the record's destination initiated the session.
+		if biflowReversed(r) {
 			swapDirections(&f)
 		}
 		f.Stitch = StitchBiflow
@@ -168,7 +167,7 @@ func (s *Stitcher) Flush() {
 
 func (s *Stitcher) single(r *Record) {
 	f := flowFrom(r)
-	if serverPort(f.OrigP) && !serverPort(f.RespP) {
+	if client, ok := srcIsClient(r); ok && !client {
 		// A lone record from the server's side: the client is its
 		// destination.
 		swapDirections(&f)
@@ -196,23 +195,106 @@ func swapDirections(f *Flow) {
 	f.InIf, f.OutIf = f.OutIf, f.InIf
 }
 
-// join makes one flow of two one-way records, choosing the originator as
-// Zeek would without a handshake in view. Both directions of an exported
-// TCP session carry SYN, so flags do not tell. Start times do when they are
-// far apart; when they are close, exporters' clocks (millisecond or second
-// resolution, packets timestamped by a queue-draining thread) can order a
-// reply before its request, and the ports decide where they can: the
-// client's port is the ephemeral one.
+// The originator of an exported session. Exports carry no handshake in
+// order and no first packet, so one rule names the client wherever the
+// exporter does not (RFC 5103 biflowDirection, NSEL's initiator):
+//
+//  1. TCP: a direction whose flags hold SYN but never ACK only ever asked
+//     for a connection; its source called. (Once the handshake completes
+//     both directions carry SYN and ACK, so flags tell no more.) A record
+//     to a multicast or broadcast address is its sender's: a group never
+//     calls.
+//  2. The ports, by flows.ServerSide: Zeek's likely server ports, then the
+//     lower port. A client bound to 15006 sending to a raw channel on 9001
+//     is the client; so is an ephemeral port talking to 4433.
+//  3. Start times, only when neither tells (equal ports, a protocol without
+//     ports, ICMP, whose request and reply types key the session): the
+//     earlier start. Exporters stamp milliseconds or seconds, and some stamp
+//     a packet when a queue drains, so a reply can start before its request.
+//
+// A capture decides otherwise: there the SYN sender originates, else Zeek's
+// flip of the first packet (flows.shouldFlip), as conn.log does.
+
+// srcIsClient applies steps 1 and 2 to one direction's record: whether its
+// source is the client, and whether the rule could tell. (A DHCP offer from
+// 67 to 255.255.255.255:68 stays the server's, as in a capture.)
+func srcIsClient(r *Record) (client, ok bool) {
+	if onlyAsked(r) || r.Dst.IsMulticast() || r.Dst == broadcast4 {
+		return true, true
+	}
+	srcServer, ev := flows.ServerSide(r.Proto, r.SrcPort, r.DstPort)
+	if ev == flows.NoServerEvidence {
+		return false, false
+	}
+	return !srcServer, true
+}
+
+var broadcast4 = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+
+// onlyAsked reports a TCP record whose flags hold SYN but no ACK.
+func onlyAsked(r *Record) bool { return r.Proto == 6 && r.TCPFlags&(flagSYN|flagACK) == flagSYN }
+
+// TCP flag bits as exporters carry them.
+const (
+	flagSYN = 0x02
+	flagACK = 0x10
+)
+
+// biflowReversed reports whether a biflow record's destination is the
+// originator. RFC 5103's biflowDirection says so when exported (1: the
+// source initiated, 2: the destination did). A NetFlow v9 biflow is Cisco
+// NSEL's (or Huawei's) initiator and responder counters: the source is the
+// initiator. An IPFIX biflow without a direction is in the exporter's order
+// (softflowd -b puts the lower address first; RFC 5103 calls the order
+// arbitrary then), so the rule decides, from the source's side: its flags
+// are those of the forward direction alone. When the rule cannot tell, the
+// record's order stands, unless only the destination sent anything: then
+// the record is a lone one from the destination, and its sender stands, as
+// a lone record's does.
+func biflowReversed(r *Record) bool {
+	switch {
+	case r.BiflowDirection == 1:
+		return false
+	case r.BiflowDirection == 2:
+		return true
+	case r.Version == 9:
+		return false
+	}
+	if r.Packets == 0 && r.RevPackets != 0 {
+		rev := Record{Proto: r.Proto, Src: r.Dst, Dst: r.Src, SrcPort: r.DstPort, DstPort: r.SrcPort}
+		client, ok := srcIsClient(&rev)
+		return !ok || client
+	}
+	client, ok := srcIsClient(r)
+	return ok && !client
+}
+
+// join makes one flow of two one-way records of the same session, the
+// originator's first. Both directions' flags count in step 1: when one
+// direction only asked (SYN without ACK) and the other did not, the asker
+// called. The flow starts at the earlier of the two starts, whichever
+// originated.
 func join(a, b *Record) Flow {
 	first, second := a, b
-	if b.Start.Before(a.Start) {
+	aSyn, bSyn := onlyAsked(a), onlyAsked(b)
+	aServer, ev := flows.ServerSide(a.Proto, a.SrcPort, a.DstPort)
+	switch {
+	case aSyn != bSyn:
+		if bSyn {
+			first, second = b, a
+		}
+	case ev != flows.NoServerEvidence:
+		if aServer {
+			first, second = b, a
+		}
+	case b.Start.Before(a.Start):
 		first, second = b, a
-	}
-	if second.Start.Sub(first.Start) <= closeStarts && serverPort(first.SrcPort) && !serverPort(second.SrcPort) {
-		first, second = second, first
 	}
 	f := flowFrom(first)
 	f.RespPkts, f.RespBytes, f.RespFlags = second.Packets, second.Bytes, second.TCPFlags
+	if second.Start.Before(f.Start) {
+		f.Start = second.Start
+	}
 	if second.End.After(f.End) {
 		f.End = second.End
 	}
@@ -220,18 +302,4 @@ func join(a, b *Record) Flow {
 		f.SamplingRate = second.SamplingRate
 	}
 	return f
-}
-
-// closeStarts is how near two directions' start times must be for the
-// ports to outweigh them.
-const closeStarts = time.Second
-
-// serverPort reports ports below 1024 and the registered ones services
-// commonly listen on; a port above them reads as a client's ephemeral one.
-func serverPort(p uint16) bool {
-	switch p {
-	case 1433, 1521, 2049, 3306, 3389, 5060, 5432, 5900, 6379, 8080, 8443, 9200, 9443, 27017:
-		return true
-	}
-	return p != 0 && p < 1024
 }

@@ -1,0 +1,300 @@
+package sensor
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/outflow-sensor/outflow/detect"
+	"github.com/outflow-sensor/outflow/internal/yamlcfg"
+	"gopkg.in/yaml.v3"
+)
+
+// RunConfig is what `outflow run` reads from one file: the sources, the
+// outputs and the logging of a sensor. The same file holds the detection
+// keys (HomeNets, PeerGroups, the analytics, State), which are detect's.
+type RunConfig struct {
+	Sources SourcesConfig `yaml:"Sources"`
+	Outputs OutputsConfig `yaml:"Outputs"`
+	Logging LoggingConfig `yaml:"Logging"`
+	// Detect is the file's detection config, compiled.
+	Detect *detect.Config `yaml:"-"`
+}
+
+// SourcesConfig is where traffic and host events come from.
+type SourcesConfig struct {
+	// Interfaces are captured with AF_PACKET.
+	Interfaces []InterfaceConfig `yaml:"Interfaces"`
+	// FlowListeners receive NetFlow v5/v9, IPFIX (netflow://HOST:PORT)
+	// and sFlow (sflow://HOST:PORT).
+	FlowListeners []string        `yaml:"FlowListeners"`
+	StitchWindow  detect.Duration `yaml:"StitchWindow"`
+	SamplingRate  uint32          `yaml:"SamplingRate"`
+	// HostEvents are host-event sources: files (followed), syslog+udp://,
+	// syslog+tcp://, http://, kafka://.
+	HostEvents []string `yaml:"HostEvents"`
+	// Directories are watched for capture files, each read once when it
+	// has stopped growing.
+	Directories     []DirectoryConfig `yaml:"Directories"`
+	Inspect         bool              `yaml:"Inspect"`
+	CommunityIDSeed uint16            `yaml:"CommunityIDSeed"`
+}
+
+// InterfaceConfig is one interface to capture on.
+type InterfaceConfig struct {
+	Name    string `yaml:"Name"`
+	Workers int    `yaml:"Workers"`
+	Filter  string `yaml:"Filter"` // a tcpdump expression
+	// OnHost: the sensor runs on the host whose traffic this is, and
+	// attributes flows to processes from /proc.
+	OnHost bool `yaml:"OnHost"`
+}
+
+// DirectoryConfig is a directory watched for captures.
+type DirectoryConfig struct {
+	Path    string `yaml:"Path"`
+	Pattern string `yaml:"Pattern"` // a shell pattern of file names
+	// Settle is how long a file must stay the same size before it is
+	// read: a capture still being written is not read half.
+	Settle detect.Duration `yaml:"Settle"`
+}
+
+// OutputsConfig says where records and alerts go.
+type OutputsConfig struct {
+	Flows         []SinkConfig    `yaml:"Flows"`
+	Alerts        []SinkConfig    `yaml:"Alerts"`
+	FlushInterval detect.Duration `yaml:"FlushInterval"`
+}
+
+// SinkConfig is one output: a JSON-lines file, or "-" for stdout.
+type SinkConfig struct {
+	Path string `yaml:"Path"`
+	// RotateSize and RotateAge rotate a file by renaming it with the time
+	// of rotation (0: never); Keep bounds how many rotated files stay.
+	RotateSize detect.Bytes    `yaml:"RotateSize"`
+	RotateAge  detect.Duration `yaml:"RotateAge"`
+	Keep       int             `yaml:"Keep"`
+}
+
+// LoggingConfig is how the sensor logs.
+type LoggingConfig struct {
+	Level         string          `yaml:"Level"`  // debug, info, warn, error
+	Format        string          `yaml:"Format"` // text, json
+	StatsInterval detect.Duration `yaml:"StatsInterval"`
+}
+
+// DefaultRunConfig is what a run config starts from.
+func DefaultRunConfig() RunConfig {
+	return RunConfig{
+		Sources: SourcesConfig{StitchWindow: detect.Duration(time.Minute), Inspect: true},
+		Outputs: OutputsConfig{FlushInterval: detect.Duration(time.Second)},
+		Logging: LoggingConfig{Level: "info", Format: "text", StatsInterval: detect.Duration(time.Minute)},
+	}
+}
+
+// runKeys are the top-level keys RunConfig reads; the rest are detect's.
+var runKeys = map[string]bool{"Sources": true, "Outputs": true, "Logging": true}
+
+// LoadRunConfig reads a run config file. Every problem of the file is
+// reported, each with its line and key.
+func LoadRunConfig(path string) (*RunConfig, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot read the config: %w", path, plainPathError(err))
+	}
+	return ParseRunConfig(path, b)
+}
+
+// ParseRunConfig is LoadRunConfig on bytes read already.
+func ParseRunConfig(name string, b []byte) (*RunConfig, error) {
+	c := DefaultRunConfig()
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, &yamlcfg.Error{File: name, Key: "(file)", Msg: err.Error()}
+	}
+	var errs []error
+	lines := map[string]int{}
+	var rest *yaml.Node
+	if len(root.Content) > 0 {
+		top := root.Content[0]
+		yamlcfg.KeyLines(top, "", lines)
+		// The sensor's keys are decoded here, the others handed to
+		// detect, each node keeping its lines.
+		mine := &yaml.Node{Kind: yaml.MappingNode, Line: top.Line}
+		rest = &yaml.Node{Kind: yaml.MappingNode, Line: top.Line}
+		for i := 0; i+1 < len(top.Content); i += 2 {
+			dst := rest
+			if runKeys[top.Content[i].Value] {
+				dst = mine
+			}
+			dst.Content = append(dst.Content, top.Content[i], top.Content[i+1])
+		}
+		if top.Kind != yaml.MappingNode {
+			mine, rest = top, nil
+		}
+		errs = append(errs, yamlcfg.Decode(name, mine, &c, "")...)
+	}
+	d, err := detect.ParseNode(name, rest)
+	if err != nil {
+		errs = append(errs, unjoin(err)...)
+	}
+	c.Detect = d
+	errs = append(errs, c.check(name)...)
+	if len(errs) > 0 {
+		return nil, errors.Join(yamlcfg.Locate(errs, lines)...)
+	}
+	return &c, nil
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// check finds values that decode but cannot work.
+func (c *RunConfig) check(file string) []error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, &yamlcfg.Error{File: file, Key: key, Msg: fmt.Sprintf(format, a...)})
+	}
+	s := &c.Sources
+	if len(s.Interfaces)+len(s.FlowListeners)+len(s.Directories) == 0 {
+		bad("Sources", "names no traffic to watch: give Interfaces, FlowListeners or Directories")
+	}
+	seen := map[string]bool{}
+	for i, ic := range s.Interfaces {
+		k := fmt.Sprintf("Sources.Interfaces[%d]", i)
+		switch {
+		case ic.Name == "":
+			bad(k+".Name", "missing: the interface to capture on")
+		case seen[ic.Name]:
+			bad(k+".Name", "%q is listed twice", ic.Name)
+		}
+		seen[ic.Name] = true
+		if ic.Workers == 0 {
+			s.Interfaces[i].Workers = 1
+		} else if ic.Workers < 1 || ic.Workers > 256 {
+			bad(k+".Workers", "must be between 1 and 256, not %d", ic.Workers)
+		}
+	}
+	for i, l := range s.FlowListeners {
+		u, err := url.Parse(l)
+		if err != nil || (u.Scheme != "netflow" && u.Scheme != "sflow") || u.Port() == "" {
+			bad(fmt.Sprintf("Sources.FlowListeners[%d]", i), "%q: want netflow://HOST:PORT or sflow://HOST:PORT", l)
+		}
+	}
+	if s.StitchWindow <= 0 {
+		bad("Sources.StitchWindow", "must be positive")
+	}
+	for i, d := range s.Directories {
+		k := fmt.Sprintf("Sources.Directories[%d]", i)
+		if d.Path == "" {
+			bad(k+".Path", "missing: the directory to watch")
+		}
+		if d.Pattern == "" {
+			s.Directories[i].Pattern = "*.pcap*"
+		} else if _, err := filepath.Match(d.Pattern, ""); err != nil {
+			bad(k+".Pattern", "%q is not a shell pattern", d.Pattern)
+		}
+		if d.Settle == 0 {
+			s.Directories[i].Settle = detect.Duration(5 * time.Second)
+		} else if d.Settle < 0 {
+			bad(k+".Settle", "must not be negative")
+		}
+	}
+	o := &c.Outputs
+	if len(o.Flows)+len(o.Alerts) == 0 {
+		bad("Outputs", "names nowhere to write: give Flows or Alerts")
+	}
+	for _, list := range []struct {
+		key   string
+		sinks []SinkConfig
+	}{{"Outputs.Flows", o.Flows}, {"Outputs.Alerts", o.Alerts}} {
+		for i, sc := range list.sinks {
+			k := fmt.Sprintf("%s[%d]", list.key, i)
+			if sc.Path == "" {
+				bad(k+".Path", "missing: a file, or - for stdout")
+			}
+			if sc.RotateAge < 0 || sc.Keep < 0 {
+				bad(k, "RotateAge and Keep must not be negative")
+			}
+			if sc.Path == "-" && (sc.RotateSize > 0 || sc.RotateAge > 0) {
+				bad(k, "stdout cannot be rotated")
+			}
+		}
+	}
+	if o.FlushInterval <= 0 {
+		bad("Outputs.FlushInterval", "must be positive")
+	}
+	l := &c.Logging
+	if !strings.Contains(" debug info warn error ", " "+l.Level+" ") {
+		bad("Logging.Level", "%q: want debug, info, warn or error", l.Level)
+	}
+	if l.Format != "text" && l.Format != "json" {
+		bad("Logging.Format", "%q: want text or json", l.Format)
+	}
+	if l.StatsInterval < 0 {
+		bad("Logging.StatsInterval", "must not be negative (0: no statistics lines)")
+	}
+	return errs
+}
+
+// plainPathError drops the Go operation and path from an *os.PathError.
+func plainPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// LoadDetectConfig reads the detection keys of a config file, which may
+// be a whole run config: its Sources, Outputs and Logging are left to
+// `outflow run`, so one file serves every command.
+func LoadDetectConfig(path string) (*detect.Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot read the config: %w", path, plainPathError(err))
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, &yamlcfg.Error{File: path, Key: "(file)", Msg: err.Error()}
+	}
+	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
+		return detect.ParseConfig(path, b)
+	}
+	top := root.Content[0]
+	rest := &yaml.Node{Kind: yaml.MappingNode, Line: top.Line}
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		if !runKeys[top.Content[i].Value] {
+			rest.Content = append(rest.Content, top.Content[i], top.Content[i+1])
+		}
+	}
+	return detect.ParseNode(path, rest)
+}
+
+// IsRunConfig reports whether a config file names sources or outputs:
+// then it is checked as a whole run config.
+func IsRunConfig(path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var root yaml.Node
+	if yaml.Unmarshal(b, &root) != nil || len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
+		return false
+	}
+	top := root.Content[0]
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		if runKeys[top.Content[i].Value] {
+			return true
+		}
+	}
+	return false
+}

@@ -257,6 +257,18 @@ func (e *Engine) active() bool {
 	return e.days > need // need whole days before the current one
 }
 
+// Snapshot returns the counts so far; safe while flows are fed.
+func (e *Engine) Snapshot() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.Stats
+	s.ByAnalytic = make(map[string]uint64, len(e.Stats.ByAnalytic))
+	for k, v := range e.Stats.ByAnalytic {
+		s.ByAnalytic[k] = v
+	}
+	return s
+}
+
 // Close ends the day in progress for the daily analytics (a replay's
 // last day), so its top hosts are reported.
 func (e *Engine) Close() {

@@ -1,7 +1,6 @@
 package sensor
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -51,37 +50,89 @@ type datagram struct {
 // Collect receives flow exports until ctx ends, then writes every flow
 // still waiting for its reverse and returns.
 func Collect(ctx context.Context, cfg CollectConfig) (ExportStats, error) {
-	var st ExportStats
-	if cfg.Window <= 0 {
-		cfg.Window = time.Minute
-	}
 	if cfg.Errors == nil {
 		cfg.Errors = io.Discard
 	}
-	var conns []net.PacketConn
+	sh, err := newCore(ctx, coreConfig{Flows: cfg.Flows, Errors: cfg.Errors, Detect: cfg.Detect, HostEventSources: cfg.HostEvents})
+	if err != nil {
+		return ExportStats{}, err
+	}
+	src, err := openCollect(cfg, sh)
+	var st ExportStats
+	if err == nil {
+		st = src.run(ctx)
+	}
+	ss, serr := sh.close()
+	st.Detect = ss.Detect
+	return st, errors.Join(err, serr)
+}
+
+// collectSource is a set of flow-export listeners feeding the core.
+type collectSource struct {
+	cfg   CollectConfig
+	sh    *core
+	conns []net.PacketConn
+	// What the decoding goroutine last published, for the statistics
+	// lines.
+	pub struct{ datagrams, records, flows, errors atomic.Uint64 }
+}
+
+type collectCounts struct{ datagrams, records, flows, errors uint64 }
+
+func (s *collectSource) counts() collectCounts {
+	return collectCounts{s.pub.datagrams.Load(), s.pub.records.Load(), s.pub.flows.Load(), s.pub.errors.Load()}
+}
+
+// publish copies the pipeline's counts for other goroutines to read.
+func (s *collectSource) publish(p *exportPipeline) {
+	s.pub.datagrams.Store(p.st.Datagrams)
+	s.pub.records.Store(p.st.Records)
+	s.pub.flows.Store(p.st.Flows)
+	var e uint64
+	for _, x := range p.dec.Stats {
+		for _, n := range x.Errors {
+			e += n
+		}
+	}
+	s.pub.errors.Store(e)
+}
+
+// openCollect binds the listeners.
+func openCollect(cfg CollectConfig, sh *core) (*collectSource, error) {
+	if cfg.Window <= 0 {
+		cfg.Window = time.Minute
+	}
+	s := &collectSource{cfg: cfg, sh: sh}
 	var addrs []net.Addr
 	for _, l := range cfg.Listen {
 		u, err := url.Parse(l)
 		if err != nil || (u.Scheme != "netflow" && u.Scheme != "sflow") || u.Host == "" {
-			closeAll(conns)
-			return st, fmt.Errorf("--listen %q: want netflow://HOST:PORT or sflow://HOST:PORT", l)
+			closeAll(s.conns)
+			return nil, fmt.Errorf("--listen %q: want netflow://HOST:PORT or sflow://HOST:PORT", l)
 		}
 		c, err := net.ListenPacket("udp", u.Host)
 		if err != nil {
-			closeAll(conns)
-			return st, fmt.Errorf("unable to listen on %s: %w", l, err)
+			closeAll(s.conns)
+			return nil, fmt.Errorf("unable to listen on %s: %w", l, err)
 		}
 		if uc, ok := c.(*net.UDPConn); ok {
 			// Exporters send in bursts; the kernel buffer absorbs them
 			// while the decoder catches up.
 			_ = uc.SetReadBuffer(16 << 20)
 		}
-		conns = append(conns, c)
+		s.conns = append(s.conns, c)
 		addrs = append(addrs, c.LocalAddr())
 	}
 	if cfg.Ready != nil {
 		cfg.Ready(addrs)
 	}
+	return s, nil
+}
+
+// run receives until ctx ends, then writes every flow still waiting for
+// its reverse and closes the sockets.
+func (s *collectSource) run(ctx context.Context) ExportStats {
+	cfg := s.cfg
 	// socket → decoder: blocks; the socket's buffer (16 MiB asked) then
 	// fills and the kernel drops.
 	in := newQueue[datagram]("socket→decoder", Block, 4096)
@@ -90,7 +141,7 @@ func Collect(ctx context.Context, cfg CollectConfig) (ExportStats, error) {
 		free <- make([]byte, 65536)
 	}
 	var readers sync.WaitGroup
-	for _, c := range conns {
+	for _, c := range s.conns {
 		readers.Add(1)
 		go func(c net.PacketConn) {
 			defer readers.Done()
@@ -118,53 +169,30 @@ func Collect(ctx context.Context, cfg CollectConfig) (ExportStats, error) {
 	}
 	go func() {
 		<-ctx.Done()
-		closeAll(conns)
+		closeAll(s.conns)
 		readers.Wait()
 		in.close()
 	}()
-
-	out := bufio.NewWriterSize(cfg.Flows, 1<<16)
-	var werr error
-	pipe := newExportPipeline(cfg.Window, cfg.Decoder, cfg.HomeNets, cfg.CommunityIDSeed, cfg.Errors, func(b []byte) {
-		if _, err := out.Write(b); err != nil && werr == nil {
-			werr = err
-		}
-	})
-	var det *detector
-	if cfg.Detect != nil {
-		det = startDetection(cfg.Detect, cfg.Errors)
-		pipe.stage.det = det
-	}
-	if len(cfg.HostEvents) > 0 {
-		ix, stop := startHostEvents(ctx, cfg.HostEvents, cfg.Errors, det)
-		defer stop()
-		pipe.stage.procs = ix
-	}
+	pipe := newExportPipeline(cfg.Window, cfg.Decoder, cfg.HomeNets, cfg.CommunityIDSeed, cfg.Errors, s.sh.out.write)
+	pipe.stage.det = s.sh.det
+	pipe.stage.procs = s.sh.joiner
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-loop:
 	for {
 		select {
 		case dg, ok := <-in.ch:
 			if !ok {
-				break loop
+				st := pipe.flush()
+				s.publish(pipe)
+				return st
 			}
 			pipe.datagram(dg.from, dg.data, dg.at)
 			free <- dg.data[:cap(dg.data)]
 		case now := <-tick.C:
 			pipe.expireAndFlush(now)
-			if err := out.Flush(); err != nil && werr == nil {
-				werr = err
-			}
+			s.publish(pipe)
 		}
 	}
-	st = pipe.flush()
-	if det != nil {
-		ds, err := det.close()
-		st.Detect = &ds
-		werr = errors.Join(werr, err, det.out.err)
-	}
-	return st, errors.Join(werr, out.Flush())
 }
 
 func closeAll(cs []net.PacketConn) {

@@ -162,15 +162,15 @@ func parseExportAddrs(specs []string) (map[uint16][]netip.Addr, error) {
 	return ports, nil
 }
 
-func newExportTap(cfg ReplayConfig, out *lineWriter) (*exportTap, error) {
+func newExportTap(cfg ReplayConfig, sh *core) (*exportTap, error) {
 	ports, err := parseExportAddrs(cfg.Exports)
 	if err != nil {
 		return nil, err
 	}
 	t := &exportTap{ports: ports}
-	t.pipe = newExportPipeline(cfg.ExportWindow, collect.DefaultConfig(), cfg.HomeNets, cfg.CommunityIDSeed, cfg.Errors, out.write)
-	t.pipe.stage.det = cfg.det
-	t.pipe.stage.procs = cfg.joiner
+	t.pipe = newExportPipeline(cfg.ExportWindow, collect.DefaultConfig(), cfg.HomeNets, cfg.CommunityIDSeed, cfg.Errors, sh.out.write)
+	t.pipe.stage.det = sh.det
+	t.pipe.stage.procs = sh.joiner
 	return t, nil
 }
 

@@ -10,11 +10,9 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/outflow-sensor/outflow/enrich/dnscache"
-	"github.com/outflow-sensor/outflow/enrich/feed"
-	"github.com/outflow-sensor/outflow/enrich/process"
 	"github.com/outflow-sensor/outflow/enrich/procfs"
 	"github.com/outflow-sensor/outflow/flows"
 	"github.com/outflow-sensor/outflow/sensor/capture"
@@ -76,87 +74,112 @@ type LiveStats struct {
 // control to its workers, so a caller that switched network namespace for
 // this goroutine captures in that namespace.
 func Live(ctx context.Context, cfg LiveConfig) (LiveStats, error) {
-	if cfg.Workers < 1 {
-		cfg.Workers = 1
-	}
 	if len(cfg.Interfaces) == 0 {
 		return LiveStats{}, errors.New("live: no interface given")
-	}
-	if cfg.Flows == nil {
-		cfg.Flows = io.Discard
 	}
 	if cfg.Errors == nil {
 		cfg.Errors = io.Discard
 	}
-	filter, err := capture.CompileFilter(cfg.Filter)
+	sh, err := newCore(ctx, coreConfig{Flows: cfg.Flows, Errors: cfg.Errors, Inspect: cfg.Table.Inspect.Enable,
+		Detect: cfg.Detect, HostEventSources: cfg.HostEvents, OnHost: cfg.OnHost, ProcRoot: cfg.ProcRoot,
+		HostEventsOut: cfg.HostEventsOut})
 	if err != nil {
 		return LiveStats{}, err
 	}
-	var closers []func() error
-	defer func() {
-		for _, c := range closers {
-			c()
+	src, err := openLive(cfg, sh)
+	var st LiveStats
+	if err == nil {
+		if cfg.Ready != nil {
+			cfg.Ready()
 		}
-	}()
+		src.run(ctx)
+		st = src.close()
+	}
+	ss, serr := sh.close()
+	st.HostEvents, st.OnHost, st.Detect = ss.HostEvents, ss.OnHost, ss.Detect
+	return st, errors.Join(err, serr)
+}
+
+// liveSource is a capture from interfaces: per worker, one socket per
+// interface and one flow table, feeding the shared stages.
+type liveSource struct {
+	cfg     LiveConfig
+	sh      *core
+	ws      []*liveWorker
+	undo    []func() error // promiscuous mode, undone at close
+	running sync.WaitGroup
+}
+
+type liveWorker struct {
+	*worker
+	srcs   []*capture.AFPacketSource
+	dec    *flows.Decoder
+	frames atomic.Uint64
+	// What the worker last read of its sockets' kernel counters and its
+	// decoder, for the statistics lines.
+	kpackets, kdrops, decodeErrors atomic.Uint64
+}
+
+// publishCounts reads the kernel's counters of the worker's sockets and
+// its decoder's errors; only the worker's goroutine calls it.
+func (w *liveWorker) publishCounts() {
+	var p, d uint64
+	for _, src := range w.srcs {
+		if st, err := src.Stats(); err == nil {
+			p += st.Packets
+			d += st.Drops
+		}
+	}
+	w.kpackets.Store(p)
+	w.kdrops.Store(d)
+	var e uint64
+	for _, n := range w.dec.Stats.Errors {
+		e += n
+	}
+	w.decodeErrors.Store(e)
+}
+
+// kernelCounts sums what the workers last published.
+func (s *liveSource) kernelCounts() (packets, drops uint64) {
+	for _, w := range s.ws {
+		packets += w.kpackets.Load()
+		drops += w.kdrops.Load()
+	}
+	return packets, drops
+}
+
+func (s *liveSource) decodeErrors() uint64 {
+	var n uint64
+	for _, w := range s.ws {
+		n += w.decodeErrors.Load()
+	}
+	return n
+}
+
+// openLive opens the sockets: on return the capture is in force, so a
+// caller that switched network namespace for this goroutine captures in
+// that namespace.
+func openLive(cfg LiveConfig, sh *core) (*liveSource, error) {
+	if cfg.Workers < 1 {
+		cfg.Workers = 1
+	}
+	filter, err := capture.CompileFilter(cfg.Filter)
+	if err != nil {
+		return nil, err
+	}
+	s := &liveSource{cfg: cfg, sh: sh}
 	for _, iface := range cfg.Interfaces {
 		undo, err := capture.Promiscuous(iface)
 		if err != nil {
-			return LiveStats{}, err
+			s.closeSockets()
+			return nil, err
 		}
-		closers = append(closers, undo)
+		s.undo = append(s.undo, undo)
 	}
-	out := &lineWriter{w: cfg.Flows}
-	var names *dnscache.Cache
-	if cfg.Table.Inspect.Enable {
-		names = dnscache.New(dnscache.DefaultConfig())
-	}
-	rc := ReplayConfig{Workers: cfg.Workers, HomeNets: cfg.HomeNets, CommunityIDSeed: cfg.CommunityIDSeed, Table: cfg.Table}
-	if cfg.Detect != nil {
-		rc.det = startDetection(cfg.Detect, cfg.Errors)
-	}
-	var js joiners
-	var watcher *procfs.Watcher
-	if cfg.OnHost {
-		root := cfg.ProcRoot
-		if root == "" {
-			root = "/proc"
-		}
-		watcher = procfs.NewWatcher(root, 2*time.Minute)
-		if cfg.HostEventsOut != nil {
-			lw := &lineWriter{w: cfg.HostEventsOut}
-			var buf []byte
-			watcher.OnEvents = func(evs []feed.Event) {
-				buf = buf[:0]
-				for i := range evs {
-					buf = feed.AppendRecord(buf, &evs[i])
-				}
-				lw.write(buf)
-			}
-		}
-		wctx, stop := context.WithCancel(context.Background())
-		defer stop()
-		go watcher.Run(wctx)
-		js = append(js, watcher)
-	}
-	var stopHostEvents func() *HostEventStats
-	if len(cfg.HostEvents) > 0 {
-		// Files are followed, listeners listen, for as long as the
-		// capture runs.
-		var ix *process.Index
-		ix, stopHostEvents = startHostEvents(ctx, cfg.HostEvents, cfg.Errors, rc.det)
-		js = append(js, ix)
-	}
-	if len(js) > 0 {
-		rc.joiner = js
-	}
-	type liveWorker struct {
-		*worker
-		srcs []*capture.AFPacketSource
-		dec  *flows.Decoder
-	}
-	ws := make([]*liveWorker, cfg.Workers)
-	for i := range ws {
-		ws[i] = &liveWorker{worker: newWorker(rc, out, names), dec: flows.NewDecoder()}
+	s.ws = make([]*liveWorker, cfg.Workers)
+	for i := range s.ws {
+		s.ws[i] = &liveWorker{worker: newWorker(tableConfig{cfg.Table, cfg.Workers, cfg.HomeNets, cfg.CommunityIDSeed}, sh),
+			dec: flows.NewDecoder()}
 	}
 	// One fanout group per interface, unique to this process. The group's
 	// sockets are opened together: none hands out a frame until all have
@@ -166,41 +189,42 @@ func Live(ctx context.Context, cfg LiveConfig) (LiveStats, error) {
 		group := uint16(os.Getpid()&0xfff)<<4 | uint16(n&0xf)
 		ac := capture.AFPacketConfig{Interface: iface, FanoutGroup: group, Filter: filter}
 		ac.LowLatency = cfg.OnHost
-		srcs, err := capture.OpenAFPacketGroup(ac, len(ws))
+		srcs, err := capture.OpenAFPacketGroup(ac, len(s.ws))
 		if err != nil {
-			for _, w := range ws {
-				for _, s := range w.srcs {
-					s.Close()
-				}
+			s.closeSockets()
+			for _, w := range s.ws {
+				w.close()
 			}
-			return LiveStats{}, err
+			return nil, err
 		}
 		var discarded uint64
-		for i, w := range ws {
+		for i, w := range s.ws {
 			w.srcs = append(w.srcs, srcs[i])
 			st, _ := srcs[i].Stats()
 			discarded += st.Discarded
 		}
 		if discarded > 0 {
-			fmt.Fprintf(cfg.Errors, "outflow: %s: discarded %d frames that arrived before all %d sockets had joined the fanout group\n", iface, discarded, len(ws))
+			fmt.Fprintf(cfg.Errors, "outflow: %s: discarded %d frames that arrived before all %d sockets had joined the fanout group\n", iface, discarded, len(s.ws))
 		}
 	}
-	if cfg.Ready != nil {
-		cfg.Ready()
-	}
-	var wg sync.WaitGroup
-	frames := make([]uint64, len(ws))
-	for i, w := range ws {
-		wg.Add(1)
-		go func(i int, w *liveWorker) {
-			defer wg.Done()
+	return s, nil
+}
+
+// run captures until ctx ends, then ends every open flow and writes its
+// record.
+func (s *liveSource) run(ctx context.Context) {
+	watcher := s.sh.watcher
+	for _, w := range s.ws {
+		s.running.Add(1)
+		go func(w *liveWorker) {
+			defer s.running.Done()
 			var p capture.Packet
 			lastExpire := time.Now()
 			for ctx.Err() == nil {
 				for _, src := range w.srcs {
 					err := src.Next(&p)
 					if err == nil {
-						frames[i]++
+						w.frames.Add(1)
 						pkts, _ := w.dec.DecodeWire(p.Data, p.CaptureInfo.Length, p.LinkType, p.CaptureInfo.Timestamp.UnixNano())
 						for j := range pkts {
 							q := &pkts[j]
@@ -212,7 +236,7 @@ func Live(ctx context.Context, cfg LiveConfig) (LiveStats, error) {
 							w.table.Update(q)
 						}
 					} else if !errors.Is(err, capture.ErrIdle) {
-						fmt.Fprintf(cfg.Errors, "outflow: %v\n", err)
+						fmt.Fprintf(s.cfg.Errors, "outflow: %v\n", err)
 						time.Sleep(10 * time.Millisecond)
 					}
 				}
@@ -220,29 +244,27 @@ func Live(ctx context.Context, cfg LiveConfig) (LiveStats, error) {
 				if now := time.Now(); now.Sub(lastExpire) > time.Second {
 					w.table.Expire(now.UnixNano())
 					w.flush()
+					w.publish()
+					w.publishCounts()
 					lastExpire = now
 				}
 			}
 			w.table.Flush()
 			w.close()
-		}(i, w)
+		}(w)
 	}
-	wg.Wait()
+	s.running.Wait()
+}
 
-	st := LiveStats{}
-	if stopHostEvents != nil {
-		st.HostEvents = stopHostEvents()
-	}
-	if watcher != nil {
-		ws := watcher.Snapshot()
-		st.OnHost = &ws
-	}
-	for n, iface := range cfg.Interfaces {
+// close returns the counts and releases the sockets; run has returned.
+func (s *liveSource) close() LiveStats {
+	var st LiveStats
+	for n, iface := range s.cfg.Interfaces {
 		is := InterfaceStats{Name: iface}
-		for _, w := range ws {
+		for _, w := range s.ws {
 			ks, err := w.srcs[n].Stats()
 			if err != nil {
-				fmt.Fprintf(cfg.Errors, "outflow: kernel statistics of %s: %v\n", iface, err)
+				fmt.Fprintf(s.cfg.Errors, "outflow: kernel statistics of %s: %v\n", iface, err)
 			}
 			is.Packets += ks.Packets
 			is.Drops += ks.Drops
@@ -250,21 +272,27 @@ func Live(ctx context.Context, cfg LiveConfig) (LiveStats, error) {
 		}
 		st.Interfaces = append(st.Interfaces, is)
 	}
-	for i, w := range ws {
-		for _, s := range w.srcs {
-			s.Close()
-		}
-		st.Frames += frames[i]
+	for _, w := range s.ws {
+		st.Frames += w.frames.Load()
 		st.Records += w.records
 		addTableStats(&st.Table, &w.table.Stats)
 		addDecodeStats(&st.Decode, &w.dec.Stats)
 	}
-	if rc.det != nil {
-		ds, err := rc.det.close()
-		st.Detect = &ds
-		return st, errors.Join(out.err, err, rc.det.out.err)
+	s.closeSockets()
+	return st
+}
+
+func (s *liveSource) closeSockets() {
+	for _, w := range s.ws {
+		for _, src := range w.srcs {
+			src.Close()
+		}
+		w.srcs = nil
 	}
-	return st, out.err
+	for _, u := range s.undo {
+		u()
+	}
+	s.undo = nil
 }
 
 func addDecodeStats(dst, s *flows.DecodeStats) {

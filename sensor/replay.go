@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/outflow-sensor/outflow/enrich/dnscache"
-	"github.com/outflow-sensor/outflow/enrich/process"
 	"github.com/outflow-sensor/outflow/flows"
 	"github.com/outflow-sensor/outflow/record"
 	"github.com/outflow-sensor/outflow/sensor/capture"
@@ -46,10 +44,7 @@ type ReplayConfig struct {
 	// end.
 	HostEvents []string
 	// Detect, when set, runs the analytics on the flows.
-	Detect    *Detection
-	processes *process.Index
-	det       *detector
-	joiner    joiner // what the exporters join with: processes, /proc, or both
+	Detect *Detection
 }
 
 // ReplayStats is what a replay counted.
@@ -73,31 +68,26 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	if cfg.Workers < 1 {
 		cfg.Workers = 1
 	}
-	if cfg.Flows == nil {
-		cfg.Flows = io.Discard
-	}
 	if cfg.Errors == nil {
 		cfg.Errors = io.Discard
 	}
-	out := &lineWriter{w: cfg.Flows}
-	if cfg.Detect != nil {
-		cfg.det = startDetection(cfg.Detect, cfg.Errors)
+	sh, err := newCore(ctx, coreConfig{Flows: cfg.Flows, Errors: cfg.Errors, Inspect: cfg.Table.Inspect.Enable,
+		Detect: cfg.Detect, HostEventFiles: cfg.HostEvents})
+	if err != nil {
+		return ReplayStats{}, err
 	}
-	var hostStats *HostEventStats
-	if len(cfg.HostEvents) > 0 {
-		var err error
-		if cfg.processes, hostStats, err = loadHostEvents(cfg.HostEvents, cfg.Errors, cfg.det); err != nil {
-			return ReplayStats{}, err
-		}
-		cfg.joiner = cfg.processes
-	}
+	st, err := replayFiles(ctx, cfg, sh)
+	ss, serr := sh.close()
+	st.HostEvents, st.Detect = ss.HostEvents, ss.Detect
+	return st, errors.Join(err, serr)
+}
+
+// replayFiles reads the files through workers of its own into the shared
+// stages.
+func replayFiles(ctx context.Context, cfg ReplayConfig, sh *core) (ReplayStats, error) {
 	workers := make([]*worker, cfg.Workers)
-	var names *dnscache.Cache
-	if cfg.Table.Inspect.Enable {
-		names = dnscache.New(dnscache.DefaultConfig())
-	}
 	for i := range workers {
-		workers[i] = newWorker(cfg, out, names)
+		workers[i] = newWorker(tableConfig{cfg.Table, cfg.Workers, cfg.HomeNets, cfg.CommunityIDSeed}, sh)
 	}
 	var st ReplayStats
 	var tap *exportTap
@@ -106,7 +96,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 			cfg.ExportWindow = time.Minute
 		}
 		var err error
-		if tap, err = newExportTap(cfg, out); err != nil {
+		if tap, err = newExportTap(cfg, sh); err != nil {
 			return st, err
 		}
 	}
@@ -143,22 +133,13 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 		r()
 	}
 	st.Decode = dec.Stats
-	if hostStats != nil {
-		hostStats.Index = cfg.processes.Stats
-		st.HostEvents = hostStats
-	}
 	for _, w := range workers {
 		addTableStats(&st.Table, &w.table.Stats)
 		is := w.table.InspectStats()
 		st.Inspect.Add(&is)
 		st.Records += w.records
 	}
-	if cfg.det != nil {
-		ds, derr := cfg.det.close()
-		st.Detect = &ds
-		err = errors.Join(err, derr, cfg.det.out.err)
-	}
-	return st, errors.Join(err, out.err)
+	return st, err
 }
 
 func readFiles(ctx context.Context, cfg ReplayConfig, st *ReplayStats, done *int64, total int64,
@@ -238,18 +219,42 @@ type worker struct {
 	active  atomic.Int64 // the table's size, published for the progress bar
 	exp     *exporter
 	records uint64
+	// pub is what the worker last published of its counts, for the
+	// statistics lines, which run on another goroutine.
+	pub workerCounts
 }
 
-func newWorker(cfg ReplayConfig, out *lineWriter, names *dnscache.Cache) *worker {
-	w := &worker{exp: newExporter(record.NewClassifier(cfg.HomeNets, cfg.CommunityIDSeed), out, names, cfg.joiner, cfg.det)}
+// workerCounts are a worker's counts as it last published them.
+type workerCounts struct {
+	packets, records, evicted atomic.Uint64
+}
+
+// publish makes the worker's counts readable from other goroutines; the
+// worker's goroutine calls it now and then.
+func (w *worker) publish() {
+	w.active.Store(int64(w.table.Len()))
+	w.pub.packets.Store(w.table.Stats.Packets)
+	w.pub.records.Store(w.records)
+	w.pub.evicted.Store(w.table.Stats.Evicted)
+}
+
+// tableConfig is what a source's workers are made from.
+type tableConfig struct {
+	Table    flows.Config
+	Workers  int // the capacity is the sensor's; the workers share it
+	HomeNets []netip.Prefix
+	Seed     uint16 // Community ID seed
+}
+
+func newWorker(cfg tableConfig, sh *core) *worker {
+	w := &worker{exp: newExporter(record.NewClassifier(cfg.HomeNets, cfg.Seed), sh.out, sh.names, sh.joiner, sh.det)}
 	tc := cfg.Table
 	if tc.Capacity == 0 {
 		tc = flows.DefaultConfig()
 	}
-	if names != nil {
-		tc.Inspect.DNSAnswer = names.Add
+	if sh.names != nil {
+		tc.Inspect.DNSAnswer = sh.names.Add
 	}
-	// The capacity is the sensor's; the workers share it.
 	tc.Capacity = max(tc.Capacity/max(cfg.Workers, 1), 1024)
 	w.table = flows.NewTable(tc, w.emit)
 	return w
@@ -335,7 +340,7 @@ func newDispatcher(ws []*worker, payload bool) *dispatcher {
 					w.table.Update(&b.pkts[j])
 				}
 				b.data, b.offs = b.data[:0], b.offs[:0]
-				w.active.Store(int64(w.table.Len()))
+				w.publish()
 				b.pkts = b.pkts[:0]
 				d.free <- b
 			}

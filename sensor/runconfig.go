@@ -27,8 +27,8 @@ type RunConfig struct {
 
 // SourcesConfig is where traffic and host events come from.
 type SourcesConfig struct {
-	// Interfaces are captured with AF_PACKET.
-	Interfaces []InterfaceConfig `yaml:"Interfaces"`
+	// Capture is AF_PACKET capture from interfaces.
+	Capture CaptureConfig `yaml:"Capture"`
 	// FlowListeners receive NetFlow v5/v9, IPFIX (netflow://HOST:PORT)
 	// and sFlow (sflow://HOST:PORT).
 	FlowListeners []string        `yaml:"FlowListeners"`
@@ -44,11 +44,14 @@ type SourcesConfig struct {
 	CommunityIDSeed uint16            `yaml:"CommunityIDSeed"`
 }
 
-// InterfaceConfig is one interface to capture on.
-type InterfaceConfig struct {
-	Name    string `yaml:"Name"`
-	Workers int    `yaml:"Workers"`
-	Filter  string `yaml:"Filter"` // a tcpdump expression
+// CaptureConfig is capture from interfaces: each worker reads every
+// interface through its own socket of the interface's fanout group, so
+// both directions of a flow seen on two interfaces (a tap's two halves)
+// meet in one worker's table.
+type CaptureConfig struct {
+	Interfaces []string `yaml:"Interfaces"`
+	Workers    int      `yaml:"Workers"`
+	Filter     string   `yaml:"Filter"` // a tcpdump expression
 	// OnHost: the sensor runs on the host whose traffic this is, and
 	// attributes flows to processes from /proc.
 	OnHost bool `yaml:"OnHost"`
@@ -65,8 +68,11 @@ type DirectoryConfig struct {
 
 // OutputsConfig says where records and alerts go.
 type OutputsConfig struct {
-	Flows         []SinkConfig    `yaml:"Flows"`
-	Alerts        []SinkConfig    `yaml:"Alerts"`
+	Flows  []SinkConfig `yaml:"Flows"`
+	Alerts []SinkConfig `yaml:"Alerts"`
+	// HostEventsOut, with Sources.Capture.OnHost, receives what /proc
+	// attribution found as host events, which replay --host-events reads.
+	HostEventsOut string          `yaml:"HostEventsOut"`
 	FlushInterval detect.Duration `yaml:"FlushInterval"`
 }
 
@@ -164,24 +170,24 @@ func (c *RunConfig) check(file string) []error {
 		errs = append(errs, &yamlcfg.Error{File: file, Key: key, Msg: fmt.Sprintf(format, a...)})
 	}
 	s := &c.Sources
-	if len(s.Interfaces)+len(s.FlowListeners)+len(s.Directories) == 0 {
-		bad("Sources", "names no traffic to watch: give Interfaces, FlowListeners or Directories")
+	if len(s.Capture.Interfaces)+len(s.FlowListeners)+len(s.Directories) == 0 {
+		bad("Sources", "names no traffic to watch: give Capture.Interfaces, FlowListeners or Directories")
 	}
 	seen := map[string]bool{}
-	for i, ic := range s.Interfaces {
-		k := fmt.Sprintf("Sources.Interfaces[%d]", i)
+	for i, name := range s.Capture.Interfaces {
+		k := fmt.Sprintf("Sources.Capture.Interfaces[%d]", i)
 		switch {
-		case ic.Name == "":
-			bad(k+".Name", "missing: the interface to capture on")
-		case seen[ic.Name]:
-			bad(k+".Name", "%q is listed twice", ic.Name)
+		case name == "":
+			bad(k, "empty: the interface to capture on")
+		case seen[name]:
+			bad(k, "%q is listed twice", name)
 		}
-		seen[ic.Name] = true
-		if ic.Workers == 0 {
-			s.Interfaces[i].Workers = 1
-		} else if ic.Workers < 1 || ic.Workers > 256 {
-			bad(k+".Workers", "must be between 1 and 256, not %d", ic.Workers)
-		}
+		seen[name] = true
+	}
+	if s.Capture.Workers == 0 {
+		s.Capture.Workers = 1
+	} else if s.Capture.Workers < 1 || s.Capture.Workers > 256 {
+		bad("Sources.Capture.Workers", "must be between 1 and 256, not %d", s.Capture.Workers)
 	}
 	for i, l := range s.FlowListeners {
 		u, err := url.Parse(l)
@@ -228,6 +234,9 @@ func (c *RunConfig) check(file string) []error {
 				bad(k, "stdout cannot be rotated")
 			}
 		}
+	}
+	if o.HostEventsOut != "" && !s.Capture.OnHost {
+		bad("Outputs.HostEventsOut", "needs Sources.Capture.OnHost")
 	}
 	if o.FlushInterval <= 0 {
 		bad("Outputs.FlushInterval", "must be positive")

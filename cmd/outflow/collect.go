@@ -4,19 +4,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/outflow-sensor/outflow/detect"
 	"github.com/outflow-sensor/outflow/sensor"
 )
 
-// collectCmd is `outflow collect --listen netflow://:2055`.
+// collectCmd is `outflow collect --listen netflow://:2055`: a run of the
+// sensor on flow listeners, from flags.
 type collectCmd struct {
 	Listen []string `required:"" sep:"none" placeholder:"URL" help:"netflow://HOST:PORT (NetFlow v5/v9, IPFIX) or sflow://HOST:PORT; repeat for several."`
 	recordFlags
 	detectFlags
+	statsFlags
 	StitchWindow time.Duration `default:"1m" help:"How long a one-way record waits for the reverse direction."`
 	SamplingRate uint32        `placeholder:"N" help:"Sampling rate to apply instead of what exporters announce (0: theirs)."`
 	HostEvents   []string      `sep:"none" placeholder:"SRC" help:"Host-event source: a file (followed), -, syslog+udp://:5514, syslog+tcp://:5514, http://:8088/events or kafka://BROKERS/TOPIC; repeat for several."`
@@ -37,31 +39,16 @@ func (c *collectCmd) Run(e *env) error {
 }
 
 func (c *collectCmd) run(e *env, outs *outputs) error {
-	det, nets, err := c.detection(c.HomeNets, outs)
+	det, dcfg, err := c.detection(c.HomeNets, outs)
 	if err != nil {
 		return err
 	}
-	out, err := outs.open(c.Flows)
-	if err != nil {
-		return fmt.Errorf("--flows: %w", err)
-	}
-	outs.watchHangup(func() { c.reload(e, det, len(c.HomeNets) > 0) })
-	dc := sensor.DefaultCollectDecoder()
-	dc.SamplingRate = c.SamplingRate
-	st, err := sensor.Collect(e.ctx, sensor.CollectConfig{
-		Listen: c.Listen, HomeNets: nets, HostEvents: c.HostEvents, Detect: det, CommunityIDSeed: c.CommunityIDSeed,
-		Window: c.StitchWindow, Decoder: dc, Flows: out, Errors: logLines{e.log},
-		Ready: func(addrs []net.Addr) {
-			var s []string
-			for _, a := range addrs {
-				s = append(s, a.String())
-			}
-			e.log.Info("collecting", "addresses", strings.Join(s, ", "))
-		},
-	})
-	printExportSummary(e.stderr, &st)
-	printDetectSummary(e.stderr, st.Detect)
-	return err
+	rc := sensor.DefaultRunConfig()
+	rc.Detect = dcfg
+	rc.Sources.FlowListeners, rc.Sources.StitchWindow, rc.Sources.SamplingRate = c.Listen, detect.Duration(c.StitchWindow), c.SamplingRate
+	rc.Sources.HostEvents, rc.Sources.CommunityIDSeed = c.HostEvents, c.CommunityIDSeed
+	rc.Logging.StatsInterval = detect.Duration(c.StatsInterval)
+	return runFromFlags(e, outs, &rc, det, c.Flows, "", func() { c.reload(e, det, len(c.HomeNets) > 0) })
 }
 
 func printExportSummary(w io.Writer, st *sensor.ExportStats) {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"slices"
 	"sort"
 	"time"
@@ -31,11 +30,11 @@ func (d *detectFlags) validate() error {
 	return nil
 }
 
-// detection builds what the sensor needs to run the analytics, or nil
-// when no --alerts was asked for, and returns the home networks flows are
-// classified with: --home-nets, else the config's, else nil (the
-// defaults). Alerts go to a sink of outs.
-func (d *detectFlags) detection(nets homeNets, outs *outputs) (*sensor.Detection, []netip.Prefix, error) {
+// detection reads --config (or the defaults), puts --home-nets in it, and
+// builds what the sensor needs to run the analytics, or nil when no
+// --alerts was asked for. The config's HomeNets are what flows are
+// classified with. Alerts go to a sink of outs.
+func (d *detectFlags) detection(nets homeNets, outs *outputs) (*sensor.Detection, *detect.Config, error) {
 	cfg := detect.Compiled()
 	if d.Config != "" {
 		var err error
@@ -43,14 +42,11 @@ func (d *detectFlags) detection(nets homeNets, outs *outputs) (*sensor.Detection
 			return nil, nil, fmt.Errorf("--config: %w", err)
 		}
 	}
-	home := []netip.Prefix(nets)
-	if home != nil {
-		cfg.SetHomeNets(home)
-	} else if d.Config != "" {
-		home = cfg.HomePrefixes()
+	if len(nets) > 0 {
+		cfg.SetHomeNets(nets)
 	}
 	if d.Alerts == "" {
-		return nil, home, nil
+		return nil, cfg, nil
 	}
 	out, err := outs.open(d.Alerts)
 	if err != nil {
@@ -66,7 +62,7 @@ func (d *detectFlags) detection(nets homeNets, outs *outputs) (*sensor.Detection
 	if path == "" {
 		path = cfg.State.Path
 	}
-	return &sensor.Detection{Config: cfg, StatePath: path, SaveEvery: every, Alerts: out}, home, nil
+	return &sensor.Detection{Config: cfg, StatePath: path, SaveEvery: every, Alerts: out}, cfg, nil
 }
 
 // reload reads --config again (SIGHUP) and puts it in force in the

@@ -16,6 +16,11 @@ type recordFlags struct {
 	FlushInterval   time.Duration `default:"1s" help:"The longest a written record or alert waits before it reaches its file."`
 }
 
+// statsFlags are for commands that run until stopped.
+type statsFlags struct {
+	StatsInterval time.Duration `default:"1m" help:"How often a statistics line per source is logged (0: only at exit)."`
+}
+
 func (r *recordFlags) validate() error {
 	if r.FlushInterval <= 0 {
 		return fmt.Errorf("--flush-interval must be positive, not %v", r.FlushInterval)

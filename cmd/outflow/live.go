@@ -6,18 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
+	"net"
 
-	"github.com/outflow-sensor/outflow/flows"
+	"github.com/outflow-sensor/outflow/detect"
 	"github.com/outflow-sensor/outflow/sensor"
 )
 
-// liveCmd is `outflow live -i IFACE`.
+// liveCmd is `outflow live -i IFACE`: a run of the sensor on interfaces,
+// from flags.
 type liveCmd struct {
 	Interfaces []string `short:"i" name:"interface" required:"" sep:"none" placeholder:"IFACE" help:"Interface to capture on; repeat for several."`
 	recordFlags
 	detectFlags
-	Workers       int      `default:"1" help:"Capture workers per interface, in one AF_PACKET fanout group."`
+	statsFlags
+	Workers       int      `default:"1" help:"Capture workers, each with a socket of every interface's AF_PACKET fanout group."`
 	Filter        string   `placeholder:"EXPR" help:"tcpdump filter expression."`
 	Inspect       bool     `default:"true" negatable:"" help:"Payload inspection: TLS/QUIC handshakes, HTTP, DNS, entropy."`
 	OnHost        bool     `help:"Outflow runs on the host it watches: attribute flows to processes from /proc."`
@@ -40,39 +42,36 @@ func (c *liveCmd) Run(e *env) error {
 }
 
 func (c *liveCmd) run(e *env, outs *outputs) error {
-	det, nets, err := c.detection(c.HomeNets, outs)
+	det, dcfg, err := c.detection(c.HomeNets, outs)
 	if err != nil {
 		return err
 	}
-	out, err := outs.open(c.Flows)
+	rc := sensor.DefaultRunConfig()
+	rc.Detect = dcfg
+	rc.Sources.Capture = sensor.CaptureConfig{Interfaces: c.Interfaces, Workers: c.Workers, Filter: c.Filter, OnHost: c.OnHost}
+	rc.Sources.HostEvents, rc.Sources.Inspect, rc.Sources.CommunityIDSeed = c.HostEvents, c.Inspect, c.CommunityIDSeed
+	rc.Logging.StatsInterval = detect.Duration(c.StatsInterval)
+	return runFromFlags(e, outs, &rc, det, c.Flows, c.HostEventsOut, func() { c.reload(e, det, len(c.HomeNets) > 0) })
+}
+
+// runFromFlags runs the sensor as live and collect build it from flags,
+// and prints what it counted.
+func runFromFlags(e *env, outs *outputs, rc *sensor.RunConfig, det *sensor.Detection, flowsPath, eventsPath string, reload func()) error {
+	out, err := outs.open(flowsPath)
 	if err != nil {
 		return fmt.Errorf("--flows: %w", err)
 	}
 	var evOut io.Writer
-	if c.HostEventsOut != "" {
-		if evOut, err = outs.open(c.HostEventsOut); err != nil {
+	if eventsPath != "" {
+		if evOut, err = outs.open(eventsPath); err != nil {
 			return fmt.Errorf("--host-events-out: %w", err)
 		}
 	}
-	outs.watchHangup(func() { c.reload(e, det, len(c.HomeNets) > 0) })
-	table := flows.DefaultConfig()
-	if c.Inspect {
-		table.Inspect = flows.DefaultInspectConfig()
-	}
-	st, err := sensor.Live(e.ctx, sensor.LiveConfig{
-		OnHost: c.OnHost, HostEvents: c.HostEvents, Detect: det, HostEventsOut: evOut,
-		Interfaces: c.Interfaces, Workers: c.Workers, Filter: c.Filter, HomeNets: nets,
-		CommunityIDSeed: c.CommunityIDSeed, Table: table, Flows: out, Errors: logLines{e.log},
-		Ready: func() { e.log.Info("capturing", "interfaces", strings.Join(c.Interfaces, ",")) },
+	outs.watchHangup(reload)
+	st, err := sensor.Run(e.ctx, rc, sensor.RunOptions{
+		Flows: out, HostEventsOut: evOut, Detect: det, Errors: logLines{e.log}, Log: e.log, Outputs: outs.counts,
+		Ready: func() { logSources(e, rc) }, Listening: func(addrs []net.Addr) { logListening(e, addrs) },
 	})
-	for _, is := range st.Interfaces {
-		fmt.Fprintf(e.stderr, "outflow: %s: kernel packets %d, kernel drops %d, discarded at start %d\n", is.Name, is.Packets, is.Drops, is.Discarded)
-	}
-	fmt.Fprintf(e.stderr, "outflow: %d frames, %d flow records\n", st.Frames, st.Records)
-	if h := st.OnHost; h != nil {
-		fmt.Fprintf(e.stderr, "outflow: on-host: %d /proc scans, %d sockets attributed; flows joined %d, not joined %d\n",
-			h.Scans, h.Found, h.Joined, h.Missed)
-	}
-	printDetectSummary(e.stderr, st.Detect)
+	printRunSummary(e.stderr, &st)
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -22,13 +23,26 @@ import (
 // before or after file names, as in the tools users know.
 type cli struct {
 	Version   kong.VersionFlag `help:"Print the version and exit."`
-	LogLevel  string           `enum:"debug,info,warn,error" default:"info" help:"Least severe log level shown: ${enum}."`
-	LogFormat string           `enum:"text,json" default:"text" help:"Log line format: ${enum}."`
+	LogLevel  string           `placeholder:"LEVEL" help:"Least severe log level shown: debug, info, warn or error (default: Logging.Level of outflow run's config, else info)."`
+	LogFormat string           `placeholder:"FORMAT" help:"Log line format: text or json (default: Logging.Format of outflow run's config, else text)."`
 
 	Replay  replayCmd  `cmd:"" help:"Read pcap, pcapng or gzip captures and write flow records (and alerts with --alerts)."`
 	Live    liveCmd    `cmd:"" help:"Capture from interfaces (AF_PACKET) until SIGINT or SIGTERM."`
 	Collect collectCmd `cmd:"" help:"Receive NetFlow, IPFIX and sFlow exports until SIGINT or SIGTERM."`
+	Run     runCmd     `cmd:"" help:"Run the sensor as a service from one config file: sources, outputs, detection, state and logging."`
 	Check   checkCmd   `cmd:"" help:"Validate a config file, naming the line and key of every problem."`
+}
+
+// Validate checks the global flags.
+func (c *cli) Validate() error {
+	var errs []error
+	if c.LogLevel != "" && !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
+		errs = append(errs, fmt.Errorf("--log-level must be debug, info, warn or error, not %q", c.LogLevel))
+	}
+	if c.LogFormat != "" && c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format must be text or json, not %q", c.LogFormat))
+	}
+	return errors.Join(errs...)
 }
 
 // env is what a command runs with: where output goes, the logger, the
@@ -37,7 +51,10 @@ type env struct {
 	ctx            context.Context
 	stdout, stderr io.Writer
 	log            *slog.Logger
-	hup            <-chan os.Signal
+	// --log-level and --log-format as given ("" when not): they win over
+	// a run config's Logging.
+	logLevel, logFormat string
+	hup                 <-chan os.Signal
 }
 
 // usageError is a mistake in the command line: exit status 2.
@@ -95,7 +112,8 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer, hup <
 		}
 		return 2
 	}
-	e := &env{ctx: ctx, stdout: stdout, stderr: stderr, log: newLogger(stderr, c.LogLevel, c.LogFormat), hup: hup}
+	e := &env{ctx: ctx, stdout: stdout, stderr: stderr, log: newLogger(stderr, c.LogLevel, c.LogFormat), hup: hup,
+		logLevel: c.LogLevel, logFormat: c.LogFormat}
 	if hup == nil {
 		e.hup = make(chan os.Signal)
 	}
@@ -128,8 +146,10 @@ func plainParseError(err error) string {
 // newLogger makes the process's logger; levels and formats were checked
 // by the parser.
 func newLogger(w io.Writer, level, format string) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level))
+	var l slog.Level // info
+	if level != "" {
+		_ = l.UnmarshalText([]byte(level))
+	}
 	opts := &slog.HandlerOptions{Level: l}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

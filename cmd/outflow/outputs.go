@@ -25,20 +25,36 @@ func newOutputs(e *env, flush time.Duration) *outputs {
 
 // open starts a sink for a path ("-": stdout).
 func (o *outputs) open(path string) (*sink.Lines, error) {
-	if path == "" {
-		path = "-"
+	return o.openWith(sink.Config{Path: path})
+}
+
+// openWith starts a sink; its Stdout, FlushInterval and Log are the
+// command's.
+func (o *outputs) openWith(cfg sink.Config) (*sink.Lines, error) {
+	if cfg.Path == "" {
+		cfg.Path = "-"
 	}
 	for _, s := range o.sinks {
-		if s.Path() == path {
+		if s.Path() == cfg.Path {
 			return s, nil
 		}
 	}
-	s := sink.New(sink.Config{Path: path, Stdout: o.e.stdout, FlushInterval: o.flush, Log: o.e.log})
+	cfg.Stdout, cfg.FlushInterval, cfg.Log = o.e.stdout, o.flush, o.e.log
+	s := sink.New(cfg)
 	if err := s.Start(); err != nil {
 		return nil, err
 	}
 	o.sinks = append(o.sinks, s)
 	return s, nil
+}
+
+// counts are the outputs' counts, for the statistics lines.
+func (o *outputs) counts() []sink.Stats {
+	var out []sink.Stats
+	for _, s := range o.sinks {
+		out = append(out, s.Stats())
+	}
+	return out
 }
 
 // watchHangup reopens every output on SIGHUP (logrotate's postrotate,

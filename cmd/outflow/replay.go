@@ -40,7 +40,7 @@ func (c *replayCmd) Run(e *env) error {
 }
 
 func (c *replayCmd) run(e *env, outs *outputs) error {
-	det, nets, err := c.detection(c.HomeNets, outs)
+	det, dcfg, err := c.detection(c.HomeNets, outs)
 	if err != nil {
 		return err
 	}
@@ -57,7 +57,7 @@ func (c *replayCmd) run(e *env, outs *outputs) error {
 		Files:           c.Files,
 		Workers:         c.Workers,
 		Realtime:        c.Pace == "realtime",
-		HomeNets:        nets,
+		HomeNets:        dcfg.HomePrefixes(),
 		CommunityIDSeed: c.CommunityIDSeed,
 		Table:           table,
 		Flows:           out,

@@ -18,6 +18,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 )
@@ -40,16 +42,24 @@ type Config struct {
 	// Log receives one line when the destination starts failing and one
 	// when it works again (default: discarded).
 	Log *slog.Logger
+	// RotateSize and RotateAge rotate a file (0: never): it is renamed
+	// PATH.YYYYMMDDTHHMMSSZ, the time of rotation, and a new one opened.
+	// Keep bounds the rotated files kept (0: all).
+	RotateSize int64
+	RotateAge  time.Duration
+	Keep       int
 }
 
 // Stats is what a sink counted since it started.
 type Stats struct {
-	Lines   uint64 // written to the destination
-	Bytes   uint64
-	Dropped uint64 // lines lost: the destination failed and the buffer was full
-	Errors  uint64 // failed writes or opens
-	Reopens uint64
-	Pending int // bytes waiting in the buffer
+	Name      string // the destination: a path, or stdout
+	Lines     uint64 // written to the destination
+	Bytes     uint64
+	Dropped   uint64 // lines lost: the destination failed and the buffer was full
+	Errors    uint64 // failed writes or opens
+	Reopens   uint64
+	Rotations uint64
+	Pending   int // bytes waiting in the buffer
 }
 
 // Lines is a sink of whole lines. It is safe for concurrent use; its
@@ -64,6 +74,8 @@ type Lines struct {
 	st      Stats
 	failing error // the error of the current failure, nil when healthy
 	retry   time.Time
+	size    int64     // of the open file, for RotateSize
+	opened  time.Time // when the open file was started, for RotateAge
 	stop    chan struct{}
 	done    chan struct{}
 }
@@ -146,6 +158,10 @@ func (l *Lines) open() error {
 		return fmt.Errorf("cannot open %s for writing: %w", l.cfg.Path, plainErr(err))
 	}
 	l.w, l.f = f, f
+	l.size, l.opened = 0, time.Now()
+	if fi, err := f.Stat(); err == nil {
+		l.size = fi.Size()
+	}
 	return nil
 }
 
@@ -185,6 +201,9 @@ func (l *Lines) Flush() error {
 }
 
 func (l *Lines) flushLocked() error {
+	if l.f != nil && l.dueRotation() {
+		l.rotate()
+	}
 	if len(l.buf) == 0 {
 		return l.failing
 	}
@@ -212,6 +231,7 @@ func (l *Lines) flushLocked() error {
 		written := l.buf[:n]
 		l.st.Lines += uint64(bytes.Count(written, []byte{'\n'}))
 		l.st.Bytes += uint64(n)
+		l.size += int64(n)
 		if n < end && written[n-1] != '\n' {
 			if i := bytes.IndexByte(l.buf[n:], '\n'); i >= 0 {
 				n += i + 1 // the rest of the broken line is lost
@@ -228,7 +248,49 @@ func (l *Lines) flushLocked() error {
 		l.cfg.Log.Info("output works again", "output", l.Name(), "dropped_lines", l.st.Dropped)
 		l.failing = nil
 	}
-	return nil
+	if l.dueRotation() {
+		l.rotate()
+	}
+	return l.failing
+}
+
+// dueRotation reports whether the open file is due for rotation.
+func (l *Lines) dueRotation() bool {
+	return l.cfg.RotateSize > 0 && l.size >= l.cfg.RotateSize ||
+		l.cfg.RotateAge > 0 && l.size > 0 && time.Since(l.opened) >= l.cfg.RotateAge
+}
+
+// rotate renames the open file with the time and opens a new one, then
+// removes the oldest rotated files beyond Keep; l.mu is held. The buffer
+// is left for the new file; files only ever get whole lines.
+func (l *Lines) rotate() {
+	l.f.Close()
+	l.w, l.f = nil, nil
+	stamp := time.Now().UTC().Format("20060102T150405Z")
+	dst := l.cfg.Path + "." + stamp
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(dst); os.IsNotExist(err) {
+			break
+		}
+		dst = fmt.Sprintf("%s.%s-%d", l.cfg.Path, stamp, i)
+	}
+	if err := os.Rename(l.cfg.Path, dst); err != nil {
+		l.fail(fmt.Errorf("rotating %s: %w", l.cfg.Path, plainErr(err)))
+	} else {
+		l.st.Rotations++
+	}
+	if err := l.open(); err != nil {
+		l.fail(err)
+		return
+	}
+	if l.cfg.Keep > 0 {
+		old, _ := filepath.Glob(l.cfg.Path + ".2*")
+		sort.Strings(old) // the stamps sort by time
+		for len(old) > l.cfg.Keep {
+			os.Remove(old[0])
+			old = old[1:]
+		}
+	}
 }
 
 // fail records a failure and logs the first of a run; l.mu is held.
@@ -299,6 +361,7 @@ func (l *Lines) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.st
+	s.Name = l.Name()
 	s.Pending = len(l.buf)
 	return s
 }

@@ -162,3 +162,58 @@ func TestLinesOpenError(t *testing.T) {
 }
 
 func newTestLogger(w *bytes.Buffer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// Rotation by size keeps whole lines in every file, and Keep bounds the
+// rotated files.
+func TestLinesRotateSize(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "flows.json")
+	l := New(Config{Path: path, FlushInterval: time.Hour, RotateSize: 100, Keep: 2})
+	if err := l.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line := []byte(strings.Repeat("x", 39) + "\n") // 40 bytes
+	for i := 0; i < 20; i++ {
+		l.Write(line)
+		l.Flush()
+		time.Sleep(2 * time.Millisecond)
+	}
+	if err := l.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	rotated, _ := filepath.Glob(path + ".2*")
+	if len(rotated) != 2 {
+		t.Fatalf("%d rotated files kept, want 2: %v", len(rotated), rotated)
+	}
+	for _, f := range append(rotated, path) {
+		b := read(t, f)
+		if len(b)%40 != 0 || len(b) > 120 {
+			t.Errorf("%s: %d bytes", f, len(b))
+		}
+	}
+	if st := l.Stats(); st.Lines != 20 || st.Rotations < 5 {
+		t.Errorf("%+v", st)
+	}
+}
+
+// Rotation by age happens on the flush timer, with no write needed.
+func TestLinesRotateAge(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts.json")
+	l := New(Config{Path: path, FlushInterval: 20 * time.Millisecond, RotateAge: 100 * time.Millisecond})
+	if err := l.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Stop()
+	l.Write([]byte("{}\n"))
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		rotated, _ := filepath.Glob(path + ".2*")
+		if len(rotated) == 1 && read(t, rotated[0]) == "{}\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not rotated after 3 s: %v", rotated)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strings"
+
+	"github.com/outflow-sensor/outflow/sensor"
+	"github.com/outflow-sensor/outflow/sensor/sink"
+)
+
+// runCmd is `outflow run --config outflow.yaml`: the sensor as a service,
+// everything from one file.
+type runCmd struct {
+	Config string `required:"" placeholder:"FILE" help:"The run config: Sources, Outputs and Logging, beside the detection keys (see deploy/outflow.yaml). Reloaded on SIGHUP."`
+}
+
+func (c *runCmd) Run(e *env) error {
+	rc, err := sensor.LoadRunConfig(c.Config)
+	if err != nil {
+		return err
+	}
+	e.log = newLogger(e.stderr, cmp.Or(e.logLevel, rc.Logging.Level), cmp.Or(e.logFormat, rc.Logging.Format))
+	outs := newOutputs(e, rc.Outputs.FlushInterval.D())
+	err = c.run(e, rc, outs)
+	return errors.Join(err, outs.stop())
+}
+
+func (c *runCmd) run(e *env, rc *sensor.RunConfig, outs *outputs) error {
+	flows, err := openSinks(outs, "Outputs.Flows", rc.Outputs.Flows)
+	if err != nil {
+		return err
+	}
+	alerts, err := openSinks(outs, "Outputs.Alerts", rc.Outputs.Alerts)
+	if err != nil {
+		return err
+	}
+	var events io.Writer
+	if rc.Outputs.HostEventsOut != "" {
+		if events, err = outs.open(rc.Outputs.HostEventsOut); err != nil {
+			return fmt.Errorf("Outputs.HostEventsOut: %w", err)
+		}
+	}
+	var det *sensor.Detection
+	if alerts != nil {
+		det = &sensor.Detection{Config: rc.Detect, StatePath: rc.Detect.State.Path, SaveEvery: rc.Detect.State.SaveEvery.D(), Alerts: alerts}
+	}
+	running := rc
+	outs.watchHangup(func() { running = c.reload(e, running, det) })
+	st, err := sensor.Run(e.ctx, rc, sensor.RunOptions{
+		Flows: flows, HostEventsOut: events, Detect: det, Errors: logLines{e.log}, Log: e.log, Outputs: outs.counts,
+		Ready: func() { logSources(e, rc) }, Listening: func(addrs []net.Addr) { logListening(e, addrs) },
+	})
+	printRunSummary(e.stderr, &st)
+	return err
+}
+
+// logSources says what the sensor watches, once it does.
+func logSources(e *env, rc *sensor.RunConfig) {
+	if c := rc.Sources.Capture; len(c.Interfaces) > 0 {
+		e.log.Info("capturing", "interfaces", strings.Join(c.Interfaces, ","), "workers", c.Workers)
+	}
+	for _, d := range rc.Sources.Directories {
+		e.log.Info("watching", "directory", d.Path, "pattern", d.Pattern)
+	}
+}
+
+func logListening(e *env, addrs []net.Addr) {
+	var s []string
+	for _, a := range addrs {
+		s = append(s, a.String())
+	}
+	e.log.Info("collecting", "addresses", strings.Join(s, ", "))
+}
+
+// printRunSummary prints what a run counted, per source, at its end.
+func printRunSummary(w io.Writer, st *sensor.RunStats) {
+	if s := st.Capture; s != nil {
+		for _, is := range s.Interfaces {
+			fmt.Fprintf(w, "outflow: %s: kernel packets %d, kernel drops %d, discarded at start %d\n", is.Name, is.Packets, is.Drops, is.Discarded)
+		}
+		fmt.Fprintf(w, "outflow: %d frames, %d flow records\n", s.Frames, s.Records)
+	}
+	if h := st.OnHost; h != nil {
+		fmt.Fprintf(w, "outflow: on-host: %d /proc scans, %d sockets attributed; flows joined %d, not joined %d\n",
+			h.Scans, h.Found, h.Joined, h.Missed)
+	}
+	if s := st.Collect; s != nil {
+		printExportSummary(w, s)
+	}
+	for _, d := range st.Directories {
+		fmt.Fprintf(w, "outflow: directory %s: %d files (%d with errors), %d frames, %d flow records\n",
+			d.Path, d.Files, d.FileErrors, d.Frames, d.Records)
+	}
+	printDetectSummary(w, st.Detect)
+}
+
+// openSinks opens each sink of an output; their writes go to all. Nil when
+// the output has none.
+func openSinks(outs *outputs, key string, list []sensor.SinkConfig) (io.Writer, error) {
+	var ws []io.Writer
+	for i, sc := range list {
+		s, err := outs.openWith(sink.Config{Path: sc.Path, RotateSize: int64(sc.RotateSize), RotateAge: sc.RotateAge.D(), Keep: sc.Keep})
+		if err != nil {
+			return nil, fmt.Errorf("%s[%d]: %w", key, i, err)
+		}
+		ws = append(ws, s)
+	}
+	switch len(ws) {
+	case 0:
+		return nil, nil
+	case 1:
+		return ws[0], nil
+	}
+	// Sinks never fail a write (they count and keep what they could not
+	// write), so one slow or broken sink does not stop the others.
+	return io.MultiWriter(ws...), nil
+}
+
+// reload reads the run config again on SIGHUP. The detection keys take
+// effect at once, baselines kept; Sources, Outputs and Logging at the next
+// start, which the log says. A file that does not load is refused.
+func (c *runCmd) reload(e *env, running *sensor.RunConfig, det *sensor.Detection) *sensor.RunConfig {
+	rc, err := sensor.LoadRunConfig(c.Config)
+	if err != nil {
+		e.log.Error("config reload refused; the running config stays in force", "config", c.Config, "err", err.Error())
+		return running
+	}
+	if !slices.Equal(rc.Detect.HomePrefixes(), running.Detect.HomePrefixes()) {
+		e.log.Warn("HomeNets changed; it takes effect at the next start", "config", c.Config)
+	}
+	rc.Detect.SetHomeNets(running.Detect.HomePrefixes())
+	if !sameRun(rc, running) {
+		e.log.Warn("Sources, Outputs or Logging changed; they take effect at the next start", "config", c.Config)
+	}
+	if det != nil && det.Reconfigure(rc.Detect) {
+		e.log.Info("config reloaded", "config", c.Config)
+	}
+	rc.Sources, rc.Outputs, rc.Logging = running.Sources, running.Outputs, running.Logging
+	return rc
+}
+
+func sameRun(a, b *sensor.RunConfig) bool {
+	return fmt.Sprint(a.Sources, a.Outputs, a.Logging) == fmt.Sprint(b.Sources, b.Outputs, b.Logging)
+}

@@ -1,0 +1,145 @@
+package sensor
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/outflow-sensor/outflow/enrich/dnscache"
+	"github.com/outflow-sensor/outflow/enrich/feed"
+	"github.com/outflow-sensor/outflow/enrich/process"
+	"github.com/outflow-sensor/outflow/enrich/procfs"
+)
+
+// coreConfig says what the stages after the sources are: where records
+// go, and what enriches and judges them.
+type coreConfig struct {
+	Flows   io.Writer
+	Errors  io.Writer
+	Inspect bool // payload inspection is on: DNS answers name flows
+	Detect  *Detection
+	// HostEventFiles are read whole before any traffic (a lab replay);
+	// HostEventSources are followed while the sensor runs.
+	HostEventFiles   []string
+	HostEventSources []string
+	// OnHost attributes flows from /proc (ProcRoot, default /proc), and
+	// writes what it found as host events to HostEventsOut when set.
+	OnHost        bool
+	ProcRoot      string
+	HostEventsOut io.Writer
+}
+
+// core is the stages every source of one sensor feeds, whatever the
+// source: the flow output, the names from DNS answers, the processes (host
+// events, /proc) and the analytics. A sensor has one; each source runs
+// its own workers and record stages on top of it. New starts them; close
+// stops them in reverse, after every source has stopped.
+type core struct {
+	out     *lineWriter
+	names   *dnscache.Cache
+	det     *detector
+	joiner  joiner // nil when nothing attributes processes
+	errs    io.Writer
+	index   *process.Index
+	watcher *procfs.Watcher
+
+	hostFiles      *HostEventStats // counts of HostEventFiles
+	stopHostEvents func() *HostEventStats
+	stopWatcher    func()
+}
+
+// newCore starts the shared stages. Host-event files are read before it
+// returns; sources are followed until close.
+func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
+	if cfg.Flows == nil {
+		cfg.Flows = io.Discard
+	}
+	if cfg.Errors == nil {
+		cfg.Errors = io.Discard
+	}
+	sh := &core{out: &lineWriter{w: cfg.Flows}, errs: cfg.Errors}
+	if cfg.Inspect {
+		sh.names = dnscache.New(dnscache.DefaultConfig())
+	}
+	if cfg.Detect != nil {
+		sh.det = startDetection(cfg.Detect, cfg.Errors)
+	}
+	var js joiners
+	if cfg.OnHost {
+		root := cfg.ProcRoot
+		if root == "" {
+			root = "/proc"
+		}
+		sh.watcher = procfs.NewWatcher(root, 2*time.Minute)
+		if cfg.HostEventsOut != nil {
+			lw := &lineWriter{w: cfg.HostEventsOut}
+			var buf []byte
+			sh.watcher.OnEvents = func(evs []feed.Event) {
+				buf = buf[:0]
+				for i := range evs {
+					buf = feed.AppendRecord(buf, &evs[i])
+				}
+				lw.write(buf)
+			}
+		}
+		wctx, stop := context.WithCancel(context.Background())
+		sh.stopWatcher = stop
+		go sh.watcher.Run(wctx)
+		js = append(js, sh.watcher)
+	}
+	if len(cfg.HostEventFiles) > 0 {
+		ix, st, err := loadHostEvents(cfg.HostEventFiles, cfg.Errors, sh.det)
+		if err != nil {
+			sh.close()
+			return nil, err
+		}
+		sh.index, sh.hostFiles = ix, st
+		js = append(js, ix)
+	}
+	if len(cfg.HostEventSources) > 0 {
+		// Files are followed, listeners listen, for as long as the
+		// sensor runs.
+		var ix *process.Index
+		ix, sh.stopHostEvents = startHostEvents(ctx, cfg.HostEventSources, cfg.Errors, sh.det)
+		js = append(js, ix)
+	}
+	if len(js) > 0 {
+		sh.joiner = js
+	}
+	return sh, nil
+}
+
+// coreStats is what the shared stages counted, at close.
+type coreStats struct {
+	HostEvents *HostEventStats
+	OnHost     *procfs.Stats
+	Detect     *DetectStats
+}
+
+// close stops the shared stages, the sources having stopped: host events,
+// /proc, then the analytics (the last day ends, the state is saved). It
+// returns an error when the state could not be saved or an output failed.
+func (sh *core) close() (coreStats, error) {
+	var st coreStats
+	var errs []error
+	switch {
+	case sh.stopHostEvents != nil:
+		st.HostEvents = sh.stopHostEvents()
+	case sh.hostFiles != nil:
+		sh.hostFiles.Index = sh.index.Stats
+		st.HostEvents = sh.hostFiles
+	}
+	if sh.watcher != nil {
+		sh.stopWatcher()
+		ws := sh.watcher.Snapshot()
+		st.OnHost = &ws
+	}
+	if sh.det != nil {
+		ds, err := sh.det.close()
+		st.Detect = &ds
+		errs = append(errs, err, sh.det.out.err)
+	}
+	errs = append(errs, sh.out.err)
+	return st, errors.Join(errs...)
+}

@@ -1,0 +1,233 @@
+package sensor
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/outflow-sensor/outflow/enrich/procfs"
+	"github.com/outflow-sensor/outflow/flows"
+	"github.com/outflow-sensor/outflow/sensor/collect"
+	"github.com/outflow-sensor/outflow/sensor/sink"
+)
+
+// RunOptions are what the caller adds to a run config: the outputs it
+// opened and the detection it built from the config.
+type RunOptions struct {
+	Flows         io.Writer
+	HostEventsOut io.Writer
+	Detect        *Detection
+	// Errors receives one line per bad file, record or datagram.
+	Errors io.Writer
+	// Log receives the statistics lines, every Logging.StatsInterval.
+	Log *slog.Logger
+	// Ready, when set, is called once every source is open.
+	Ready func()
+	// Listening, when set, is called with the flow listeners' addresses
+	// once they are bound.
+	Listening func([]net.Addr)
+	// Outputs, when set, adds the outputs' own counts to the statistics
+	// lines.
+	Outputs func() []sink.Stats
+}
+
+// RunStats is what a run counted, per source.
+type RunStats struct {
+	Capture     *LiveStats   // nil without Sources.Capture
+	Collect     *ExportStats // nil without Sources.FlowListeners
+	Directories []DirectoryStats
+	HostEvents  *HostEventStats
+	OnHost      *procfs.Stats
+	Detect      *DetectStats
+}
+
+// Run is one sensor built from a run config: every source it names feeds
+// one core (names, processes, analytics, flow output) until ctx ends; then
+// the sources stop, each ending its open flows and writing their records,
+// and the core stops after them.
+func Run(ctx context.Context, rc *RunConfig, o RunOptions) (RunStats, error) {
+	if o.Errors == nil {
+		o.Errors = io.Discard
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	src := &rc.Sources
+	sh, err := newCore(ctx, coreConfig{Flows: o.Flows, Errors: o.Errors, Inspect: src.Inspect, Detect: o.Detect,
+		HostEventSources: src.HostEvents, OnHost: src.Capture.OnHost, HostEventsOut: o.HostEventsOut})
+	if err != nil {
+		return RunStats{}, err
+	}
+	table := flows.DefaultConfig()
+	if src.Inspect {
+		table.Inspect = flows.DefaultInspectConfig()
+	}
+	home := rc.Detect.HomePrefixes()
+	r := &running{sh: sh}
+	// Every source is opened before any runs: a listener that cannot bind
+	// or an interface that does not exist stops the start, with nothing
+	// half running.
+	if len(src.Capture.Interfaces) > 0 {
+		r.live, err = openLive(LiveConfig{Interfaces: src.Capture.Interfaces, Workers: src.Capture.Workers,
+			Filter: src.Capture.Filter, OnHost: src.Capture.OnHost, HomeNets: home, CommunityIDSeed: src.CommunityIDSeed,
+			Table: table, Errors: o.Errors}, sh)
+	}
+	if err == nil && len(src.FlowListeners) > 0 {
+		dc := collect.DefaultConfig()
+		dc.SamplingRate = src.SamplingRate
+		r.coll, err = openCollect(CollectConfig{Listen: src.FlowListeners, HomeNets: home, CommunityIDSeed: src.CommunityIDSeed,
+			Window: src.StitchWindow.D(), Decoder: dc, Errors: o.Errors, Ready: o.Listening}, sh)
+	}
+	for i := 0; err == nil && i < len(src.Directories); i++ {
+		var d *dirSource
+		d, err = openDirectory(src.Directories[i], tableConfig{table, 1, home, src.CommunityIDSeed}, sh)
+		r.dirs = append(r.dirs, d)
+	}
+	if err != nil {
+		r.abandon()
+		_, cerr := sh.close()
+		return RunStats{}, errors.Join(err, cerr)
+	}
+	if o.Ready != nil {
+		o.Ready()
+	}
+	statsDone := make(chan struct{})
+	statsCtx, stopStats := context.WithCancel(ctx)
+	go func() {
+		defer close(statsDone)
+		r.report(statsCtx, rc.Logging.StatsInterval.D(), o)
+	}()
+	st := r.run(ctx)
+	stopStats()
+	<-statsDone
+	ss, err := sh.close()
+	st.HostEvents, st.OnHost, st.Detect = ss.HostEvents, ss.OnHost, ss.Detect
+	r.logStats(o) // the last statistics line, at exit
+	return st, err
+}
+
+// running are a run's open sources.
+type running struct {
+	sh   *core
+	live *liveSource
+	coll *collectSource
+	dirs []*dirSource
+	// collected is set when the collector has stopped.
+	collected *ExportStats
+	mu        sync.Mutex
+}
+
+// abandon closes what was opened when another source failed to open.
+func (r *running) abandon() {
+	if r.live != nil {
+		r.live.closeSockets()
+		for _, w := range r.live.ws {
+			w.close()
+		}
+	}
+	if r.coll != nil {
+		closeAll(r.coll.conns)
+	}
+}
+
+// run runs every source until ctx ends and all have stopped.
+func (r *running) run(ctx context.Context) RunStats {
+	var st RunStats
+	var wg sync.WaitGroup
+	if r.live != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.live.run(ctx)
+		}()
+	}
+	if r.coll != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			es := r.coll.run(ctx)
+			r.mu.Lock()
+			r.collected = &es
+			r.mu.Unlock()
+		}()
+	}
+	for _, d := range r.dirs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.run(ctx)
+		}()
+	}
+	wg.Wait()
+	if r.live != nil {
+		ls := r.live.close()
+		st.Capture = &ls
+	}
+	st.Collect = r.collected
+	for _, d := range r.dirs {
+		st.Directories = append(st.Directories, d.stats())
+	}
+	return st
+}
+
+// report logs a statistics line per source every interval (0: never).
+func (r *running) report(ctx context.Context, every time.Duration, o RunOptions) {
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.logStats(o)
+		}
+	}
+}
+
+// logStats logs one line per source, one for the analytics and one for
+// the outputs, from counters the stages publish as they go.
+func (r *running) logStats(o RunOptions) {
+	if r.live != nil {
+		var frames, packets, records, evicted uint64
+		var active int64
+		for _, w := range r.live.ws {
+			frames += w.frames.Load()
+			packets += w.pub.packets.Load()
+			records += w.pub.records.Load()
+			evicted += w.pub.evicted.Load()
+			active += w.active.Load()
+		}
+		kp, kd := r.live.kernelCounts()
+		o.Log.Info("statistics", "source", "capture", "frames", frames, "kernel_packets", kp, "kernel_drops", kd,
+			"decode_errors", r.live.decodeErrors(), "flows_active", active, "records", records, "evicted", evicted)
+	}
+	if r.coll != nil {
+		c := r.coll.counts()
+		o.Log.Info("statistics", "source", "flow-listeners", "datagrams", c.datagrams, "records", c.records,
+			"flows", c.flows, "decode_errors", c.errors)
+	}
+	for _, d := range r.dirs {
+		s := d.stats()
+		o.Log.Info("statistics", "source", "directory", "path", s.Path, "files", s.Files, "file_errors", s.FileErrors,
+			"frames", s.Frames, "records", s.Records)
+	}
+	if det := r.sh.det; det != nil {
+		s := det.eng.Snapshot()
+		q := det.batches.snapshot()
+		o.Log.Info("statistics", "source", "detection", "flows", s.Flows, "host_events", s.Events, "alerts", s.Alerts,
+			"suppressed", s.Suppressed, "queue_depth", q.Depth, "queue_blocked", q.Blocked)
+	}
+	if o.Outputs != nil {
+		for _, st := range o.Outputs() {
+			o.Log.Info("statistics", "source", "output", "output", st.Name, "lines", st.Lines, "dropped", st.Dropped,
+				"errors", st.Errors, "pending_bytes", st.Pending, "rotations", st.Rotations)
+		}
+	}
+}

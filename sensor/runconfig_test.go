@@ -1,0 +1,62 @@
+package sensor
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestRunConfigProblems: one read of a run config names every problem,
+// the sensor's keys and the analytics' alike, each with its line.
+func TestRunConfigProblems(t *testing.T) {
+	src := `Sources:
+  Capture:
+    Interfaces: [eth1, eth1]
+    Workers: 0
+  FlowListeners: [netflow//127.0.0.1:2055]
+  Directories:
+    - Pattern: "[x"
+Outputs:
+  Flows: [{Path: "-", RotateSize: 10MB}]
+  Alerts: [{}]
+Logging:
+  Level: loud
+AN1511:
+  ExfilVolumeTreshold: 5MB
+`
+	_, err := ParseRunConfig("run.yaml", []byte(src))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	got := strings.Split(err.Error(), "\n")
+	want := []string{
+		`run.yaml:3: Sources.Capture.Interfaces[1]: "eth1" is listed twice`,
+		`run.yaml:5: Sources.FlowListeners[0]: "netflow//127.0.0.1:2055": want netflow://HOST:PORT or sflow://HOST:PORT`,
+		`run.yaml:7: Sources.Directories[0].Path: missing: the directory to watch`,
+		`run.yaml:7: Sources.Directories[0].Pattern: "[x" is not a shell pattern`,
+		`run.yaml:9: Outputs.Flows[0]: stdout cannot be rotated`,
+		`run.yaml:10: Outputs.Alerts[0].Path: missing: a file, or - for stdout`,
+		`run.yaml:12: Logging.Level: "loud": want debug, info, warn or error`,
+		`run.yaml:14: AN1511.ExfilVolumeTreshold: unknown key`,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d problems, want %d:\n%s", len(got), len(want), err)
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("%q\nwant %q", got[i], want[i])
+		}
+	}
+}
+
+// TestRunConfigDefaults: a small file gets the defaults, and its detection
+// keys reach the analytics' config.
+func TestRunConfigDefaults(t *testing.T) {
+	rc, err := ParseRunConfig("run.yaml", []byte("Sources:\n  Capture:\n    Interfaces: [eth1]\nOutputs:\n  Alerts: [{Path: alerts.json}]\nHomeNets: [10.77.0.0/16]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc.Sources.Capture.Workers != 1 || !rc.Sources.Inspect || rc.Outputs.FlushInterval.D().Seconds() != 1 ||
+		rc.Logging.Level != "info" || len(rc.Detect.HomePrefixes()) != 1 || rc.Detect.HomePrefixes()[0].String() != "10.77.0.0/16" {
+		t.Errorf("%+v %v", rc, rc.Detect.HomePrefixes())
+	}
+}

@@ -174,8 +174,7 @@ func (s *collectSource) run(ctx context.Context) ExportStats {
 		in.close()
 	}()
 	pipe := newExportPipeline(cfg.Window, cfg.Decoder, cfg.HomeNets, cfg.CommunityIDSeed, cfg.Errors, s.sh.out.write)
-	pipe.stage.det = s.sh.det
-	pipe.stage.procs = s.sh.joiner
+	pipe.stage = s.sh.stage()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {

@@ -10,6 +10,7 @@ import (
 	"github.com/outflow-sensor/outflow/enrich/feed"
 	"github.com/outflow-sensor/outflow/enrich/process"
 	"github.com/outflow-sensor/outflow/enrich/procfs"
+	"github.com/outflow-sensor/outflow/record"
 )
 
 // coreConfig says what the stages after the sources are: where records
@@ -28,6 +29,8 @@ type coreConfig struct {
 	OnHost        bool
 	ProcRoot      string
 	HostEventsOut io.Writer
+	// Records sees every record before it is encoded (ReplayConfig.Records).
+	Records func(*record.Flow)
 }
 
 // core is the stages every source of one sensor feeds, whatever the
@@ -44,6 +47,7 @@ type core struct {
 	index   *process.Index
 	watcher *procfs.Watcher
 
+	records        func(*record.Flow)
 	hostFiles      *HostEventStats // counts of HostEventFiles
 	stopHostEvents func() *HostEventStats
 	stopWatcher    func()
@@ -58,7 +62,7 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 	if cfg.Errors == nil {
 		cfg.Errors = io.Discard
 	}
-	sh := &core{out: &lineWriter{w: cfg.Flows}, errs: cfg.Errors}
+	sh := &core{out: &lineWriter{w: cfg.Flows}, errs: cfg.Errors, records: cfg.Records}
 	if cfg.Inspect {
 		sh.names = dnscache.New(dnscache.DefaultConfig())
 	}
@@ -108,6 +112,12 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 		sh.joiner = js
 	}
 	return sh, nil
+}
+
+// stage returns a record stage writing into the core: one per goroutine
+// that makes records.
+func (sh *core) stage() recordStage {
+	return recordStage{procs: sh.joiner, det: sh.det, buf: make([]byte, 0, 1<<16), out: sh.out.write, tap: sh.records}
 }
 
 // coreStats is what the shared stages counted, at close.

@@ -33,9 +33,9 @@ type exporter struct {
 	done    chan struct{}
 }
 
-func newExporter(cls *record.Classifier, out *lineWriter, names *dnscache.Cache, procs joiner, det *detector) *exporter {
+func newExporter(cls *record.Classifier, sh *core) *exporter {
 	e := &exporter{
-		cls: cls, names: names, stage: recordStage{procs: procs, det: det, buf: make([]byte, 0, 1<<16), out: out.write},
+		cls: cls, names: sh.names, stage: sh.stage(),
 		ch: newQueue[*exportBatch]("worker→exporter", Block, 4), free: make(chan *exportBatch, 6), done: make(chan struct{}),
 	}
 	for i := 0; i < cap(e.free); i++ {

@@ -169,8 +169,7 @@ func newExportTap(cfg ReplayConfig, sh *core) (*exportTap, error) {
 	}
 	t := &exportTap{ports: ports}
 	t.pipe = newExportPipeline(cfg.ExportWindow, collect.DefaultConfig(), cfg.HomeNets, cfg.CommunityIDSeed, cfg.Errors, sh.out.write)
-	t.pipe.stage.det = sh.det
-	t.pipe.stage.procs = sh.joiner
+	t.pipe.stage = sh.stage()
 	return t, nil
 }
 

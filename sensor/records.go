@@ -21,6 +21,7 @@ type recordStage struct {
 	dets    []detect.Flow
 	buf     []byte
 	out     func([]byte)
+	tap     func(*record.Flow) // sees every record before it is encoded
 	records uint64
 }
 
@@ -33,6 +34,9 @@ func (s *recordStage) add(f *record.Flow) {
 			Proto: f.Proto,
 			Orig:  joinAddr(f.Orig), Resp: joinAddr(f.Resp), Start: unixTime(f.Start),
 		})
+	}
+	if s.tap != nil {
+		s.tap(f)
 	}
 	if s.det != nil {
 		if s.dets == nil {

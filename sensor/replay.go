@@ -45,6 +45,11 @@ type ReplayConfig struct {
 	HostEvents []string
 	// Detect, when set, runs the analytics on the flows.
 	Detect *Detection
+	// Records, when set, sees every record, typed, before it is encoded:
+	// for tests and tools that want records rather than lines. It is
+	// called from several goroutines at once, and f is valid during the
+	// call only.
+	Records func(f *record.Flow)
 }
 
 // ReplayStats is what a replay counted.
@@ -72,7 +77,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 		cfg.Errors = io.Discard
 	}
 	sh, err := newCore(ctx, coreConfig{Flows: cfg.Flows, Errors: cfg.Errors, Inspect: cfg.Table.Inspect.Enable,
-		Detect: cfg.Detect, HostEventFiles: cfg.HostEvents})
+		Detect: cfg.Detect, HostEventFiles: cfg.HostEvents, Records: cfg.Records})
 	if err != nil {
 		return ReplayStats{}, err
 	}
@@ -247,7 +252,7 @@ type tableConfig struct {
 }
 
 func newWorker(cfg tableConfig, sh *core) *worker {
-	w := &worker{exp: newExporter(record.NewClassifier(cfg.HomeNets, cfg.Seed), sh.out, sh.names, sh.joiner, sh.det)}
+	w := &worker{exp: newExporter(record.NewClassifier(cfg.HomeNets, cfg.Seed), sh)}
 	tc := cfg.Table
 	if tc.Capacity == 0 {
 		tc = flows.DefaultConfig()

@@ -6,7 +6,32 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
+
+// loadShipped reads deploy/outflow.yaml's detection keys; its Sources,
+// Outputs and Logging are the sensor's (sensor's tests read them).
+func loadShipped(t *testing.T) (*Config, error) {
+	b, err := os.ReadFile("../deploy/outflow.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		t.Fatal(err)
+	}
+	top := root.Content[0]
+	rest := &yaml.Node{Kind: yaml.MappingNode}
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		switch top.Content[i].Value {
+		case "Sources", "Outputs", "Logging":
+		default:
+			rest.Content = append(rest.Content, top.Content[i], top.Content[i+1])
+		}
+	}
+	return ParseNode("../deploy/outflow.yaml", rest)
+}
 
 func TestDefaultsCompile(t *testing.T) {
 	var missing []string
@@ -16,7 +41,7 @@ func TestDefaultsCompile(t *testing.T) {
 	}
 	// The shipped config file documents every key with its default: it
 	// must read back to the same values, and name every key.
-	got, err := LoadConfig("../deploy/outflow.yaml")
+	got, err := loadShipped(t)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package sensor
 
 import (
+	"os"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -58,5 +60,40 @@ func TestRunConfigDefaults(t *testing.T) {
 	if rc.Sources.Capture.Workers != 1 || !rc.Sources.Inspect || rc.Outputs.FlushInterval.D().Seconds() != 1 ||
 		rc.Logging.Level != "info" || len(rc.Detect.HomePrefixes()) != 1 || rc.Detect.HomePrefixes()[0].String() != "10.77.0.0/16" {
 		t.Errorf("%+v %v", rc, rc.Detect.HomePrefixes())
+	}
+}
+
+// TestShippedRunConfig: deploy/outflow.yaml is a valid run config and
+// names every key of Sources, Outputs and Logging.
+func TestShippedRunConfig(t *testing.T) {
+	const path = "../deploy/outflow.yaml"
+	if _, err := LoadRunConfig(path); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(path)
+	var missing []string
+	var walk func(reflect.Type)
+	walk = func(typ reflect.Type) {
+		for i := 0; i < typ.NumField(); i++ {
+			f := typ.Field(i)
+			tag := f.Tag.Get("yaml")
+			if tag == "" || tag == "-" {
+				continue
+			}
+			if !strings.Contains(string(raw), tag+":") {
+				missing = append(missing, tag)
+			}
+			ft := f.Type
+			if ft.Kind() == reflect.Slice {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct && tag != "Directories" {
+				walk(ft)
+			}
+		}
+	}
+	walk(reflect.TypeOf(RunConfig{}))
+	if len(missing) > 0 {
+		t.Errorf("%s does not name %v", path, missing)
 	}
 }

@@ -35,7 +35,14 @@ func NewState(maxBytes int) *State {
 // rather than the sensor stopping.
 func LoadState(path string, maxBytes int) (*State, error) {
 	if _, err := os.Stat(path); err != nil {
-		return NewState(maxBytes), fmt.Errorf("state %s: %w; training starts afresh", path, err)
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		if errors.Is(err, os.ErrNotExist) {
+			return NewState(maxBytes), fmt.Errorf("state %s: %w: none saved yet; training starts afresh", path, ErrNoState)
+		}
+		return NewState(maxBytes), fmt.Errorf("state %s: cannot read it: %w; training starts afresh", path, err)
 	}
 	c, err := loadCache(path, maxBytes)
 	if err != nil {
@@ -43,6 +50,10 @@ func LoadState(path string, maxBytes int) (*State, error) {
 	}
 	return &State{c: c, maxBytes: maxBytes}, nil
 }
+
+// ErrNoState is LoadState's error when no state was saved at the path
+// yet: a first start, not a problem.
+var ErrNoState = errors.New("no saved state")
 
 // loadCache turns a panic on a corrupt file, should fastcache raise
 // one, into an error.

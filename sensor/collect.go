@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"net/url"
@@ -26,7 +27,8 @@ type CollectConfig struct {
 	Window  time.Duration
 	Decoder collect.Config
 	Flows   io.Writer
-	Errors  io.Writer
+	Errors  io.Writer    // problems, as text lines, when Log is nil
+	Log     *slog.Logger // problems with a datagram or a socket
 	// Ready, when set, is called with the bound addresses once listening.
 	Ready func(addrs []net.Addr)
 	// Received, when set, counts datagrams as they are read off the sockets.
@@ -50,10 +52,7 @@ type datagram struct {
 // Collect receives flow exports until ctx ends, then writes every flow
 // still waiting for its reverse and returns.
 func Collect(ctx context.Context, cfg CollectConfig) (ExportStats, error) {
-	if cfg.Errors == nil {
-		cfg.Errors = io.Discard
-	}
-	sh, err := newCore(ctx, coreConfig{Flows: cfg.Flows, Errors: cfg.Errors, Detect: cfg.Detect, HostEventSources: cfg.HostEvents})
+	sh, err := newCore(ctx, coreConfig{Flows: cfg.Flows, Log: logger(cfg.Log, cfg.Errors), Detect: cfg.Detect, HostEventSources: cfg.HostEvents})
 	if err != nil {
 		return ExportStats{}, err
 	}
@@ -152,7 +151,7 @@ func (s *collectSource) run(ctx context.Context) ExportStats {
 					if errors.Is(err, net.ErrClosed) {
 						return
 					}
-					fmt.Fprintf(cfg.Errors, "outflow: receive on %s: %v\n", c.LocalAddr(), err)
+					s.sh.log.Warn("receive failed", "listener", c.LocalAddr().String(), "err", err.Error())
 					free <- buf
 					continue
 				}
@@ -173,7 +172,7 @@ func (s *collectSource) run(ctx context.Context) ExportStats {
 		readers.Wait()
 		in.close()
 	}()
-	pipe := newExportPipeline(cfg.Window, cfg.Decoder, cfg.HomeNets, cfg.CommunityIDSeed, cfg.Errors, s.sh.out.write)
+	pipe := newExportPipeline(cfg.Window, cfg.Decoder, cfg.HomeNets, cfg.CommunityIDSeed, s.sh.log, s.sh.out.write)
 	pipe.stage = s.sh.stage()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()

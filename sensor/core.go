@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/outflow-sensor/outflow/enrich/dnscache"
@@ -17,7 +18,7 @@ import (
 // go, and what enriches and judges them.
 type coreConfig struct {
 	Flows   io.Writer
-	Errors  io.Writer
+	Log     *slog.Logger
 	Inspect bool // payload inspection is on: DNS answers name flows
 	Detect  *Detection
 	// HostEventFiles are read whole before any traffic (a lab replay);
@@ -43,7 +44,7 @@ type core struct {
 	names   *dnscache.Cache
 	det     *detector
 	joiner  joiner // nil when nothing attributes processes
-	errs    io.Writer
+	log     *slog.Logger
 	index   *process.Index
 	watcher *procfs.Watcher
 
@@ -59,15 +60,12 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 	if cfg.Flows == nil {
 		cfg.Flows = io.Discard
 	}
-	if cfg.Errors == nil {
-		cfg.Errors = io.Discard
-	}
-	sh := &core{out: &lineWriter{w: cfg.Flows}, errs: cfg.Errors, records: cfg.Records}
+	sh := &core{out: &lineWriter{w: cfg.Flows}, log: cfg.Log, records: cfg.Records}
 	if cfg.Inspect {
 		sh.names = dnscache.New(dnscache.DefaultConfig())
 	}
 	if cfg.Detect != nil {
-		sh.det = startDetection(cfg.Detect, cfg.Errors)
+		sh.det = startDetection(cfg.Detect, cfg.Log)
 	}
 	var js joiners
 	if cfg.OnHost {
@@ -93,7 +91,7 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 		js = append(js, sh.watcher)
 	}
 	if len(cfg.HostEventFiles) > 0 {
-		ix, st, err := loadHostEvents(cfg.HostEventFiles, cfg.Errors, sh.det)
+		ix, st, err := loadHostEvents(cfg.HostEventFiles, cfg.Log, sh.det)
 		if err != nil {
 			sh.close()
 			return nil, err
@@ -105,7 +103,7 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 		// Files are followed, listeners listen, for as long as the
 		// sensor runs.
 		var ix *process.Index
-		ix, sh.stopHostEvents = startHostEvents(ctx, cfg.HostEventSources, cfg.Errors, sh.det)
+		ix, sh.stopHostEvents = startHostEvents(ctx, cfg.HostEventSources, cfg.Log, sh.det)
 		js = append(js, ix)
 	}
 	if len(js) > 0 {
@@ -118,6 +116,24 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 // that makes records.
 func (sh *core) stage() recordStage {
 	return recordStage{procs: sh.joiner, det: sh.det, buf: make([]byte, 0, 1<<16), out: sh.out.write, tap: sh.records}
+}
+
+// logger is the logger a stage was given, else a text logger on errs
+// (nil: nothing is logged). Problems with input are warnings naming the
+// source and offset; the sensor goes on.
+func logger(log *slog.Logger, errs io.Writer) *slog.Logger {
+	switch {
+	case log != nil:
+		return log
+	case errs == nil:
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(errs, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{} // tests and tools read these lines; the time says nothing there
+		}
+		return a
+	}}))
 }
 
 // coreStats is what the shared stages counted, at close.

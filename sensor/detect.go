@@ -1,8 +1,10 @@
 package sensor
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,7 +51,7 @@ type detector struct {
 	buf  []byte
 	stop chan struct{}
 	wg   sync.WaitGroup
-	errs io.Writer
+	log  *slog.Logger
 	st   *detect.State
 	// Exporters hand batches of flows to the detector's own goroutine, so
 	// the analytics run beside the JSON encoding rather than after it.
@@ -91,7 +93,7 @@ func (x *detector) run() {
 	}
 }
 
-func startDetection(d *Detection, errs io.Writer) *detector {
+func startDetection(d *Detection, log *slog.Logger) *detector {
 	if d.Alerts == nil {
 		d.Alerts = io.Discard
 	}
@@ -103,12 +105,16 @@ func startDetection(d *Detection, errs io.Writer) *detector {
 	if d.StatePath != "" {
 		var err error
 		if st, err = detect.LoadState(d.StatePath, maxBytes); err != nil {
-			fmt.Fprintf(errs, "outflow: %v\n", err)
+			if errors.Is(err, detect.ErrNoState) {
+				log.Info(err.Error())
+			} else {
+				log.Warn(err.Error())
+			}
 		}
 	} else {
 		st = detect.NewState(maxBytes)
 	}
-	x := &detector{cfg: d, out: &lineWriter{w: d.Alerts}, stop: make(chan struct{}), errs: errs, st: st,
+	x := &detector{cfg: d, out: &lineWriter{w: d.Alerts}, stop: make(chan struct{}), log: log, st: st,
 		batches: newQueue[[]detect.Flow]("records→detection", Block, 8), free: make(chan []detect.Flow, 16), done: make(chan struct{})}
 	x.eng = detect.New(d.Config, st, nil, func(a *detect.Alert) {
 		x.buf = a.AppendJSON(x.buf[:0])
@@ -128,7 +134,7 @@ func startDetection(d *Detection, errs io.Writer) *detector {
 					return
 				case <-t.C:
 					if err := x.eng.Save(d.StatePath); err != nil {
-						fmt.Fprintf(errs, "outflow: saving state: %v\n", err)
+						log.Error("saving the state failed; the next save tries again", "state", d.StatePath, "err", err.Error())
 					}
 				}
 			}

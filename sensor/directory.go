@@ -24,7 +24,6 @@ type dirSource struct {
 	cfg    DirectoryConfig
 	tc     tableConfig
 	sh     *core
-	errs   func(string, ...any)
 	seen   map[string]fileSeen
 	mu     sync.Mutex
 	st     DirectoryStats
@@ -48,8 +47,7 @@ func openDirectory(cfg DirectoryConfig, tc tableConfig, sh *core) (*dirSource, e
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("%s: not a directory", cfg.Path)
 	}
-	s := &dirSource{cfg: cfg, tc: tc, sh: sh, seen: map[string]fileSeen{}, st: DirectoryStats{Path: cfg.Path},
-		errs: func(f string, a ...any) { fmt.Fprintf(sh.errs, "outflow: "+f+"\n", a...) }}
+	s := &dirSource{cfg: cfg, tc: tc, sh: sh, seen: map[string]fileSeen{}, st: DirectoryStats{Path: cfg.Path}}
 	return s, nil
 }
 
@@ -74,7 +72,7 @@ func (s *dirSource) run(ctx context.Context) {
 func (s *dirSource) scan(ctx context.Context, now time.Time) {
 	ents, err := os.ReadDir(s.cfg.Path)
 	if err != nil {
-		s.errs("%s: cannot list the directory: %v", s.cfg.Path, plainPathError(err))
+		s.sh.log.Warn(fmt.Sprintf("%s: cannot list the directory: %v", s.cfg.Path, plainPathError(err)))
 		return
 	}
 	type ready struct {
@@ -141,7 +139,7 @@ func (s *dirSource) scan(ctx context.Context, now time.Time) {
 // read replays one file into the core.
 func (s *dirSource) read(ctx context.Context, path string) {
 	st, _ := replayFiles(ctx, ReplayConfig{Files: []string{path}, Workers: s.tc.Workers, Table: s.tc.Table,
-		HomeNets: s.tc.HomeNets, CommunityIDSeed: s.tc.Seed, Errors: errWriter(s.errs)}, s.sh)
+		HomeNets: s.tc.HomeNets, CommunityIDSeed: s.tc.Seed, Log: s.sh.log}, s.sh)
 	s.frames.Add(st.Frames)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -171,23 +169,4 @@ func (s *dirSource) stats() DirectoryStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.st
-}
-
-// errWriter turns an io.Writer's lines into a printf-like function's.
-type errWriter func(string, ...any)
-
-func (f errWriter) Write(p []byte) (int, error) {
-	f("%s", string(trimOutflow(p)))
-	return len(p), nil
-}
-
-func trimOutflow(p []byte) []byte {
-	const pre = "outflow: "
-	if len(p) >= len(pre) && string(p[:len(pre)]) == pre {
-		p = p[len(pre):]
-	}
-	for len(p) > 0 && p[len(p)-1] == '\n' {
-		p = p[:len(p)-1]
-	}
-	return p
 }

@@ -2,7 +2,7 @@ package sensor
 
 import (
 	"fmt"
-	"io"
+	"log/slog"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -36,14 +36,14 @@ type exportPipeline struct {
 	sampled *collect.Sampled
 	cls     *record.Classifier
 	stage   recordStage
-	errs    io.Writer
+	log     *slog.Logger
 	rec     record.Flow
 	recs    []collect.Record
 	st      ExportStats
 }
 
-func newExportPipeline(window time.Duration, dc collect.Config, home []netip.Prefix, seed uint16, errs io.Writer, out func([]byte)) *exportPipeline {
-	p := &exportPipeline{dec: collect.NewDecoder(dc), cls: record.NewClassifier(home, seed), errs: errs,
+func newExportPipeline(window time.Duration, dc collect.Config, home []netip.Prefix, seed uint16, log *slog.Logger, out func([]byte)) *exportPipeline {
+	p := &exportPipeline{dec: collect.NewDecoder(dc), cls: record.NewClassifier(home, seed), log: log,
 		stage: recordStage{out: out}}
 	emit := func(f *collect.Flow) {
 		p.st.Flows++
@@ -88,7 +88,7 @@ func (p *exportPipeline) datagram(from netip.Addr, data []byte, at time.Time) {
 	var err error
 	p.recs, err = p.dec.Decode(from, data, p.recs[:0])
 	if err != nil {
-		fmt.Fprintf(p.errs, "outflow: %v\n", err)
+		p.log.Warn(err.Error())
 	}
 	p.st.Records += uint64(len(p.recs))
 	for i := range p.recs {
@@ -168,7 +168,7 @@ func newExportTap(cfg ReplayConfig, sh *core) (*exportTap, error) {
 		return nil, err
 	}
 	t := &exportTap{ports: ports}
-	t.pipe = newExportPipeline(cfg.ExportWindow, collect.DefaultConfig(), cfg.HomeNets, cfg.CommunityIDSeed, cfg.Errors, sh.out.write)
+	t.pipe = newExportPipeline(cfg.ExportWindow, collect.DefaultConfig(), cfg.HomeNets, cfg.CommunityIDSeed, sh.log, sh.out.write)
 	t.pipe.stage = sh.stage()
 	return t, nil
 }

@@ -3,7 +3,7 @@ package sensor
 import (
 	"context"
 	"fmt"
-	"io"
+	"log/slog"
 	"net"
 	"sync"
 
@@ -41,11 +41,11 @@ func newIndex(det *detector) (*process.Index, func(*feed.Event)) {
 // loadHostEvents reads host-event logs into a process index. A broken
 // record is reported on errs with its file and offset and skipped; a file
 // that cannot be opened is an error.
-func loadHostEvents(paths []string, errs io.Writer, det *detector) (*process.Index, *HostEventStats, error) {
+func loadHostEvents(paths []string, log *slog.Logger, det *detector) (*process.Index, *HostEventStats, error) {
 	ix, add := newIndex(det)
 	st := &HostEventStats{}
 	for _, p := range paths {
-		fs, err := feed.ReadFile(p, add, func(e *feed.Error) { fmt.Fprintf(errs, "outflow: host events: %v\n", e) })
+		fs, err := feed.ReadFile(p, add, func(e *feed.Error) { log.Warn("host events: " + e.Error()) })
 		if err != nil {
 			return nil, nil, fmt.Errorf("--host-events: %w", err)
 		}
@@ -82,21 +82,21 @@ func (js joiners) Join(f process.Flow) (orig, resp *process.Attribution) {
 // startHostEvents starts a source for each spec (files followed, syslog,
 // HTTP, Kafka) feeding one index, and returns it with a function that
 // stops the sources and returns their counts.
-func startHostEvents(ctx context.Context, specs []string, errs io.Writer, det *detector) (*process.Index, func() *HostEventStats) {
+func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, det *detector) (*process.Index, func() *HostEventStats) {
 	ix, add := newIndex(det)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var srcs []*feed.Source
 	for _, spec := range specs {
 		src := &feed.Source{URL: spec, Ready: func(a net.Addr) {
-			fmt.Fprintf(errs, "outflow: host events: listening on %s for %s\n", a, spec)
+			log.Info("host events: listening", "address", a.String(), "source", spec)
 		}}
 		srcs = append(srcs, src)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := src.Run(ctx, add, func(e *feed.Error) { fmt.Fprintf(errs, "outflow: host events: %v\n", e) }); err != nil {
-				fmt.Fprintf(errs, "outflow: host events %s: %v\n", src.URL, err)
+			if err := src.Run(ctx, add, func(e *feed.Error) { log.Warn("host events: " + e.Error()) }); err != nil {
+				log.Error("host events: the source stopped", "source", src.URL, "err", err.Error())
 			}
 		}()
 	}

@@ -5,8 +5,8 @@ package sensor
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"sync"
@@ -27,7 +27,8 @@ type LiveConfig struct {
 	CommunityIDSeed uint16
 	Table           flows.Config
 	Flows           io.Writer
-	Errors          io.Writer
+	Errors          io.Writer    // problems, as text lines, when Log is nil
+	Log             *slog.Logger // problems and notices
 	// Ready, when set, is called once every socket is open and capturing.
 	Ready func()
 	// OnHost: Outflow runs on the host whose traffic it sees; flows are
@@ -77,10 +78,7 @@ func Live(ctx context.Context, cfg LiveConfig) (LiveStats, error) {
 	if len(cfg.Interfaces) == 0 {
 		return LiveStats{}, errors.New("live: no interface given")
 	}
-	if cfg.Errors == nil {
-		cfg.Errors = io.Discard
-	}
-	sh, err := newCore(ctx, coreConfig{Flows: cfg.Flows, Errors: cfg.Errors, Inspect: cfg.Table.Inspect.Enable,
+	sh, err := newCore(ctx, coreConfig{Flows: cfg.Flows, Log: logger(cfg.Log, cfg.Errors), Inspect: cfg.Table.Inspect.Enable,
 		Detect: cfg.Detect, HostEventSources: cfg.HostEvents, OnHost: cfg.OnHost, ProcRoot: cfg.ProcRoot,
 		HostEventsOut: cfg.HostEventsOut})
 	if err != nil {
@@ -204,7 +202,8 @@ func openLive(cfg LiveConfig, sh *core) (*liveSource, error) {
 			discarded += st.Discarded
 		}
 		if discarded > 0 {
-			fmt.Fprintf(cfg.Errors, "outflow: %s: discarded %d frames that arrived before all %d sockets had joined the fanout group\n", iface, discarded, len(s.ws))
+			sh.log.Info("frames discarded at start: they arrived before every socket had joined the fanout group",
+				"interface", iface, "frames", discarded, "sockets", len(s.ws))
 		}
 	}
 	return s, nil
@@ -236,7 +235,7 @@ func (s *liveSource) run(ctx context.Context) {
 							w.table.Update(q)
 						}
 					} else if !errors.Is(err, capture.ErrIdle) {
-						fmt.Fprintf(s.cfg.Errors, "outflow: %v\n", err)
+						s.sh.log.Warn(err.Error())
 						time.Sleep(10 * time.Millisecond)
 					}
 				}
@@ -264,7 +263,7 @@ func (s *liveSource) close() LiveStats {
 		for _, w := range s.ws {
 			ks, err := w.srcs[n].Stats()
 			if err != nil {
-				fmt.Fprintf(s.cfg.Errors, "outflow: kernel statistics of %s: %v\n", iface, err)
+				s.sh.log.Warn("cannot read the kernel's statistics", "interface", iface, "err", err.Error())
 			}
 			is.Packets += ks.Packets
 			is.Drops += ks.Drops

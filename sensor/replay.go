@@ -5,9 +5,9 @@ package sensor
 import (
 	"context"
 	"errors"
-	"fmt"
 	"hash/maphash"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"sync"
@@ -30,6 +30,8 @@ type ReplayConfig struct {
 	Flows           io.Writer // JSON lines; nil discards
 	// Errors receives one line per bad file or record, naming file and offset.
 	Errors io.Writer
+	// Log receives problems and notices (nil: a text logger on Errors).
+	Log *slog.Logger
 	// Progress, when set, is called now and then with bytes read of total.
 	Progress func(done, total int64, packets uint64, activeFlows int)
 	// Exports names the collector addresses (netflow://[HOST]:PORT,
@@ -73,10 +75,8 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	if cfg.Workers < 1 {
 		cfg.Workers = 1
 	}
-	if cfg.Errors == nil {
-		cfg.Errors = io.Discard
-	}
-	sh, err := newCore(ctx, coreConfig{Flows: cfg.Flows, Errors: cfg.Errors, Inspect: cfg.Table.Inspect.Enable,
+	cfg.Log = logger(cfg.Log, cfg.Errors)
+	sh, err := newCore(ctx, coreConfig{Flows: cfg.Flows, Log: cfg.Log, Inspect: cfg.Table.Inspect.Enable,
 		Detect: cfg.Detect, HostEventFiles: cfg.HostEvents, Records: cfg.Records})
 	if err != nil {
 		return ReplayStats{}, err
@@ -159,7 +159,7 @@ func readFiles(ctx context.Context, cfg ReplayConfig, st *ReplayStats, done *int
 		src, err := capture.OpenFile(path)
 		if err != nil {
 			st.FileErrors++
-			fmt.Fprintf(cfg.Errors, "outflow: %v\n", err)
+			cfg.Log.Warn(err.Error())
 			continue
 		}
 		st.Files++
@@ -179,7 +179,7 @@ func readFiles(ctx context.Context, cfg ReplayConfig, st *ReplayStats, done *int
 			}
 			if err != nil {
 				st.FileErrors++
-				fmt.Fprintf(cfg.Errors, "outflow: %v\n", err)
+				cfg.Log.Warn(err.Error())
 				break
 			}
 			ts := pkt.CaptureInfo.Timestamp.UnixNano()

@@ -21,9 +21,8 @@ type RunOptions struct {
 	Flows         io.Writer
 	HostEventsOut io.Writer
 	Detect        *Detection
-	// Errors receives one line per bad file, record or datagram.
-	Errors io.Writer
-	// Log receives the statistics lines, every Logging.StatsInterval.
+	// Log receives a warning per bad file, record or datagram, notices,
+	// and the statistics lines, every Logging.StatsInterval.
 	Log *slog.Logger
 	// Ready, when set, is called once every source is open.
 	Ready func()
@@ -50,14 +49,9 @@ type RunStats struct {
 // the sources stop, each ending its open flows and writing their records,
 // and the core stops after them.
 func Run(ctx context.Context, rc *RunConfig, o RunOptions) (RunStats, error) {
-	if o.Errors == nil {
-		o.Errors = io.Discard
-	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
-	}
+	o.Log = logger(o.Log, nil)
 	src := &rc.Sources
-	sh, err := newCore(ctx, coreConfig{Flows: o.Flows, Errors: o.Errors, Inspect: src.Inspect, Detect: o.Detect,
+	sh, err := newCore(ctx, coreConfig{Flows: o.Flows, Log: o.Log, Inspect: src.Inspect, Detect: o.Detect,
 		HostEventSources: src.HostEvents, OnHost: src.Capture.OnHost, HostEventsOut: o.HostEventsOut})
 	if err != nil {
 		return RunStats{}, err
@@ -74,13 +68,13 @@ func Run(ctx context.Context, rc *RunConfig, o RunOptions) (RunStats, error) {
 	if len(src.Capture.Interfaces) > 0 {
 		r.live, err = openLive(LiveConfig{Interfaces: src.Capture.Interfaces, Workers: src.Capture.Workers,
 			Filter: src.Capture.Filter, OnHost: src.Capture.OnHost, HomeNets: home, CommunityIDSeed: src.CommunityIDSeed,
-			Table: table, Errors: o.Errors}, sh)
+			Table: table}, sh)
 	}
 	if err == nil && len(src.FlowListeners) > 0 {
 		dc := collect.DefaultConfig()
 		dc.SamplingRate = src.SamplingRate
 		r.coll, err = openCollect(CollectConfig{Listen: src.FlowListeners, HomeNets: home, CommunityIDSeed: src.CommunityIDSeed,
-			Window: src.StitchWindow.D(), Decoder: dc, Errors: o.Errors, Ready: o.Listening}, sh)
+			Window: src.StitchWindow.D(), Decoder: dc, Ready: o.Listening}, sh)
 	}
 	for i := 0; err == nil && i < len(src.Directories); i++ {
 		var d *dirSource

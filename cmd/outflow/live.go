@@ -69,7 +69,7 @@ func runFromFlags(e *env, outs *outputs, rc *sensor.RunConfig, det *sensor.Detec
 	}
 	outs.watchHangup(reload)
 	st, err := sensor.Run(e.ctx, rc, sensor.RunOptions{
-		Flows: out, HostEventsOut: evOut, Detect: det, Errors: logLines{e.log}, Log: e.log, Outputs: outs.counts,
+		Flows: out, HostEventsOut: evOut, Detect: det, Log: e.log, Outputs: outs.counts,
 		Ready: func() { logSources(e, rc) }, Listening: func(addrs []net.Addr) { logListening(e, addrs) },
 	})
 	printRunSummary(e.stderr, &st)

@@ -61,7 +61,7 @@ func (c *replayCmd) run(e *env, outs *outputs) error {
 		CommunityIDSeed: c.CommunityIDSeed,
 		Table:           table,
 		Flows:           out,
-		Errors:          logLines{e.log},
+		Log:             e.log,
 		Exports:         c.Exports,
 		ExportWindow:    c.StitchWindow,
 		HostEvents:      c.HostEvents,

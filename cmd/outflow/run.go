@@ -52,7 +52,7 @@ func (c *runCmd) run(e *env, rc *sensor.RunConfig, outs *outputs) error {
 	running := rc
 	outs.watchHangup(func() { running = c.reload(e, running, det) })
 	st, err := sensor.Run(e.ctx, rc, sensor.RunOptions{
-		Flows: flows, HostEventsOut: events, Detect: det, Errors: logLines{e.log}, Log: e.log, Outputs: outs.counts,
+		Flows: flows, HostEventsOut: events, Detect: det, Log: e.log, Outputs: outs.counts,
 		Ready: func() { logSources(e, rc) }, Listening: func(addrs []net.Addr) { logListening(e, addrs) },
 	})
 	printRunSummary(e.stderr, &st)

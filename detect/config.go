@@ -17,7 +17,8 @@ import (
 // Config is outflow.yaml: the home networks, peer groups, where state is
 // kept, and per analytic its switch and mutable elements, under the names
 // the detection strategies use. Every key is documented in
-// deploy/outflow.yaml.
+// deploy/outflow.yaml. Each analytic's section is declared in the
+// analytic's own file; the defaults are all here, in DefaultConfig.
 type Config struct {
 	HomeNets   []string            `yaml:"HomeNets"`
 	PeerGroups map[string][]string `yaml:"PeerGroups"`
@@ -69,106 +70,6 @@ type ListsConfig struct {
 	Tools       []string `yaml:"Tools"`
 	OfficeApps  []string `yaml:"OfficeApps"`
 	UnixLOLBins []string `yaml:"UnixLOLBins"`
-}
-
-// ExfilAppConfig is AN1511: an application that normally does not talk
-// to the network sending to a monitored web service.
-type ExfilAppConfig struct {
-	Enabled              bool     `yaml:"Enabled"`
-	MonitoredServices    []string `yaml:"MonitoredServices"` // service categories or domains
-	MonitoredProcesses   []string `yaml:"MonitoredProcesses"`
-	ExfilVolumeThreshold Bytes    `yaml:"ExfilVolumeThreshold"`
-	TimeWindow           Duration `yaml:"TimeWindow"`
-	MinOutInRatio        float64  `yaml:"MinOutInRatio"`
-}
-
-// ToolUploadConfig is AN1512: a transfer tool uploading.
-type ToolUploadConfig struct {
-	Enabled             bool     `yaml:"Enabled"`
-	MonitoredTools      []string `yaml:"MonitoredTools"`
-	DataVolumeThreshold Bytes    `yaml:"DataVolumeThreshold"`
-	TimeWindow          Duration `yaml:"TimeWindow"`
-	MinOutInRatio       float64  `yaml:"MinOutInRatio"`
-	FileEvents          int      `yaml:"FileEvents"` // file writes or reads by the tool that make it "archived many files"
-}
-
-// MacAppConfig is AN1513: a macOS application uploading after writing
-// user documents.
-type MacAppConfig struct {
-	Enabled             bool     `yaml:"Enabled"`
-	WatchedApplications []string `yaml:"WatchedApplications"`
-	DocumentPaths       []string `yaml:"DocumentPaths"`
-	DataVolumeThreshold Bytes    `yaml:"DataVolumeThreshold"`
-	TimeWindow          Duration `yaml:"TimeWindow"`
-}
-
-// SaaSConfig is AN1514: per account, upload and copy API calls.
-type SaaSConfig struct {
-	Enabled              bool             `yaml:"Enabled"`
-	APICallThreshold     int              `yaml:"APICallThreshold"`
-	TimeWindow           Duration         `yaml:"TimeWindow"`
-	Operations           []string         `yaml:"Operations"`
-	UserBaselineProfiles BaselineProfiles `yaml:"UserBaselineProfiles"`
-}
-
-// BaselineProfiles says how far above its usual rate an account must be:
-// a multiple of its learnt mean per window, or a fixed profile per account.
-type BaselineProfiles struct {
-	Multiplier float64        `yaml:"Multiplier"`
-	Accounts   map[string]int `yaml:"Accounts"` // account -> calls per window it is known to make
-}
-
-// DatastoreConfig is AN1515: ESXi services sending virtual disks out.
-type DatastoreConfig struct {
-	Enabled                    bool     `yaml:"Enabled"`
-	ESXiHosts                  []string `yaml:"ESXiHosts"`
-	Services                   []string `yaml:"Services"`
-	DatastoreTransferThreshold Bytes    `yaml:"DatastoreTransferThreshold"`
-	TimeWindow                 Duration `yaml:"TimeWindow"`
-}
-
-// EncryptedConfig is T1573.001 (DET0143): encrypted payload without a
-// protocol that explains it, and the host variant after a crypto module
-// load.
-type EncryptedConfig struct {
-	Enabled                 bool                `yaml:"Enabled"`
-	PayloadEntropyThreshold float64             `yaml:"PayloadEntropyThreshold"`
-	EntropyThreshold        float64             `yaml:"EntropyThreshold"`
-	MinSample               int                 `yaml:"MinSample"`
-	TrafficVolumeThreshold  Bytes               `yaml:"TrafficVolumeThreshold"`
-	TrafficAsymmetryRatio   float64             `yaml:"TrafficAsymmetryRatio"`
-	PortProfiles            map[string][]string `yaml:"PortProfiles"`
-	DoHResolvers            []string            `yaml:"DoHResolvers"`
-	AllowedMgmtHosts        []string            `yaml:"AllowedMgmtHosts"`
-	AllowedCryptoProcesses  []string            `yaml:"AllowedCryptoProcesses"`
-	CryptoLibs              []string            `yaml:"CryptoLibs"`
-	TrustedCryptoLibs       []string            `yaml:"TrustedCryptoLibs"`
-	TimeWindow              Duration            `yaml:"TimeWindow"`
-
-	ports map[uint16][]string
-}
-
-// RareHostConfig: a process connected to an external host few internal
-// hosts talk to.
-type RareHostConfig struct {
-	Enabled         bool     `yaml:"Enabled"`
-	RarePrevalence  int      `yaml:"RarePrevalence"`
-	Global          bool     `yaml:"Global"`
-	IgnoreProcesses []string `yaml:"IgnoreProcesses"`
-	IgnoreServices  []string `yaml:"IgnoreServices"`
-}
-
-// WebFileSharingConfig: first large uploads, dynamic DNS, the top
-// file-sharing hosts, and transfer tools run then sending.
-type WebFileSharingConfig struct {
-	Enabled              bool     `yaml:"Enabled"`
-	FirstUploadThreshold Bytes    `yaml:"FirstUploadThreshold"`
-	UploadHistory        Duration `yaml:"UploadHistory"`
-	FileSharingServices  []string `yaml:"FileSharingServices"`
-	TopN                 int      `yaml:"TopN"`
-	ToolCapabilities     []string `yaml:"ToolCapabilities"`
-	ToolVolumeThreshold  Bytes    `yaml:"ToolVolumeThreshold"`
-	TimeWindow           Duration `yaml:"TimeWindow"`
 }
 
 // DefaultConfig is what Outflow runs with when no file says otherwise.
@@ -328,39 +229,7 @@ func (c *Config) compile(file string) []error {
 			bad(k, "must not be negative")
 		}
 	}
-	e := &c.EncryptedChannel
-	for k, v := range map[string]float64{"EncryptedChannel.PayloadEntropyThreshold": e.PayloadEntropyThreshold,
-		"EncryptedChannel.EntropyThreshold": e.EntropyThreshold} {
-		if v < 0 || v > 8 {
-			bad(k, "%v: bits per byte, between 0 and 8", v)
-		}
-	}
-	if e.MinSample < 16 {
-		bad("EncryptedChannel.MinSample", "at least 16 bytes; entropy of fewer says little")
-	}
-	e.ports = map[uint16][]string{}
-	for p, protos := range e.PortProfiles {
-		var port uint16
-		if _, err := fmt.Sscanf(p, "%d", &port); err != nil || fmt.Sprint(port) != p {
-			bad("EncryptedChannel.PortProfiles."+p, "%q is not a port number", p)
-			continue
-		}
-		for _, pr := range protos {
-			switch pr {
-			case "tls", "quic", "ssh", "http", "dns", "opaque":
-			default:
-				bad("EncryptedChannel.PortProfiles."+p, "%q: expected tls, quic, ssh, http, dns or opaque", pr)
-			}
-		}
-		e.ports[port] = protos
-	}
-	for i, h := range e.AllowedMgmtHosts {
-		if _, err := netip.ParsePrefix(h); err != nil {
-			if _, err := netip.ParseAddr(h); err != nil && strings.ContainsAny(h, "/ ") {
-				bad(fmt.Sprintf("EncryptedChannel.AllowedMgmtHosts[%d]", i), "%q: an address, a prefix or a host name", h)
-			}
-		}
-	}
+	c.EncryptedChannel.compile(bad)
 	for i, h := range c.AN1515.ESXiHosts {
 		if _, err := netip.ParseAddr(h); err != nil {
 			bad(fmt.Sprintf("AN1515.ESXiHosts[%d]", i), "%q is not an address", h)

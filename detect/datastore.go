@@ -8,6 +8,15 @@ import (
 	"github.com/outflow-sensor/outflow/enrich/feed"
 )
 
+// DatastoreConfig is AN1515: ESXi services sending virtual disks out.
+type DatastoreConfig struct {
+	Enabled                    bool     `yaml:"Enabled"`
+	ESXiHosts                  []string `yaml:"ESXiHosts"`
+	Services                   []string `yaml:"Services"`
+	DatastoreTransferThreshold Bytes    `yaml:"DatastoreTransferThreshold"`
+	TimeWindow                 Duration `yaml:"TimeWindow"`
+}
+
 // datastoreTransfer is AN1515 (T1567, DET0548, ESXi): an ESXi host's
 // services (vmx, hostd, vpxa) send more than DatastoreTransferThreshold
 // to an external host within TimeWindow: a virtual disk leaving. ESXi runs

@@ -11,6 +11,65 @@ import (
 	"github.com/outflow-sensor/outflow/entropy"
 )
 
+// EncryptedConfig is T1573.001 (DET0143): encrypted payload without a
+// protocol that explains it, and the host variant after a crypto module
+// load.
+type EncryptedConfig struct {
+	Enabled                 bool                `yaml:"Enabled"`
+	PayloadEntropyThreshold float64             `yaml:"PayloadEntropyThreshold"`
+	EntropyThreshold        float64             `yaml:"EntropyThreshold"`
+	MinSample               int                 `yaml:"MinSample"`
+	TrafficVolumeThreshold  Bytes               `yaml:"TrafficVolumeThreshold"`
+	TrafficAsymmetryRatio   float64             `yaml:"TrafficAsymmetryRatio"`
+	PortProfiles            map[string][]string `yaml:"PortProfiles"`
+	DoHResolvers            []string            `yaml:"DoHResolvers"`
+	AllowedMgmtHosts        []string            `yaml:"AllowedMgmtHosts"`
+	AllowedCryptoProcesses  []string            `yaml:"AllowedCryptoProcesses"`
+	CryptoLibs              []string            `yaml:"CryptoLibs"`
+	TrustedCryptoLibs       []string            `yaml:"TrustedCryptoLibs"`
+	TimeWindow              Duration            `yaml:"TimeWindow"`
+
+	ports map[uint16][]string
+}
+
+// compile checks the entropy thresholds, the port profiles and the
+// management hosts, and builds the port lookup the analytic reads; bad
+// reports a problem at a key, as Config.compile does.
+func (e *EncryptedConfig) compile(bad func(key, format string, a ...any)) {
+	for k, v := range map[string]float64{"EncryptedChannel.PayloadEntropyThreshold": e.PayloadEntropyThreshold,
+		"EncryptedChannel.EntropyThreshold": e.EntropyThreshold} {
+		if v < 0 || v > 8 {
+			bad(k, "%v: bits per byte, between 0 and 8", v)
+		}
+	}
+	if e.MinSample < 16 {
+		bad("EncryptedChannel.MinSample", "at least 16 bytes; entropy of fewer says little")
+	}
+	e.ports = map[uint16][]string{}
+	for p, protos := range e.PortProfiles {
+		var port uint16
+		if _, err := fmt.Sscanf(p, "%d", &port); err != nil || fmt.Sprint(port) != p {
+			bad("EncryptedChannel.PortProfiles."+p, "%q is not a port number", p)
+			continue
+		}
+		for _, pr := range protos {
+			switch pr {
+			case "tls", "quic", "ssh", "http", "dns", "opaque":
+			default:
+				bad("EncryptedChannel.PortProfiles."+p, "%q: expected tls, quic, ssh, http, dns or opaque", pr)
+			}
+		}
+		e.ports[port] = protos
+	}
+	for i, h := range e.AllowedMgmtHosts {
+		if _, err := netip.ParsePrefix(h); err != nil {
+			if _, err := netip.ParseAddr(h); err != nil && strings.ContainsAny(h, "/ ") {
+				bad(fmt.Sprintf("EncryptedChannel.AllowedMgmtHosts[%d]", i), "%q: an address, a prefix or a host name", h)
+			}
+		}
+	}
+}
+
 // encryptedChannel is T1573.001, Symmetric Cryptography (detection
 // strategy DET0143): payload that reads as encrypted on a flow where no
 // TLS, QUIC or SSH handshake explains it, from an internal host, over

@@ -5,6 +5,17 @@ import (
 	"strings"
 )
 
+// ExfilAppConfig is AN1511: an application that normally does not talk
+// to the network sending to a monitored web service.
+type ExfilAppConfig struct {
+	Enabled              bool     `yaml:"Enabled"`
+	MonitoredServices    []string `yaml:"MonitoredServices"` // service categories or domains
+	MonitoredProcesses   []string `yaml:"MonitoredProcesses"`
+	ExfilVolumeThreshold Bytes    `yaml:"ExfilVolumeThreshold"`
+	TimeWindow           Duration `yaml:"TimeWindow"`
+	MinOutInRatio        float64  `yaml:"MinOutInRatio"`
+}
+
 // exfilApp is AN1511 (T1567, detection strategy DET0548, Windows): an
 // application that normally keeps off the network, Office or PowerShell
 // (MonitoredProcesses), sends more than ExfilVolumeThreshold to a

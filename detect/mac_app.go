@@ -9,6 +9,16 @@ import (
 	"github.com/outflow-sensor/outflow/enrich/feed"
 )
 
+// MacAppConfig is AN1513: a macOS application uploading after writing
+// user documents.
+type MacAppConfig struct {
+	Enabled             bool     `yaml:"Enabled"`
+	WatchedApplications []string `yaml:"WatchedApplications"`
+	DocumentPaths       []string `yaml:"DocumentPaths"`
+	DataVolumeThreshold Bytes    `yaml:"DataVolumeThreshold"`
+	TimeWindow          Duration `yaml:"TimeWindow"`
+}
+
 // macAppUpload is AN1513 (T1567, DET0548, macOS): a WatchedApplications
 // program (Preview, TextEdit, Office) uploads more than
 // DataVolumeThreshold within TimeWindow after writing files under

@@ -8,6 +8,16 @@ import (
 	"time"
 )
 
+// RareHostConfig: a process connected to an external host few internal
+// hosts talk to.
+type RareHostConfig struct {
+	Enabled         bool     `yaml:"Enabled"`
+	RarePrevalence  int      `yaml:"RarePrevalence"`
+	Global          bool     `yaml:"Global"`
+	IgnoreProcesses []string `yaml:"IgnoreProcesses"`
+	IgnoreServices  []string `yaml:"IgnoreServices"`
+}
+
 // rareHost: a process connected to an external host that few internal
 // hosts talk to (T1071). Prevalence is the count of internal hosts that
 // reached the destination within Baseline.TrainingPeriod (30 days); alerts

@@ -9,6 +9,22 @@ import (
 	"github.com/outflow-sensor/outflow/enrich/feed"
 )
 
+// SaaSConfig is AN1514: per account, upload and copy API calls.
+type SaaSConfig struct {
+	Enabled              bool             `yaml:"Enabled"`
+	APICallThreshold     int              `yaml:"APICallThreshold"`
+	TimeWindow           Duration         `yaml:"TimeWindow"`
+	Operations           []string         `yaml:"Operations"`
+	UserBaselineProfiles BaselineProfiles `yaml:"UserBaselineProfiles"`
+}
+
+// BaselineProfiles says how far above its usual rate an account must be:
+// a multiple of its learnt mean per window, or a fixed profile per account.
+type BaselineProfiles struct {
+	Multiplier float64        `yaml:"Multiplier"`
+	Accounts   map[string]int `yaml:"Accounts"` // account -> calls per window it is known to make
+}
+
 // saasCalls is AN1514 (T1567, DET0548, SaaS): per account, upload and
 // copy calls (Operations) in the cloud service's audit log above
 // APICallThreshold within TimeWindow and above the account's usual rate

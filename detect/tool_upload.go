@@ -7,6 +7,16 @@ import (
 	"github.com/outflow-sensor/outflow/enrich/feed"
 )
 
+// ToolUploadConfig is AN1512: a transfer tool uploading.
+type ToolUploadConfig struct {
+	Enabled             bool     `yaml:"Enabled"`
+	MonitoredTools      []string `yaml:"MonitoredTools"`
+	DataVolumeThreshold Bytes    `yaml:"DataVolumeThreshold"`
+	TimeWindow          Duration `yaml:"TimeWindow"`
+	MinOutInRatio       float64  `yaml:"MinOutInRatio"`
+	FileEvents          int      `yaml:"FileEvents"` // file writes or reads by the tool that make it "archived many files"
+}
+
 // toolUpload is AN1512 (T1567, DET0548, Linux): a transfer or archive
 // tool (MonitoredTools: tar, curl, wget, python, ...) uploads more than
 // DataVolumeThreshold within TimeWindow. A cleartext POST or PUT is seen

@@ -6,6 +6,19 @@ import (
 	"time"
 )
 
+// WebFileSharingConfig: first large uploads, dynamic DNS, the top
+// file-sharing hosts, and transfer tools run then sending.
+type WebFileSharingConfig struct {
+	Enabled              bool     `yaml:"Enabled"`
+	FirstUploadThreshold Bytes    `yaml:"FirstUploadThreshold"`
+	UploadHistory        Duration `yaml:"UploadHistory"`
+	FileSharingServices  []string `yaml:"FileSharingServices"`
+	TopN                 int      `yaml:"TopN"`
+	ToolCapabilities     []string `yaml:"ToolCapabilities"`
+	ToolVolumeThreshold  Bytes    `yaml:"ToolVolumeThreshold"`
+	TimeWindow           Duration `yaml:"TimeWindow"`
+}
+
 // webFileSharing is T1567's web file sharing behaviour: a first upload of
 // FirstUploadThreshold (20 MB) or more from a host with no such upload in
 // UploadHistory; destinations under dynamic-DNS suffixes; the top TopN

@@ -89,4 +89,3 @@ func TestRunDirectory(t *testing.T) {
 		t.Errorf("no statistics line:\n%s", logs.String())
 	}
 }
-

@@ -4,9 +4,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
-	"io"
-	"net"
 
 	"github.com/outflow-sensor/outflow/detect"
 	"github.com/outflow-sensor/outflow/sensor"
@@ -52,26 +49,4 @@ func (c *liveCmd) run(e *env, outs *outputs) error {
 	rc.Sources.HostEvents, rc.Sources.Inspect, rc.Sources.CommunityIDSeed = c.HostEvents, c.Inspect, c.CommunityIDSeed
 	rc.Logging.StatsInterval = detect.Duration(c.StatsInterval)
 	return runFromFlags(e, outs, &rc, det, c.Flows, c.HostEventsOut, func() { c.reload(e, det, len(c.HomeNets) > 0) })
-}
-
-// runFromFlags runs the sensor as live and collect build it from flags,
-// and prints what it counted.
-func runFromFlags(e *env, outs *outputs, rc *sensor.RunConfig, det *sensor.Detection, flowsPath, eventsPath string, reload func()) error {
-	out, err := outs.open(flowsPath)
-	if err != nil {
-		return fmt.Errorf("--flows: %w", err)
-	}
-	var evOut io.Writer
-	if eventsPath != "" {
-		if evOut, err = outs.open(eventsPath); err != nil {
-			return fmt.Errorf("--host-events-out: %w", err)
-		}
-	}
-	outs.watchHangup(reload)
-	st, err := sensor.Run(e.ctx, rc, sensor.RunOptions{
-		Flows: out, HostEventsOut: evOut, Detect: det, Log: e.log, Outputs: outs.counts,
-		Ready: func() { logSources(e, rc) }, Listening: func(addrs []net.Addr) { logListening(e, addrs) },
-	})
-	printRunSummary(e.stderr, &st)
-	return err
 }

@@ -59,6 +59,28 @@ func (c *runCmd) run(e *env, rc *sensor.RunConfig, outs *outputs) error {
 	return err
 }
 
+// runFromFlags runs the sensor as live and collect build it from flags,
+// and prints what it counted.
+func runFromFlags(e *env, outs *outputs, rc *sensor.RunConfig, det *sensor.Detection, flowsPath, eventsPath string, reload func()) error {
+	out, err := outs.open(flowsPath)
+	if err != nil {
+		return fmt.Errorf("--flows: %w", err)
+	}
+	var evOut io.Writer
+	if eventsPath != "" {
+		if evOut, err = outs.open(eventsPath); err != nil {
+			return fmt.Errorf("--host-events-out: %w", err)
+		}
+	}
+	outs.watchHangup(reload)
+	st, err := sensor.Run(e.ctx, rc, sensor.RunOptions{
+		Flows: out, HostEventsOut: evOut, Detect: det, Log: e.log, Outputs: outs.counts,
+		Ready: func() { logSources(e, rc) }, Listening: func(addrs []net.Addr) { logListening(e, addrs) },
+	})
+	printRunSummary(e.stderr, &st)
+	return err
+}
+
 // logSources says what the sensor watches, once it does.
 func logSources(e *env, rc *sensor.RunConfig) {
 	if c := rc.Sources.Capture; len(c.Interfaces) > 0 {

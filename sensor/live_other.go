@@ -1,0 +1,27 @@
+//go:build !linux
+
+package sensor
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+)
+
+// liveSource stands in for AF_PACKET capture, which needs Linux.
+type liveSource struct{ ws []*liveWorker }
+
+type liveWorker struct {
+	*worker
+	frames atomic.Uint64
+}
+
+func openLive(LiveConfig, *core) (*liveSource, error) {
+	return nil, errors.New("capture from interfaces needs Linux (AF_PACKET)")
+}
+
+func (*liveSource) run(context.Context)                   {}
+func (*liveSource) close() LiveStats                      { return LiveStats{} }
+func (*liveSource) closeSockets()                         {}
+func (*liveSource) kernelCounts() (packets, drops uint64) { return 0, 0 }
+func (*liveSource) decodeErrors() uint64                  { return 0 }

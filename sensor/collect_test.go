@@ -86,6 +86,10 @@ type exporterRun struct {
 	pkg    string
 	biflow bool
 	run    func(t *testing.T, dir string, port int) *exec.Cmd
+	// finish, if set, runs while the exporter (output so far in out)
+	// runs, and makes it exit once it has all the capture; running ends
+	// if the exporter exits first.
+	finish func(running context.Context, dir string, out *lockedBuffer) error
 }
 
 func softflowd(mode ...string) exporterRun {
@@ -99,16 +103,88 @@ func softflowd(mode ...string) exporterRun {
 		}}
 }
 
+// nfprobe runs pmacctd (1.7.7) with its nfprobe plugin, a process the
+// core forks and hands packets to. Left to stop on its own at the end
+// of the capture, the core sends the plugin SIGINT and only then
+// wait()s for it, while its SIGCHLD handler reaps a plugin that is gone
+// before that wait() and, seeing no plugin left, exits 1 ("connection
+// lost to 'default_nfprobe-nfprobe'; closing connection.", "no more
+// plugins active. Shutting down."): on a loaded machine the plugin is
+// done before the preempted core reaches wait(). With
+// pcap_savefile_wait the core instead hands the plugin the last buffer,
+// says "finished reading PCAP capture file" and blocks in wait();
+// pmacctdFinish then stops the plugin, the core's wait() reaps it and
+// the core exits 0.
 func nfprobe(version int) exporterRun {
 	return exporterRun{name: "pmacctd-nfprobe", pkg: "pmacct",
 		run: func(t *testing.T, dir string, port int) *exec.Cmd {
 			conf := filepath.Join(dir, "pmacctd.conf")
-			text := fmt.Sprintf("daemonize: false\npcap_savefile: %s\nplugins: nfprobe\nnfprobe_receiver: 127.0.0.1:%d\nnfprobe_version: %d\n", demo, port, version)
+			text := fmt.Sprintf("daemonize: false\npcap_savefile: %s\npcap_savefile_wait: true\npidfile: %s\nplugins: nfprobe\nnfprobe_receiver: 127.0.0.1:%d\nnfprobe_version: %d\n",
+				demo, filepath.Join(dir, "pmacctd.pid"), port, version)
 			if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			return exec.Command("pmacctd", "-f", conf)
-		}}
+		},
+		finish: pmacctdFinish}
+}
+
+// pmacctdFinish waits until pmacctd's core has read the whole capture
+// and sleeps in wait() (wchan do_wait), and its plugin has read all the
+// core gave it and sleeps in poll(); then it sends the plugin SIGINT,
+// on which it exports every flow it holds and exits. Waiting for the
+// states, not for a time, keeps it right however slow the machine.
+func pmacctdFinish(running context.Context, dir string, out *lockedBuffer) error {
+	core, plugin := 0, 0
+	var coreWchan, pluginWchan string
+	for {
+		if strings.Contains(out.String(), "finished reading PCAP capture file") {
+			// The core writes its pid to the pidfile, a plugin its
+			// own to pidfile-type-name.
+			if core == 0 {
+				core = pidFrom(filepath.Join(dir, "pmacctd.pid"))
+			}
+			if plugin == 0 {
+				plugin = pidFrom(filepath.Join(dir, "pmacctd.pid-nfprobe-default_nfprobe"))
+			}
+			coreWchan, pluginWchan = procWchan(core), procWchan(plugin)
+			if core != 0 && plugin != 0 && coreWchan == "do_wait" && strings.Contains(pluginWchan, "poll") {
+				return syscall.Kill(plugin, syscall.SIGINT)
+			}
+		}
+		select {
+		case <-running.Done():
+			if plugin != 0 {
+				_ = syscall.Kill(plugin, syscall.SIGKILL)
+			}
+			return fmt.Errorf("pmacctd not seen done reading (core pid %d in %q, plugin pid %d in %q): %w",
+				core, coreWchan, plugin, pluginWchan, context.Cause(running))
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// pidFrom reads a pidfile, 0 if there is none (yet).
+func pidFrom(name string) int {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// procWchan is the kernel function a process sleeps in, "" while it runs
+// (or is runnable) or is gone.
+func procWchan(pid int) string {
+	if pid == 0 {
+		return ""
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", pid))
+	if err != nil || string(b) == "0" {
+		return ""
+	}
+	return string(b)
 }
 
 func fprobe() exporterRun {
@@ -243,8 +319,28 @@ func exportTwice(t *testing.T, ex exporterRun) ([]map[string]any, ExportStats, [
 		cmd = exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
 		cmd.Stdin = in
 		cmd.WaitDelay = time.Second
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", ex.name, err, out)
+		out := &lockedBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("%s: %v", ex.name, err)
+		}
+		exited := make(chan error, 1)
+		running, stop := context.WithCancelCause(ctx)
+		defer stop(nil)
+		go func() {
+			err := cmd.Wait()
+			exited <- err
+			stop(fmt.Errorf("%s exited: %v", ex.name, err))
+		}()
+		if ex.finish != nil {
+			if err := ex.finish(running, dir, out); err != nil {
+				cancel()
+				<-exited
+				t.Fatalf("%s: %v\n%s", ex.name, err, out.String())
+			}
+		}
+		if err := <-exited; err != nil {
+			t.Fatalf("%s: %v\n%s", ex.name, err, out.String())
 		}
 		last := uint64(0)
 		for i := 0; i < 100; i++ {

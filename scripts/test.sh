@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in tshark:tshark tcpdump:tcpdump ip:iproute2 ethtool:ethtool curl:curl socat:socat tcpreplay:tcpreplay openssl:openssl softflowd:softflowd nfdump:nfdump pmacctd:pmacct fprobe:fprobe wget:wget python3:python3 logrotate:logrotate; do
+for tool in tshark:tshark tcpdump:tcpdump ip:iproute2 ethtool:ethtool curl:curl socat:socat tcpreplay:tcpreplay openssl:openssl softflowd:softflowd nfdump:nfdump pmacctd:pmacct fprobe:fprobe wget:wget python3:python3 logrotate:logrotate nginx:nginx; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

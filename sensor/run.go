@@ -215,7 +215,7 @@ func (r *running) logStats(o RunOptions) {
 	if det := r.sh.det; det != nil {
 		s := det.eng.Snapshot()
 		q := det.batches.snapshot()
-		o.Log.Info("statistics", "source", "detection", "flows", s.Flows, "host_events", s.Events, "alerts", s.Alerts,
+		o.Log.Info("statistics", "source", "detection", "flows", s.Flows, "saas_events", s.Events, "alerts", s.Alerts,
 			"suppressed", s.Suppressed, "queue_depth", q.Depth, "queue_blocked", q.Blocked)
 	}
 	if o.Outputs != nil {

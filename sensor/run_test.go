@@ -12,7 +12,15 @@ import (
 	"time"
 
 	"github.com/outflow-sensor/outflow/detect"
+	"github.com/outflow-sensor/outflow/flows"
 )
+
+// inspectConfig is the default table with inspection on.
+func inspectConfig() flows.Config {
+	c := flows.DefaultConfig()
+	c.Inspect = flows.DefaultInspectConfig()
+	return c
+}
 
 // syncBuf is a buffer several goroutines write.
 type syncBuf struct {

@@ -11,6 +11,9 @@ import (
 	"github.com/outflow-sensor/outflow/internal/shared"
 )
 
+// demo is the bundled recording.
+const demo = "../pcaps/outflow-demo.pcap"
+
 func replayLines(t *testing.T, files []string, workers int, table flows.Config) []string {
 	t.Helper()
 	var out bytes.Buffer

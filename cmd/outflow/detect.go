@@ -131,7 +131,7 @@ func printDetectSummary(w io.Writer, d *sensor.DetectStats) {
 	for _, k := range sortedKeys(d.ByAnalytic) {
 		parts = append(parts, fmt.Sprintf("%s=%d", k, d.ByAnalytic[k]))
 	}
-	fmt.Fprintf(w, "outflow: detection: %d flows, %d host events, %d alerts %v, %d repeats suppressed; state %d entries, %d bytes\n",
+	fmt.Fprintf(w, "outflow: detection: %d flows, %d SaaS audit events, %d alerts %v, %d repeats suppressed; state %d entries, %d bytes\n",
 		d.Flows, d.Events, d.Alerts, parts, d.Suppressed, d.StateEntries, d.StateBytes)
 }
 

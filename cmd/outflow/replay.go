@@ -124,17 +124,23 @@ func printSummary(w io.Writer, st *sensor.ReplayStats) {
 	if st.Exports != nil {
 		printExportSummary(w, st.Exports)
 	}
-	if h := st.HostEvents; h != nil {
-		for _, f := range h.Files {
-			fmt.Fprintf(w, "outflow: host events %s: %d records, %d events, %d ignored, skipped %v\n",
-				f.Path, f.Stats.Lines, f.Stats.Events, f.Stats.Ignored, f.Stats.Errors)
-		}
-		fmt.Fprintf(w, "outflow: processes %d, connect events %d; flow ends joined %d, missed %d\n",
-			h.Index.Processes, h.Index.Connects, h.Index.Joined, h.Index.Missed)
-	}
+	printHostEvents(w, st.HostEvents)
 	printDetectSummary(w, st.Detect)
 	if st.Decode.NonIP > 0 || st.Table.Evicted > 0 || st.Table.FragOrphans > 0 {
 		fmt.Fprintf(w, "outflow: non-IP frames %d, evicted flows %d, orphan fragments %d\n",
 			st.Decode.NonIP, st.Table.Evicted, st.Table.FragOrphans)
 	}
+}
+
+// printHostEvents prints what the host-event sources read and joined.
+func printHostEvents(w io.Writer, h *sensor.HostEventStats) {
+	if h == nil {
+		return
+	}
+	for _, f := range h.Files {
+		fmt.Fprintf(w, "outflow: host events %s: %d records, %d events, %d ignored, skipped %v\n",
+			f.Path, f.Stats.Lines, f.Stats.Events, f.Stats.Ignored, f.Stats.Errors)
+	}
+	fmt.Fprintf(w, "outflow: processes %d, connect events %d; flow ends joined %d, missed %d\n",
+		h.Index.Processes, h.Index.Connects, h.Index.Joined, h.Index.Missed)
 }

@@ -118,6 +118,7 @@ func printRunSummary(w io.Writer, st *sensor.RunStats) {
 		fmt.Fprintf(w, "outflow: directory %s: %d files (%d with errors), %d frames, %d flow records\n",
 			d.Path, d.Files, d.FileErrors, d.Frames, d.Records)
 	}
+	printHostEvents(w, st.HostEvents)
 	printDetectSummary(w, st.Detect)
 }
 

@@ -1,4 +1,4 @@
-package sensor
+package conformance
 
 import (
 	"bufio"
@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -107,16 +106,9 @@ func flowKey(proto, oh, op, rh, rp string) string {
 	return fmt.Sprintf("%s %s:%s -> %s:%s", proto, oh, op, rh, rp)
 }
 
-func jsonNum(m map[string]any, k string) string {
-	switch v := m[k].(type) {
-	case float64:
-		return strconv.FormatUint(uint64(v), 10)
-	case string:
-		return v
-	case nil:
-		return "-"
-	}
-	return fmt.Sprint(m[k])
+// recordFlowKey is flowKey of a record.
+func recordFlowKey(r Flow) string {
+	return flowKey(r.Proto, r.OrigH, decimal(r.OrigP), r.RespH, decimal(r.RespP))
 }
 
 // zeekDeviations are the baseline rows whose numbers come from Zeek scripts
@@ -176,13 +168,13 @@ func TestZeekConnLogConformance(t *testing.T) {
 			for _, in := range c.inputs {
 				files = append(files, shared.Path(t, in))
 			}
-			recs := replayWith(t, files, flows.DefaultConfig(), 0)
+			recs, _ := replay(t, options{files: files, table: flows.DefaultConfig(), workers: 1, final: true})
 			for _, logPath := range c.connLogs {
 				// Several baselines can come from one capture: each gets
 				// every record.
-				got := map[string][]map[string]any{}
+				got := map[string][]Flow{}
 				for _, r := range recs {
-					k := flowKey(r["proto"].(string), r["orig_h"].(string), jsonNum(r, "orig_p"), r["resp_h"].(string), jsonNum(r, "resp_p"))
+					k := recordFlowKey(r)
 					got[k] = append(got[k], r)
 				}
 				for _, row := range readZeekLog(t, shared.Path(t, logPath)) {
@@ -208,27 +200,28 @@ func TestZeekConnLogConformance(t *testing.T) {
 	}
 }
 
-func compare(t *testing.T, k string, row zeekRow, r map[string]any) {
+func compare(t *testing.T, k string, row zeekRow, r Flow) {
 	t.Helper()
-	pairs := [][2]string{
-		{"orig_pkts", "orig_pkts"}, {"resp_pkts", "resp_pkts"},
-		{"orig_ip_bytes", "orig_ip_bytes"}, {"resp_ip_bytes", "resp_ip_bytes"},
-		{"orig_bytes", "orig_bytes"}, {"resp_bytes", "resp_bytes"},
-		{"missed_bytes", "missed_bytes"}, {"history", "history"}, {"conn_state", "state"},
-		{"vlan", "vlan"}, {"inner_vlan", "inner_vlan"},
+	// Zeek's column, and the record's value as Zeek would log it.
+	pairs := []struct{ col, got string }{
+		{"orig_pkts", decimal(r.OrigPkts)}, {"resp_pkts", decimal(r.RespPkts)},
+		{"orig_ip_bytes", decimal(r.OrigIPBytes)}, {"resp_ip_bytes", decimal(r.RespIPBytes)},
+		{"orig_bytes", orDash(r.OrigBytes)}, {"resp_bytes", orDash(r.RespBytes)},
+		{"missed_bytes", orDash(r.MissedBytes)}, {"history", strOrDash(r.History)}, {"conn_state", strOrDash(r.State)},
+		{"vlan", orDash(r.VLAN)}, {"inner_vlan", orDash(r.InnerVLAN)},
 	}
 	for _, p := range pairs {
-		want, ok := row[p[0]]
+		want, ok := row[p.col]
 		if !ok || want == "-" {
 			continue // not logged, or zero-duration flows where Zeek leaves bytes unset
 		}
-		if got := jsonNum(r, p[1]); got != want {
-			t.Errorf("%s: %s = %s, Zeek has %s", k, p[0], got, want)
+		if got := p.got; got != want {
+			t.Errorf("%s: %s = %s, Zeek has %s", k, p.col, got, want)
 		}
 	}
 }
 
-func keys(m map[string][]map[string]any) []string {
+func keys(m map[string][]Flow) []string {
 	var ks []string
 	for k, v := range m {
 		if len(v) > 0 {

@@ -1,4 +1,4 @@
-package sensor
+package conformance
 
 import (
 	"path/filepath"
@@ -30,10 +30,10 @@ func TestZeekSSLLogConformance(t *testing.T) {
 			for _, in := range c.inputs {
 				files = append(files, shared.Path(t, in))
 			}
-			recs := replayWith(t, files, inspectConfig(), 0)
-			got := map[string]map[string]any{}
-			for _, r := range recs {
-				got[flowKey(r["proto"].(string), r["orig_h"].(string), jsonNum(r, "orig_p"), r["resp_h"].(string), jsonNum(r, "resp_p"))] = r
+			recs, _ := replay(t, options{files: files, table: inspectConfig(), workers: 1, final: true})
+			got := map[string]*Flow{}
+			for i, r := range recs {
+				got[recordFlowKey(r)] = &recs[i]
 			}
 			for _, logPath := range c.sslLogs {
 				for _, row := range readZeekLog(t, shared.Path(t, logPath)) {
@@ -52,7 +52,7 @@ func TestZeekSSLLogConformance(t *testing.T) {
 						t.Errorf("%s: %s: no flow record", filepath.Base(logPath), k)
 						continue
 					}
-					checkSSLRow(t, k, row, r, proto == "udp")
+					checkSSLRow(t, k, row, *r, proto == "udp")
 				}
 			}
 		})
@@ -60,38 +60,38 @@ func TestZeekSSLLogConformance(t *testing.T) {
 	t.Logf("%d ssl.log rows checked", rows)
 }
 
-func checkSSLRow(t *testing.T, k string, row zeekRow, r map[string]any, quic bool) {
+func checkSSLRow(t *testing.T, k string, row zeekRow, r Flow, quic bool) {
 	t.Helper()
 	if quic {
-		q, _ := r["quic"].(map[string]any)
+		q := r.QUIC
 		sni := "-"
-		if q != nil && q["sni"] != nil {
-			sni = q["sni"].(string)
+		if q != nil && q.SNI != "" {
+			sni = q.SNI
 		}
 		if sni != row["server_name"] {
 			t.Errorf("%s: quic sni %v, Zeek has %s", k, sni, row["server_name"])
 		}
 		return
 	}
-	tl, _ := r["tls"].(map[string]any)
+	tl := r.TLS
 	if tl == nil {
-		t.Errorf("%s: no tls on the record (app_proto %v); Zeek: %v", k, r["app_proto"], row)
+		t.Errorf("%s: no tls on the record (app_proto %v); Zeek: %v", k, r.AppProto, row)
 		return
 	}
-	str := func(key string) string {
-		if v, ok := tl[key].(string); ok && v != "" {
+	str := func(v string) string {
+		if v != "" {
 			return v
 		}
 		return "-"
 	}
-	if v := str("version"); v != row["version"] {
+	if v := str(tl.Version); v != row["version"] {
 		t.Errorf("%s: version %s, Zeek has %s", k, v, row["version"])
 	}
-	if v := str("sni"); v != row["server_name"] {
+	if v := str(tl.SNI); v != row["server_name"] {
 		t.Errorf("%s: sni %s, Zeek has %s", k, v, row["server_name"])
 	}
 	est := "F"
-	if tl["established"] == true {
+	if tl.Established {
 		est = "T"
 	}
 	if est != row["established"] {

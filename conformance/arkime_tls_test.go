@@ -1,4 +1,4 @@
-package sensor
+package conformance
 
 import (
 	"encoding/json"
@@ -43,10 +43,10 @@ func TestArkimeTLSConformance(t *testing.T) {
 			if err := json.Unmarshal(raw, &doc); err != nil {
 				t.Fatal(err)
 			}
-			recs := replayWith(t, []string{pcap}, inspectConfig(), 0)
-			byCID := map[string]map[string]any{}
-			for _, r := range recs {
-				byCID[r["community_id"].(string)] = r
+			recs, _ := replay(t, options{files: []string{pcap}, table: inspectConfig(), workers: 1, final: true})
+			byCID := map[string]*Flow{}
+			for i, r := range recs {
+				byCID[r.CommunityID] = &recs[i]
 			}
 			for _, s := range doc.Sessions {
 				b := s.Body
@@ -65,16 +65,16 @@ func TestArkimeTLSConformance(t *testing.T) {
 					t.Errorf("%s: no flow record", cid)
 					continue
 				}
-				got, _ := r["tls"].(map[string]any)
+				got := hello(*r, "tls")
 				quic := false
 				if got == nil {
 					// QUIC: the hello sits in the record's quic part, which
 					// carries JA4 and SNI but no JA3.
-					got, _ = r["quic"].(map[string]any)
+					got = hello(*r, "quic")
 					quic = got != nil
 				}
 				if got == nil {
-					t.Errorf("%s: no tls on the record (app_proto %v)", cid, r["app_proto"])
+					t.Errorf("%s: no tls on the record (app_proto %v)", cid, r.AppProto)
 					continue
 				}
 				for ak, ok := range map[string]string{"ja3": "ja3", "ja3string": "ja3_string", "ja3s": "ja3s", "ja3sstring": "ja3s_string", "ja4": "ja4"} {
@@ -90,13 +90,13 @@ func TestArkimeTLSConformance(t *testing.T) {
 						continue
 					}
 					compared++
-					if got[ok] != want {
-						t.Errorf("%s: %s %v, Arkime %s", cid, ok, got[ok], want)
+					if helloKey(got, ok) != want {
+						t.Errorf("%s: %s %v, Arkime %s", cid, ok, helloKey(got, ok), want)
 					}
 				}
 				if h, _ := b["http"].(map[string]any); h != nil {
-					if want := first(h["host"]); want != "" && str(got["sni"]) != want {
-						t.Errorf("%s: sni %v, Arkime http.host %s", cid, got["sni"], want)
+					if want := first(h["host"]); want != "" && got.SNI != want {
+						t.Errorf("%s: sni %v, Arkime http.host %s", cid, got.SNI, want)
 					}
 				}
 			}

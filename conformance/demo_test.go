@@ -1,4 +1,4 @@
-package sensor
+package conformance
 
 import (
 	"bufio"
@@ -20,11 +20,11 @@ const demo = "../pcaps/outflow-demo.pcap"
 // connection, curl's own request and response sizes for cleartext HTTP, the
 // DNS server's message sizes, and the size of the openssl enc output.
 func TestDemoCaptureMatchesPrograms(t *testing.T) {
-	recs := replayWith(t, []string{demo}, flows.DefaultConfig(), 0)
-	byPort := map[string]map[string]any{}
-	for _, r := range recs {
-		if r["orig_h"] == "10.77.0.2" {
-			byPort[r["proto"].(string)+"/"+jsonNum(r, "orig_p")] = r
+	recs, _ := replay(t, options{files: []string{demo}, table: flows.DefaultConfig(), workers: 1, final: true})
+	byPort := map[string]*Flow{}
+	for i, r := range recs {
+		if r.OrigH == "10.77.0.2" {
+			byPort[r.Proto+"/"+decimal(r.OrigP)] = &recs[i]
 		}
 	}
 	rep := filepath.Join("..", "pcaps", "reported")
@@ -55,27 +55,27 @@ func TestDemoCaptureMatchesPrograms(t *testing.T) {
 		// Linux counts the FIN octet in tcpi_bytes_received and
 		// tcpi_bytes_acked (they follow rcv_nxt and snd_una); both sides
 		// closed with a FIN, so payload is one less each way.
-		if got, want := num(r["orig_bytes"]), e["tcp_bytes_received"].(float64)-1; got != want {
+		if got, want := float64(value(r.OrigBytes)), e["tcp_bytes_received"].(float64)-1; got != want {
 			t.Errorf("%s port %s: orig_bytes %v, server kernel received %v payload bytes", e["server"], port, got, want)
 		}
-		if got, want := num(r["resp_bytes"]), e["tcp_bytes_acked"].(float64)-1; got != want {
+		if got, want := float64(value(r.RespBytes)), e["tcp_bytes_acked"].(float64)-1; got != want {
 			t.Errorf("%s port %s: resp_bytes %v, server kernel sent %v payload bytes", e["server"], port, got, want)
 		}
 		if e["server"] == "sink" {
 			enc, _ := os.ReadFile(filepath.Join(rep, "openssl-enc-bytes.txt"))
 			n, _ := strconv.ParseFloat(strings.TrimSpace(string(enc)), 64)
-			if num(r["orig_bytes"]) != n || e["app_bytes_received"].(float64) != n {
-				t.Errorf("raw channel: orig_bytes %v, openssl enc wrote %v, sink read %v", r["orig_bytes"], n, e["app_bytes_received"])
+			if float64(value(r.OrigBytes)) != n || e["app_bytes_received"].(float64) != n {
+				t.Errorf("raw channel: orig_bytes %v, openssl enc wrote %v, sink read %v", value(r.OrigBytes), n, e["app_bytes_received"])
 			}
 		}
-		if r["state"] != "SF" || r["direction"] != "outbound" || num(r["missed_bytes"]) != 0 {
-			t.Errorf("%s port %s: state %v direction %v missed %v", e["server"], port, r["state"], r["direction"], r["missed_bytes"])
+		if strOrDash(r.State) != "SF" || r.Direction != "outbound" || value(r.MissedBytes) != 0 {
+			t.Errorf("%s port %s: state %v direction %v missed %v", e["server"], port, strOrDash(r.State), r.Direction, value(r.MissedBytes))
 		}
 		tcpChecked++
 	}
 	for port, d := range dns {
 		r := byPort["udp/"+port]
-		if r == nil || num(r["orig_bytes"]) != d[0] || num(r["resp_bytes"]) != d[1] {
+		if r == nil || float64(value(r.OrigBytes)) != d[0] || float64(value(r.RespBytes)) != d[1] {
 			t.Errorf("DNS from port %s: record %v, server saw %v bytes in and %v out", port, r, d[0], d[1])
 		}
 	}
@@ -97,10 +97,10 @@ func TestDemoCaptureMatchesPrograms(t *testing.T) {
 		if w["scheme"] == "https" || strings.HasPrefix(w["url_effective"].(string), "https") {
 			continue // curl reports HTTP bytes; TLS adds its records (checked against the kernel above)
 		}
-		if got, want := num(r["orig_bytes"]), num(w["size_request"])+num(w["size_upload"]); got != want {
+		if got, want := float64(value(r.OrigBytes)), num(w["size_request"])+num(w["size_upload"]); got != want {
 			t.Errorf("%s: orig_bytes %v, curl sent %v", filepath.Base(c), got, want)
 		}
-		if got, want := num(r["resp_bytes"]), num(w["size_header"])+num(w["size_download"]); got != want {
+		if got, want := float64(value(r.RespBytes)), num(w["size_header"])+num(w["size_download"]); got != want {
 			t.Errorf("%s: resp_bytes %v, curl received %v", filepath.Base(c), got, want)
 		}
 	}

@@ -1,9 +1,6 @@
-package sensor
+package conformance
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"io/fs"
 	"path/filepath"
 	"strings"
@@ -12,29 +9,6 @@ import (
 	"github.com/outflow-sensor/outflow/detect"
 	"github.com/outflow-sensor/outflow/internal/shared"
 )
-
-func replayAlerts(t *testing.T, files, hostEvents []string, cfg *detect.Config) ([]*detect.Alert, ReplayStats) {
-	t.Helper()
-	if cfg == nil {
-		cfg = detect.Compiled()
-	}
-	var alerts, errs bytes.Buffer
-	st, err := Replay(context.Background(), ReplayConfig{Files: files, HostEvents: hostEvents, Table: inspectConfig(),
-		Errors: &errs, Detect: &Detection{Config: cfg, Alerts: &alerts}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*detect.Alert
-	dec := json.NewDecoder(&alerts)
-	for dec.More() {
-		a := &detect.Alert{}
-		if err := dec.Decode(a); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, a)
-	}
-	return out, st
-}
 
 // TestLog4ShellEncryptedChannel: the OTRF Log4Shell Windows fixture's
 // notes describe the T1573.001 chain: powershell.exe (pid 2084, started by
@@ -45,7 +19,7 @@ func TestLog4ShellEncryptedChannel(t *testing.T) {
 	dir := shared.Path(t, filepath.Join("hostlogs", "otrf-log4shell-windows"))
 	pcaps, _ := filepath.Glob(filepath.Join(dir, "*.pcapng"))
 	logs, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-	alerts, _ := replayAlerts(t, pcaps, logs, nil)
+	alerts, _ := replayAlerts(t, options{files: pcaps, hostEvents: logs, table: inspectConfig()})
 	if len(alerts) != 1 {
 		for _, a := range alerts {
 			t.Log(a.Analytic, a.Title)
@@ -109,7 +83,7 @@ func TestBenignCapturesQuiet(t *testing.T) {
 	}
 	low, flows := 0, uint64(0)
 	for _, f := range files {
-		alerts, st := replayAlerts(t, []string{f}, nil, nil)
+		alerts, st := replayAlerts(t, options{files: []string{f}, table: inspectConfig()})
 		flows += st.Records
 		for _, a := range alerts {
 			if a.Severity != detect.Low {

@@ -1,4 +1,4 @@
-package sensor
+package conformance
 
 import (
 	"os"
@@ -40,12 +40,12 @@ func TestNDPITLSConformance(t *testing.T) {
 			shared.Missing(t, pcap, err)
 		}
 		t.Run(filepath.Base(pcap), func(t *testing.T) {
-			recs := replayWith(t, []string{pcap}, inspectConfig(), 0)
-			byPair := map[string]map[string]any{}
-			for _, r := range recs {
-				a, b := r["orig_h"].(string)+":"+jsonNum(r, "orig_p"), r["resp_h"].(string)+":"+jsonNum(r, "resp_p")
-				byPair[r["proto"].(string)+" "+a+" "+b] = r
-				byPair[r["proto"].(string)+" "+b+" "+a] = r
+			recs, _ := replay(t, options{files: []string{pcap}, table: inspectConfig(), workers: 1, final: true})
+			byPair := map[string]*Flow{}
+			for i, r := range recs {
+				a, b := r.OrigH+":"+decimal(r.OrigP), r.RespH+":"+decimal(r.RespP)
+				byPair[r.Proto+" "+a+" "+b] = &recs[i]
+				byPair[r.Proto+" "+b+" "+a] = &recs[i]
 			}
 			for _, line := range strings.Split(string(raw), "\n") {
 				m := ndpiFlowRE.FindStringSubmatch(line)
@@ -70,25 +70,25 @@ func TestNDPITLSConformance(t *testing.T) {
 				if m[1] == "UDP" {
 					part = "quic"
 				}
-				got, _ := r[part].(map[string]any)
+				got := hello(*r, part)
 				if got == nil {
-					t.Errorf("%s: no %s on the record (app_proto %v)", key, part, r["app_proto"])
+					t.Errorf("%s: no %s on the record (app_proto %v)", key, part, r.AppProto)
 					continue
 				}
 				if c != nil {
 					compared++
-					if got["ja3"] != c[1] && part == "tls" {
-						t.Errorf("%s: ja3 %v, nDPI %s", key, got["ja3"], c[1])
+					if got.JA3 != c[1] && part == "tls" {
+						t.Errorf("%s: ja3 %v, nDPI %s", key, got.JA3, c[1])
 					}
 				}
 				if s != nil && part == "tls" {
 					compared++
-					if got["ja3s"] != s[1] {
-						t.Errorf("%s: ja3s %v, nDPI %s", key, got["ja3s"], s[1])
+					if got.JA3S != s[1] {
+						t.Errorf("%s: ja3s %v, nDPI %s", key, got.JA3S, s[1])
 					}
 				}
-				if n := ndpiSNIRE.FindStringSubmatch(line); n != nil && str(got["sni"]) != n[1] {
-					t.Errorf("%s: sni %v, nDPI %s", key, got["sni"], n[1])
+				if n := ndpiSNIRE.FindStringSubmatch(line); n != nil && got.SNI != n[1] {
+					t.Errorf("%s: sni %v, nDPI %s", key, got.SNI, n[1])
 				}
 			}
 		})

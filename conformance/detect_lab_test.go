@@ -1,4 +1,4 @@
-package sensor
+package conformance
 
 import (
 	"bufio"
@@ -22,7 +22,8 @@ func TestDetectionLab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alerts, st := replayAlerts(t, []string{"../pcaps/outflow-detect.pcap"}, []string{"../pcaps/outflow-detect.events.jsonl"}, cfg)
+	alerts, st := replayAlerts(t, options{files: []string{"../pcaps/outflow-detect.pcap"}, hostEvents: []string{"../pcaps/outflow-detect.events.jsonl"},
+		table: inspectConfig(), detect: cfg})
 	if st.HostEvents == nil || st.HostEvents.Index.Joined == 0 {
 		t.Fatalf("no flow joined to the recorded host events: %+v", st.HostEvents)
 	}
@@ -30,7 +31,7 @@ func TestDetectionLab(t *testing.T) {
 	checkVolumes(t, alerts)
 	// The capture alone: the network side still fires, says what it
 	// missed, and rates lower.
-	network, _ := replayAlerts(t, []string{"../pcaps/outflow-detect.pcap"}, nil, cfg)
+	network, _ := replayAlerts(t, options{files: []string{"../pcaps/outflow-detect.pcap"}, table: inspectConfig(), detect: cfg})
 	matchExpected(t, network, "../pcaps/detect-expected-network.tsv")
 	for _, a := range network {
 		if !strings.HasPrefix(a.Analytic, "top_file_sharing") && (len(a.Missing) == 0 || a.Missing[0] != "process") {

@@ -1,4 +1,4 @@
-package sensor
+package conformance
 
 import (
 	"encoding/json"
@@ -29,8 +29,9 @@ func TestCommunityIDBaselines(t *testing.T) {
 			t.Fatal(err)
 		}
 		have := map[string]bool{}
-		for _, r := range replayWith(t, []string{pcap}, flows.DefaultConfig(), c.seed) {
-			have[r["community_id"].(string)] = true
+		recs, _ := replay(t, options{files: []string{pcap}, table: flows.DefaultConfig(), seed: c.seed, workers: 1, final: true})
+		for _, r := range recs {
+			have[r.CommunityID] = true
 		}
 		for _, r := range rows {
 			if !have[r.CommunityID] {

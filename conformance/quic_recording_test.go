@@ -1,4 +1,4 @@
-package sensor
+package conformance
 
 import (
 	"bufio"
@@ -102,11 +102,11 @@ func TestQUICRecording(t *testing.T) {
 	if _, err := os.Stat(quicRecording); err != nil {
 		t.Fatalf("the recording is part of the repository: %v", err)
 	}
-	recs := replayWith(t, []string{quicRecording}, inspectConfig(), 0)
-	byPort := map[string]map[string]any{}
-	for _, r := range recs {
-		if r["proto"] == "udp" && jsonNum(r, "resp_p") == "443" {
-			byPort[jsonNum(r, "orig_p")] = r
+	recs, _ := replay(t, options{files: []string{quicRecording}, table: inspectConfig(), workers: 1, final: true})
+	byPort := map[string]*Flow{}
+	for i, r := range recs {
+		if r.Proto == "udp" && decimal(r.RespP) == "443" {
+			byPort[decimal(r.OrigP)] = &recs[i]
 		}
 	}
 	// What the programs said, by client port and version.
@@ -137,18 +137,18 @@ func TestQUICRecording(t *testing.T) {
 			t.Errorf("no flow from client port %s", port)
 			continue
 		}
-		q, _ := r["quic"].(map[string]any)
-		if r["app_proto"] != "quic" || q == nil {
-			t.Errorf("%s: app_proto %v quic %v", port, r["app_proto"], r["quic"])
+		q := r.QUIC
+		if r.AppProto != "quic" || q == nil {
+			t.Errorf("%s: app_proto %v quic %+v", port, r.AppProto, r.QUIC)
 			continue
 		}
-		if q["sni"] != s.sni || r["server_name"] != s.sni || fmt.Sprint(q["alpn"]) != "["+s.alpn+"]" {
-			t.Errorf("%s: sni %v alpn %v server_name %v; the server saw %+v", port, q["sni"], q["alpn"], r["server_name"], s)
+		if q.SNI != s.sni || r.ServerName != s.sni || fmt.Sprint(q.ALPN) != "["+s.alpn+"]" {
+			t.Errorf("%s: sni %v alpn %v server_name %v; the server saw %+v", port, q.SNI, q.ALPN, r.ServerName, s)
 		}
-		versions[fmt.Sprint(q["version"])] = true
-		pc, _ := r["payload_class"].(map[string]any)
+		versions[q.Version] = true
+		pc := r.PayloadClass
 		if pc["orig"] != "encrypted" || pc["resp"] != "encrypted" {
-			t.Errorf("%s: payload_class %v", port, r["payload_class"])
+			t.Errorf("%s: payload_class %v", port, r.PayloadClass)
 		}
 	}
 	if !versions["1"] || !versions["2"] {
@@ -166,15 +166,17 @@ func TestQUICRecording(t *testing.T) {
 		for len(h) < 8 {
 			h = append(h, "")
 		}
-		r := byPort[h[0]]
-		q, _ := r["quic"].(map[string]any)
+		var q *QUIC
+		if r := byPort[h[0]]; r != nil {
+			q = r.QUIC
+		}
 		if q == nil {
 			t.Errorf("port %s: no quic key", h[0])
 			continue
 		}
 		want := ja4FromTshark(t, h[1], h[2], h[3], h[4], h[5], h[6], h[7])
-		if q["ja4"] != want || q["sni"] != h[6] || fmt.Sprint(q["alpn"]) != "["+strings.ReplaceAll(h[5], ",", " ")+"]" {
-			t.Errorf("port %s: ja4 %v sni %v alpn %v; tshark: %s %s %s", h[0], q["ja4"], q["sni"], q["alpn"], want, h[6], h[5])
+		if q.JA4 != want || q.SNI != h[6] || fmt.Sprint(q.ALPN) != "["+strings.ReplaceAll(h[5], ",", " ")+"]" {
+			t.Errorf("port %s: ja4 %v sni %v alpn %v; tshark: %s %s %s", h[0], q.JA4, q.SNI, q.ALPN, want, h[6], h[5])
 		}
 	}
 	// Bytes per direction: tshark's UDP lengths less the header.
@@ -185,7 +187,7 @@ func TestQUICRecording(t *testing.T) {
 		sums[row[0]+">"+row[1]] += n - 8
 	}
 	for port, r := range byPort {
-		if o, rs := uint64(num(r["orig_bytes"])), uint64(num(r["resp_bytes"])); o != sums[port+">443"] || rs != sums["443>"+port] {
+		if o, rs := value(r.OrigBytes), value(r.RespBytes); o != sums[port+">443"] || rs != sums["443>"+port] {
 			t.Errorf("%s: orig_bytes %d resp_bytes %d; tshark %d, %d", port, o, rs, sums[port+">443"], sums["443>"+port])
 		}
 	}

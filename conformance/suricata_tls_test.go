@@ -1,4 +1,4 @@
-package sensor
+package conformance
 
 import (
 	"os"
@@ -27,7 +27,8 @@ var suricataTLSCases = [][2]string{
 	{"tls/tls-client-hello-frag-01/dump_mtu300.pcap", "tls/tls-client-hello-frag-01/test.yaml"},
 }
 
-// suricataTLSKeys maps EVE keys to where a flow record keeps the same value.
+// suricataTLSKeys maps EVE keys to where a flow record keeps the same value:
+// the part (tls or quic) and its key.
 var suricataTLSKeys = map[string][2]string{
 	"tls.sni":         {"tls", "sni"},
 	"tls.ja3.hash":    {"tls", "ja3"},
@@ -37,6 +38,25 @@ var suricataTLSKeys = map[string][2]string{
 	"tls.ja4":         {"tls", "ja4"},
 	"quic.ja4":        {"quic", "ja4"},
 	"quic.sni":        {"quic", "sni"},
+}
+
+// helloKey is the value of a key of suricataTLSKeys in a hello part.
+func helloKey(h *helloFields, key string) string {
+	switch key {
+	case "sni":
+		return h.SNI
+	case "ja3":
+		return h.JA3
+	case "ja3_string":
+		return h.JA3String
+	case "ja3s":
+		return h.JA3S
+	case "ja3s_string":
+		return h.JA3SString
+	case "ja4":
+		return h.JA4
+	}
+	panic("no key " + key)
 }
 
 // suricataTLSDeviations are expected values Outflow does not reproduce, by
@@ -71,7 +91,7 @@ func TestSuricataTLSConformance(t *testing.T) {
 			if err := yaml.Unmarshal(raw, &st); err != nil {
 				t.Fatal(err)
 			}
-			recs := replayWith(t, []string{shared.Path(t, "suricata-verify/tests/"+c[0])}, inspectConfig(), 0)
+			recs, _ := replay(t, options{files: []string{shared.Path(t, "suricata-verify/tests/"+c[0])}, table: inspectConfig(), workers: 1, final: true})
 			for _, ch := range st.Checks {
 				f := ch.Filter
 				want := map[[2]string]string{}
@@ -97,8 +117,8 @@ func TestSuricataTLSConformance(t *testing.T) {
 				for _, r := range recs {
 					ok := true
 					for loc, v := range want {
-						m, _ := r[loc[0]].(map[string]any)
-						if m == nil || m[loc[1]] != v {
+						m := hello(r, loc[0])
+						if m == nil || helloKey(m, loc[1]) != v {
 							ok = false
 						}
 					}
@@ -119,11 +139,15 @@ func TestSuricataTLSConformance(t *testing.T) {
 	}
 }
 
-func tlsParts(recs []map[string]any) string {
+func tlsParts(recs []Flow) string {
 	var b strings.Builder
 	for _, r := range recs {
-		for _, k := range []string{"tls", "quic"} {
-			if v, ok := r[k]; ok {
+		for _, p := range []struct {
+			k  string
+			v  any
+			ok bool
+		}{{"tls", r.TLS, r.TLS != nil}, {"quic", r.QUIC, r.QUIC != nil}} {
+			if k, v, ok := p.k, p.v, p.ok; ok {
 				b.WriteString(k)
 				b.WriteString("=")
 				b.WriteString(strings.ReplaceAll(strings.TrimSpace(fmtAny(v)), "\n", " "))

@@ -1,16 +1,14 @@
-package sensor
+package conformance
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,10 +35,7 @@ func TestCollectHostEvents(t *testing.T) {
 	hostURL := "http://" + ln.Addr().String() + "/events"
 	ln.Close()
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errs, alerts lockedBuffer
-	var received atomic.Uint64
+	var errs lockedBuffer
 	// Detection on router flows: the workstation's network is the home
 	// one, and with no history the first program to reach the attacker's
 	// host makes it rare.
@@ -48,59 +43,38 @@ func TestCollectHostEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ready := make(chan int, 1)
-	done := make(chan ExportStats, 1)
-	go func() {
-		st, err := Collect(ctx, CollectConfig{
-			Listen: []string{"netflow://127.0.0.1:0"}, HostEvents: []string{hostURL},
-			HomeNets: cfg.HomePrefixes(), Detect: &Detection{Config: cfg, Alerts: &alerts},
-			Flows: &out, Errors: &errs, Received: &received,
-			Ready: func(a []net.Addr) { ready <- a[0].(*net.UDPAddr).Port },
-		})
-		if err != nil {
-			t.Error(err)
-		}
-		done <- st
-	}()
-	port := <-ready
-	for _, l := range logs {
-		body, err := os.ReadFile(l)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var resp *http.Response
-		for i := 0; i < 500; i++ {
-			if resp, err = http.Post(hostURL, "application/x-ndjson", bytes.NewReader(body)); err == nil {
-				break
+	recs, alerts, st := collect(t, options{hostEvents: []string{hostURL}, homeNets: cfg.HomePrefixes(), detect: cfg, errors: &errs}, func(port int) {
+		for _, l := range logs {
+			body, err := os.ReadFile(l)
+			if err != nil {
+				t.Fatal(err)
 			}
-			time.Sleep(20 * time.Millisecond)
+			var resp *http.Response
+			for i := 0; i < 500; i++ {
+				if resp, err = http.Post(hostURL, "application/x-ndjson", bytes.NewReader(body)); err == nil {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if err != nil {
+				t.Fatalf("%v\n%s", err, errs.String())
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("POST %s: %s", l, resp.Status)
+			}
 		}
-		if err != nil {
-			t.Fatalf("%v\n%s", err, errs.String())
+		// softflowd reads the file and exits (-d: foreground), flushing its
+		// flows; biflow IPFIX keeps both directions in one record.
+		cmd := exec.Command("softflowd", "-r", pcap, "-n", fmt.Sprintf("127.0.0.1:%d", port), "-d", "-c", "none",
+			"-p", filepath.Join(t.TempDir(), "pid"), "-v", "10", "-b")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("softflowd: %v\n%s", err, b)
 		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("POST %s: %s", l, resp.Status)
-		}
-	}
-	// softflowd reads the file and exits (-d: foreground), flushing its
-	// flows; biflow IPFIX keeps both directions in one record.
-	cmd := exec.Command("softflowd", "-r", pcap, "-n", fmt.Sprintf("127.0.0.1:%d", port), "-d", "-c", "none",
-		"-p", filepath.Join(t.TempDir(), "pid"), "-v", "10", "-b")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("softflowd: %v\n%s", err, b)
-	}
-	waitQuiet(&received)
-	cancel()
-	st := <-done
-	byCID := map[string]map[string]any{}
-	dec := json.NewDecoder(bytes.NewReader([]byte(out.String())))
-	for dec.More() {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			t.Fatal(err)
-		}
-		byCID[str(m["community_id"])] = m
+	})
+	byCID := map[string]*Flow{}
+	for i, r := range recs {
+		byCID[r.CommunityID] = &recs[i]
 	}
 	for _, row := range rows {
 		r := byCID[row.cid]
@@ -110,30 +84,28 @@ func TestCollectHostEvents(t *testing.T) {
 		}
 		want := row.ends()
 		got := 0
-		for _, side := range []string{"orig_process", "resp_process"} {
-			name, pid, m := procEnd(r[side])
+		for _, side := range []struct {
+			name string
+			p    *Process
+		}{{"orig_process", r.OrigProcess}, {"resp_process", r.RespProcess}} {
+			name, pid, m := procEnd(side.p)
 			if m == nil {
 				continue
 			}
 			got++
 			if !want[name+" "+pid] && !want[name+" "] {
-				t.Errorf("%s %s: %s %s, want one of %v", row.cid, side, name, pid, want)
+				t.Errorf("%s %s: %s %s, want one of %v", row.cid, side.name, name, pid, want)
 			}
 		}
 		if got != len(want) {
-			t.Errorf("%s: %d ends attributed, want %v\n%v", row.cid, got, want, r)
+			t.Errorf("%s: %d ends attributed, want %v\n%+v", row.cid, got, want, *r)
 		}
 	}
 	// The alert names the process the host events gave, the flow's
 	// Community ID as the exporter's record hashes to, and says the payload
 	// was not seen.
 	found := false
-	dec = json.NewDecoder(bytes.NewReader([]byte(alerts.String())))
-	for dec.More() {
-		var a detect.Alert
-		if err := dec.Decode(&a); err != nil {
-			t.Fatal(err)
-		}
+	for _, a := range alerts {
 		if a.Process != nil && a.Process.Name == "powershell.exe" && a.Process.PID == 2084 {
 			found = true
 			if len(a.Evidence.CommunityIDs) != 1 || a.Evidence.CommunityIDs[0] != "1:Xf/GpWybMK81r6wmZ7ekbI0lWr8=" || !contains(a.Missing, "payload") {
@@ -142,7 +114,11 @@ func TestCollectHostEvents(t *testing.T) {
 		}
 	}
 	if !found {
-		t.Errorf("no alert for powershell.exe in:\n%s", alerts.String())
+		var all strings.Builder
+		for _, a := range alerts {
+			fmt.Fprintf(&all, "%+v\n", *a)
+		}
+		t.Errorf("no alert for powershell.exe in:\n%s", all.String())
 	}
 	t.Logf("stderr:\n%s", errs.String())
 }

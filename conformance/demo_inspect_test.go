@@ -1,4 +1,4 @@
-package sensor
+package conformance
 
 import (
 	"encoding/hex"
@@ -11,15 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/outflow-sensor/outflow/flows"
 	"github.com/outflow-sensor/outflow/internal/shared"
 )
-
-func inspectConfig() flows.Config {
-	c := flows.DefaultConfig()
-	c.Inspect = flows.DefaultInspectConfig()
-	return c
-}
 
 // tshark runs Debian's tshark, the independent dissector these tests compare
 // with, and returns its tab-separated field rows.
@@ -44,10 +37,10 @@ func tshark(t *testing.T, args ...string) [][]string {
 // TestDemoTLSMatchesTshark: for every TLS connection of the recording, JA3,
 // JA3S, their strings and the SNI equal what tshark dissects.
 func TestDemoTLSMatchesTshark(t *testing.T) {
-	recs := replayWith(t, []string{demo}, inspectConfig(), 0)
-	byPort := map[string]map[string]any{}
+	recs, _ := replay(t, options{files: []string{demo}, table: inspectConfig(), workers: 1, final: true})
+	byPort := map[string]Flow{}
 	for _, r := range recs {
-		byPort[jsonNum(r, "orig_p")] = r
+		byPort[decimal(r.OrigP)] = r
 	}
 	hellos := tshark(t, "-r", demo, "-Y", "tls.handshake.type==1", "-T", "fields",
 		"-e", "tcp.srcport", "-e", "tls.handshake.ja3", "-e", "tls.handshake.ja3_full", "-e", "tls.handshake.extensions_server_name")
@@ -57,21 +50,21 @@ func TestDemoTLSMatchesTshark(t *testing.T) {
 		t.Fatalf("tshark found %d ClientHellos and %d ServerHellos", len(hellos), len(servers))
 	}
 	for _, h := range hellos {
-		tl, _ := byPort[h[0]]["tls"].(map[string]any)
+		tl := byPort[h[0]].TLS
 		if tl == nil {
 			t.Errorf("port %s: no tls on the record", h[0])
 			continue
 		}
-		if tl["ja3"] != h[1] || tl["ja3_string"] != h[2] || tl["sni"] != h[3] {
-			t.Errorf("port %s: ja3 %v %v sni %v; tshark %v %v %v", h[0], tl["ja3"], tl["ja3_string"], tl["sni"], h[1], h[2], h[3])
+		if tl.JA3 != h[1] || tl.JA3String != h[2] || tl.SNI != h[3] {
+			t.Errorf("port %s: ja3 %v %v sni %v; tshark %v %v %v", h[0], tl.JA3, tl.JA3String, tl.SNI, h[1], h[2], h[3])
 		}
-		if tl["established"] != true {
+		if !tl.Established {
 			t.Errorf("port %s: not established", h[0])
 		}
 	}
 	for _, s := range servers {
-		tl, _ := byPort[s[0]]["tls"].(map[string]any)
-		if tl == nil || tl["ja3s"] != s[1] || tl["ja3s_string"] != s[2] {
+		tl := byPort[s[0]].TLS
+		if tl == nil || tl.JA3S != s[1] || tl.JA3SString != s[2] {
 			t.Errorf("port %s: tls %v; tshark ja3s %v %v", s[0], tl, s[1], s[2])
 		}
 	}
@@ -82,10 +75,10 @@ func TestDemoTLSMatchesTshark(t *testing.T) {
 // the openssl enc stream has no handshake and reads as encrypted, and the
 // request body sizes equal curl's own size_upload.
 func TestDemoPayloadClasses(t *testing.T) {
-	recs := replayWith(t, []string{demo}, inspectConfig(), 0)
-	byPort := map[string]map[string]any{}
-	for _, r := range recs {
-		byPort[jsonNum(r, "orig_p")] = r
+	recs, _ := replay(t, options{files: []string{demo}, table: inspectConfig(), workers: 1, final: true})
+	byPort := map[string]*Flow{}
+	for i, r := range recs {
+		byPort[decimal(r.OrigP)] = &recs[i]
 	}
 	rep := filepath.Join("..", "pcaps", "reported")
 	for file, class := range map[string]string{
@@ -105,32 +98,32 @@ func TestDemoPayloadClasses(t *testing.T) {
 		if r == nil {
 			t.Fatalf("%s: no record for port %v", file, w["local_port"])
 		}
-		pc, _ := r["payload_class"].(map[string]any)
+		pc := r.PayloadClass
 		if pc["orig"] != class {
-			t.Errorf("%s: orig payload_class %v, want %s (entropy %v)", file, pc["orig"], class, r["entropy"])
+			t.Errorf("%s: orig payload_class %v, want %s (entropy %v)", file, pc["orig"], class, r.Entropy)
 		}
-		h, _ := r["http"].(map[string]any)
-		if r["app_proto"] != "http" || h == nil || num(h["request_body_bytes"]) != num(w["size_upload"]) || h["method"] != w["method"] {
-			t.Errorf("%s: app_proto %v http %v; curl uploaded %v with %v", file, r["app_proto"], h, w["size_upload"], w["method"])
+		h := r.HTTP
+		if r.AppProto != "http" || h == nil || float64(h.RequestBodyBytes) != num(w["size_upload"]) || h.Method != w["method"] {
+			t.Errorf("%s: app_proto %v http %+v; curl uploaded %v with %v", file, r.AppProto, h, w["size_upload"], w["method"])
 		}
 	}
-	var raw map[string]any
-	for _, r := range recs {
-		if jsonNum(r, "resp_p") == "9443" {
-			raw = r
+	var raw *Flow
+	for i, r := range recs {
+		if decimal(r.RespP) == "9443" {
+			raw = &recs[i]
 		}
 	}
 	if raw == nil {
 		t.Fatal("no record of the openssl enc stream on port 9443")
 	}
-	pc, _ := raw["payload_class"].(map[string]any)
-	if raw["tls"] != nil || raw["app_proto"] != "unknown" || pc["orig"] != "encrypted" {
-		t.Errorf("openssl enc stream: app_proto %v tls %v class %v", raw["app_proto"], raw["tls"], pc)
+	pc := raw.PayloadClass
+	if raw.TLS != nil || raw.AppProto != "unknown" || pc["orig"] != "encrypted" {
+		t.Errorf("openssl enc stream: app_proto %v tls %+v class %v", raw.AppProto, raw.TLS, pc)
 	}
 	// socat dialled the address, but the client had resolved it by name
 	// (record.sh's NAME) just before: the DNS answer names the flow.
-	if raw["server_name"] != "files.example-storage.test" {
-		t.Errorf("openssl enc stream: server_name %v, want the name the client resolved", raw["server_name"])
+	if raw.ServerName != "files.example-storage.test" {
+		t.Errorf("openssl enc stream: server_name %v, want the name the client resolved", raw.ServerName)
 	}
 	// The entropy of the first 4096 bytes, computed here from tshark's copy
 	// of the same payload.
@@ -160,8 +153,8 @@ func TestDemoPayloadClasses(t *testing.T) {
 			want -= p * math.Log2(p)
 		}
 	}
-	ent := raw["entropy"].(map[string]any)["orig"].(map[string]any)
-	if got := num(ent["bits"]); math.Abs(got-want) > 1e-4 || num(ent["n"]) != 4096 {
-		t.Errorf("entropy %v over %v bytes, computed from tshark's bytes %.4f over 4096", got, ent["n"], want)
+	ent := raw.Entropy["orig"]
+	if got := ent.Bits; math.Abs(got-want) > 1e-4 || ent.N != 4096 {
+		t.Errorf("entropy %v over %v bytes, computed from tshark's bytes %.4f over 4096", got, ent.N, want)
 	}
 }

@@ -1,19 +1,18 @@
-package sensor
+package conformance
 
 import (
 	"bufio"
-	"bytes"
-	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/outflow-sensor/outflow/enrich/feed"
 	"github.com/outflow-sensor/outflow/internal/shared"
+	"github.com/outflow-sensor/outflow/sensor"
 )
 
 // expectedJoin is one row of an EXPECTED_JOINS.md: a flow's Community ID
@@ -81,7 +80,7 @@ func (j expectedJoin) ends() map[string]bool {
 	return ends
 }
 
-func replayHostEvents(t *testing.T, dir string) ([]map[string]any, ReplayStats) {
+func replayHostEvents(t *testing.T, dir string) ([]Flow, sensor.ReplayStats) {
 	t.Helper()
 	var pcaps, logs []string
 	entries, err := os.ReadDir(dir)
@@ -98,37 +97,20 @@ func replayHostEvents(t *testing.T, dir string) ([]map[string]any, ReplayStats) 
 		}
 	}
 	sort.Strings(pcaps)
-	var out, errs bytes.Buffer
-	st, err := Replay(context.Background(), ReplayConfig{Files: pcaps, HostEvents: logs, Table: inspectConfig(), Flows: &out, Errors: &errs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs []map[string]any
-	for _, l := range bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
-		var m map[string]any
-		if err := json.Unmarshal(l, &m); err != nil {
-			t.Fatalf("%v: %s", err, l)
-		}
-		recs = append(recs, m)
-	}
-	return recs, st
+	return replay(t, options{files: pcaps, hostEvents: logs, table: inspectConfig()})
 }
 
-func procEnd(v any) (string, string, map[string]any) {
-	m, ok := v.(map[string]any)
-	if !ok {
+// procEnd is the name and pid ("" when the record has none) of an end's
+// process, and the process, nil when the end has none.
+func procEnd(p *Process) (string, string, *Process) {
+	if p == nil {
 		return "", "", nil
 	}
 	pid := ""
-	if p, ok := m["pid"].(float64); ok {
-		pid = strings.TrimSuffix(strings.TrimSuffix(jsonNumber(p), ".0"), "")
+	if p.PID != nil {
+		pid = strconv.FormatInt(*p.PID, 10)
 	}
-	return feed.ImageName(str(m["image"])), pid, m
-}
-
-func jsonNumber(f float64) string {
-	b, _ := json.Marshal(f)
-	return string(b)
+	return feed.ImageName(p.Image), pid, p
 }
 
 // TestHostEventJoins: for each OTRF fixture (a capture and the host logs
@@ -143,9 +125,9 @@ func TestHostEventJoins(t *testing.T) {
 			dir := shared.Path(t, filepath.Join("hostlogs", fixture))
 			rows := readExpectedJoins(t, filepath.Join(dir, "EXPECTED_JOINS.md"))
 			recs, st := replayHostEvents(t, dir)
-			byCID := map[string]map[string]any{}
-			for _, r := range recs {
-				byCID[str(r["community_id"])] = r
+			byCID := map[string]*Flow{}
+			for i, r := range recs {
+				byCID[r.CommunityID] = &recs[i]
 			}
 			for _, row := range rows {
 				r := byCID[row.cid]
@@ -155,20 +137,23 @@ func TestHostEventJoins(t *testing.T) {
 				}
 				want := row.ends()
 				got := map[string]bool{}
-				for _, side := range []string{"orig_process", "resp_process"} {
-					name, pid, m := procEnd(r[side])
+				for _, side := range []struct {
+					name string
+					p    *Process
+				}{{"orig_process", r.OrigProcess}, {"resp_process", r.RespProcess}} {
+					name, pid, m := procEnd(side.p)
 					if m == nil {
 						continue
 					}
 					key := name + " " + pid
 					if !want[key] && !want[name+" "] {
-						t.Errorf("%s %s: %s %v, want one of %v", row.cid, side, key, m, want)
+						t.Errorf("%s %s: %s %+v, want one of %v", row.cid, side.name, key, *m, want)
 					}
 					got[key] = true
 				}
 				if len(got) != len(want) {
-					t.Errorf("%s (%v:%v -> %v:%v): %d ends attributed %v, want %d %v", row.cid, r["orig_h"], r["orig_p"],
-						r["resp_h"], r["resp_p"], len(got), got, len(want), want)
+					t.Errorf("%s (%v:%v -> %v:%v): %d ends attributed %v, want %d %v", row.cid, r.OrigH, r.OrigP,
+						r.RespH, r.RespP, len(got), got, len(want), want)
 				}
 			}
 			t.Logf("%d expected joins; %+v", len(rows), st.HostEvents.Index)
@@ -191,15 +176,19 @@ func TestHostEventQuirks(t *testing.T) {
 	// Fork then exec: the reverse shell's connect event names "bash" and
 	// no user; its process is /bin/bash "bash -i", child of another.
 	for _, r := range recs {
-		if str(r["community_id"]) != "1:RBV8hO8h14a/qvHOZFjEyd2PQeM=" {
+		if r.CommunityID != "1:RBV8hO8h14a/qvHOZFjEyd2PQeM=" {
 			continue
 		}
-		p, _ := r["orig_process"].(map[string]any)
-		if p == nil || p["image"] != "/bin/bash" || p["command_line"] != "bash -i" || p["pid"] != 17806.0 {
-			t.Errorf("reverse shell: %v", p)
+		p := r.OrigProcess
+		if p == nil || p.Image != "/bin/bash" || p.CommandLine != "bash -i" || p.PID == nil || *p.PID != 17806 {
+			t.Errorf("reverse shell: %+v", p)
 		}
-		if par, _ := p["parent"].(map[string]any); par == nil || par["command_line"] != "bash -i" {
-			t.Errorf("reverse shell's parent: %v", p["parent"])
+		if p == nil || p.Parent == nil || p.Parent.CommandLine != "bash -i" {
+			if p != nil {
+				t.Errorf("reverse shell's parent: %+v", p.Parent)
+			} else {
+				t.Errorf("reverse shell's parent: %v", nil)
+			}
 		}
 		return
 	}

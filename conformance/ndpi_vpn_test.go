@@ -1,4 +1,4 @@
-package sensor
+package conformance
 
 import (
 	"os"
@@ -24,12 +24,12 @@ func TestNDPIVPNConformance(t *testing.T) {
 			if err != nil {
 				shared.Missing(t, c.pcap+".out", err)
 			}
-			recs := replayWith(t, []string{filepath.Join(dir, "pcap", c.pcap)}, inspectConfig(), 0)
-			byPair := map[string]map[string]any{}
-			for _, r := range recs {
-				a, b := r["orig_h"].(string)+":"+jsonNum(r, "orig_p"), r["resp_h"].(string)+":"+jsonNum(r, "resp_p")
-				byPair[r["proto"].(string)+" "+a+" "+b] = r
-				byPair[r["proto"].(string)+" "+b+" "+a] = r
+			recs, _ := replay(t, options{files: []string{filepath.Join(dir, "pcap", c.pcap)}, table: inspectConfig(), workers: 1, final: true})
+			byPair := map[string]*Flow{}
+			for i, r := range recs {
+				a, b := r.OrigH+":"+decimal(r.OrigP), r.RespH+":"+decimal(r.RespP)
+				byPair[r.Proto+" "+a+" "+b] = &recs[i]
+				byPair[r.Proto+" "+b+" "+a] = &recs[i]
 			}
 			n := 0
 			for _, line := range strings.Split(string(raw), "\n") {
@@ -42,8 +42,8 @@ func TestNDPIVPNConformance(t *testing.T) {
 				r := byPair[key]
 				if r == nil {
 					t.Errorf("%s: no flow record", key)
-				} else if r["app_proto"] != c.app {
-					t.Errorf("%s: app_proto %v, nDPI says %s", key, r["app_proto"], c.app)
+				} else if r.AppProto != c.app {
+					t.Errorf("%s: app_proto %v, nDPI says %s", key, r.AppProto, c.app)
 				}
 			}
 			if n == 0 {

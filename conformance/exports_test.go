@@ -1,4 +1,4 @@
-package sensor
+package conformance
 
 import (
 	"bufio"
@@ -18,36 +18,15 @@ import (
 
 	"github.com/outflow-sensor/outflow/flows"
 	"github.com/outflow-sensor/outflow/internal/shared"
+	"github.com/outflow-sensor/outflow/sensor"
 	"github.com/outflow-sensor/outflow/sensor/capture"
 )
 
-// replayExports replays captures of exporter traffic and returns the flows
-// decoded from the exports (the records that name an exporter).
-func replayExports(t *testing.T, files []string, exports ...string) ([]map[string]any, ReplayStats) {
-	t.Helper()
-	var out bytes.Buffer
-	st, err := Replay(context.Background(), ReplayConfig{Files: files, Flows: &out, Exports: exports})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs []map[string]any
-	for _, l := range bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
-		var m map[string]any
-		if err := json.Unmarshal(l, &m); err != nil {
-			t.Fatalf("bad line %q: %v", l, err)
-		}
-		if _, ok := m["exporter"]; ok {
-			recs = append(recs, m)
-		}
-	}
-	return recs, st
-}
-
 // directions splits stitched flows back into the one-way counts exporters
 // report, keyed by source, destination, ports and protocol.
-func directions(recs []map[string]any, withPorts bool) map[string][2]uint64 {
+func directions(recs []Flow, withPorts bool) map[string][2]uint64 {
 	sum := map[string][2]uint64{}
-	add := func(src, sport, dst, dport, proto any, pkts, bytes float64) {
+	add := func(src string, sport uint64, dst string, dport uint64, proto string, pkts, bytes uint64) {
 		if pkts == 0 {
 			return
 		}
@@ -61,8 +40,8 @@ func directions(recs []map[string]any, withPorts bool) map[string][2]uint64 {
 		sum[k] = v
 	}
 	for _, r := range recs {
-		add(r["orig_h"], r["orig_p"], r["resp_h"], r["resp_p"], r["proto"], num(r["orig_pkts"]), num(r["orig_ip_bytes"]))
-		add(r["resp_h"], r["resp_p"], r["orig_h"], r["orig_p"], r["proto"], num(r["resp_pkts"]), num(r["resp_ip_bytes"]))
+		add(r.OrigH, r.OrigP, r.RespH, r.RespP, r.Proto, r.OrigPkts, r.OrigIPBytes)
+		add(r.RespH, r.RespP, r.OrigH, r.OrigP, r.Proto, r.RespPkts, r.RespIPBytes)
 	}
 	return sum
 }
@@ -89,7 +68,7 @@ func TestPmacctConformance(t *testing.T) {
 			if len(files) == 0 {
 				shared.Missing(t, filepath.Join(dir, "traffic-00.pcap"), os.ErrNotExist)
 			}
-			recs, st := replayExports(t, files, "netflow://:9991", "netflow://:9992")
+			recs, st := replay(t, options{files: files, exports: []string{"netflow://:9991", "netflow://:9992"}, exported: true})
 			for a, s := range st.Exports.Exporters {
 				for r, n := range s.Errors {
 					if n > 0 && r > 0 {
@@ -181,7 +160,7 @@ func TestAkvoradoSFlowReplay(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
-			recs, st := replayExports(t, []string{filepath.Join(dir, c.file)}, "sflow://:6343")
+			recs, st := replay(t, options{files: []string{filepath.Join(dir, c.file)}, exports: []string{"sflow://:6343"}, exported: true})
 			if st.Exports.Sampled.Undecodable != 0 || st.Exports.Sampled.Unsupported != 0 {
 				t.Errorf("samples: %+v", st.Exports.Sampled)
 			}
@@ -197,11 +176,11 @@ func TestAkvoradoSFlowReplay(t *testing.T) {
 				}
 			}
 			for _, r := range recs {
-				if c.exporter != "" && r["exporter"] != c.exporter {
-					t.Errorf("exporter %v, want the agent %s", r["exporter"], c.exporter)
+				if c.exporter != "" && r.Exporter != c.exporter {
+					t.Errorf("exporter %v, want the agent %s", r.Exporter, c.exporter)
 				}
-				if r["stitch"] != "sampled" || r["observed_payload"] != false {
-					t.Errorf("record %v", r)
+				if r.Stitch != "sampled" || r.ObservedPayload == nil || *r.ObservedPayload {
+					t.Errorf("record %+v", r)
 				}
 			}
 		})
@@ -235,7 +214,7 @@ func exportDatagrams(t testing.TB, path string) [][]byte {
 // pps datagrams a second (0: as fast as the sender goes), and reports how
 // many the kernel dropped. Run long enough to matter:
 //
-//	go test ./sensor -run XXX -bench Loopback -benchtime 1000000x
+//	go test ./conformance -run XXX -bench Loopback -benchtime 1000000x
 func benchLoopback(b *testing.B, pps int) {
 	dgs := exportDatagrams(b, shared.Path(b, "netflow/pmacct/tests/101-NFv9-CISCO-cust_primitives/traffic-00.pcap"))
 	var size int
@@ -247,9 +226,9 @@ func benchLoopback(b *testing.B, pps int) {
 	defer cancel()
 	var received atomic.Uint64
 	ready := make(chan string, 1)
-	done := make(chan ExportStats, 1)
+	done := make(chan sensor.ExportStats, 1)
 	go func() {
-		st, err := Collect(ctx, CollectConfig{
+		st, err := sensor.Collect(ctx, sensor.CollectConfig{
 			Listen: []string{"netflow://127.0.0.1:0"}, Flows: io.Discard, Received: &received,
 			Ready: func(a []net.Addr) { ready <- a[0].String() },
 		})

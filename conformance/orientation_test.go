@@ -1,4 +1,4 @@
-package sensor
+package conformance
 
 import (
 	"bufio"
@@ -62,17 +62,17 @@ func readOrientReports(t *testing.T) []orientConn {
 
 // endpoints keys a record by its two ends in a fixed order, so the key does
 // not depend on which end is the originator.
-func endpoints(r map[string]any) string {
-	a := fmt.Sprintf("%v:%v", r["orig_h"], jsonNum(r, "orig_p"))
-	b := fmt.Sprintf("%v:%v", r["resp_h"], jsonNum(r, "resp_p"))
+func endpoints(r Flow) string {
+	a := fmt.Sprintf("%v:%v", r.OrigH, decimal(r.OrigP))
+	b := fmt.Sprintf("%v:%v", r.RespH, decimal(r.RespP))
 	if b < a {
 		a, b = b, a
 	}
-	return fmt.Sprintf("%v %s %s", r["proto"], a, b)
+	return fmt.Sprintf("%v %s %s", r.Proto, a, b)
 }
 
-func origin(r map[string]any) string {
-	return fmt.Sprintf("%v:%v", r["orig_h"], jsonNum(r, "orig_p"))
+func origin(r Flow) string {
+	return fmt.Sprintf("%v:%v", r.OrigH, decimal(r.OrigP))
 }
 
 // tsharkFrames reads reported/orient-tshark-conv.txt: per "A:port B:port"
@@ -116,12 +116,13 @@ func TestOrientRecording(t *testing.T) {
 		shared.Missing(t, orientPcap, err)
 	}
 	conns := readOrientReports(t)
-	byClientPort := map[string]map[string]any{}
+	byClientPort := map[string]*Flow{}
 	tcp := 0
-	for _, r := range replayWith(t, []string{orientPcap}, flows.DefaultConfig(), 0) {
-		if r["proto"] == "tcp" {
+	recs, _ := replay(t, options{files: []string{orientPcap}, table: flows.DefaultConfig(), workers: 1, final: true})
+	for i, r := range recs {
+		if r.Proto == "tcp" {
 			tcp++
-			byClientPort[jsonNum(r, "orig_p")] = r
+			byClientPort[decimal(r.OrigP)] = &recs[i]
 		}
 	}
 	if tcp != len(conns) {
@@ -137,19 +138,19 @@ func TestOrientRecording(t *testing.T) {
 		k := fmt.Sprintf("%s:%d %s", orientClient, c.ClientPort, c.ServerAddr)
 		if f, ok := frames[k]; !ok {
 			t.Errorf("%s: %s not in tshark's conversations", c.Conn, k)
-		} else if f != [2]uint64{uint64(num(r["orig_pkts"])), uint64(num(r["resp_pkts"]))} {
-			t.Errorf("%s: replay %v/%v packets, tshark %d/%d frames", c.Conn, r["orig_pkts"], r["resp_pkts"], f[0], f[1])
+		} else if f != [2]uint64{r.OrigPkts, r.RespPkts} {
+			t.Errorf("%s: replay %v/%v packets, tshark %d/%d frames", c.Conn, r.OrigPkts, r.RespPkts, f[0], f[1])
 		}
-		if origin(r) != fmt.Sprintf("%s:%d", orientClient, c.ClientPort) || fmt.Sprintf("%v:%v", r["resp_h"], jsonNum(r, "resp_p")) != c.ServerAddr {
-			t.Errorf("%s: replay %s -> %v:%v, reported client port %d, server %s", c.Conn, origin(r), r["resp_h"], jsonNum(r, "resp_p"), c.ClientPort, c.ServerAddr)
+		if origin(*r) != fmt.Sprintf("%s:%d", orientClient, c.ClientPort) || fmt.Sprintf("%v:%v", r.RespH, decimal(r.RespP)) != c.ServerAddr {
+			t.Errorf("%s: replay %s -> %v:%v, reported client port %d, server %s", c.Conn, origin(*r), r.RespH, decimal(r.RespP), c.ClientPort, c.ServerAddr)
 		}
 		// The client's SYN and the server's SYN-ACK are in the capture
 		// (socat -u never reads the TLS session tickets s_server sends, so
 		// its close after the upload is a RST: state RSTO).
-		if h := str(r["history"]); !strings.HasPrefix(h, "Sh") || num(r["missed_bytes"]) != 0 {
-			t.Errorf("%s: history %s, missed %v", c.Conn, h, r["missed_bytes"])
+		if h := history(*r); !strings.HasPrefix(h, "Sh") || value(r.MissedBytes) != 0 {
+			t.Errorf("%s: history %s, missed %v", c.Conn, h, value(r.MissedBytes))
 		}
-		up, down := uint64(num(r["orig_bytes"])), uint64(num(r["resp_bytes"]))
+		up, down := value(r.OrigBytes), value(r.RespBytes)
 		check := func(what string, got, reported uint64) {
 			if !c.TLS {
 				if got != reported {
@@ -187,10 +188,11 @@ func TestExportOrientation(t *testing.T) {
 		shared.Missing(t, orientPcap, err)
 	}
 	conns := readOrientReports(t)
-	want := map[string]map[string]any{}
-	for _, r := range replayWith(t, []string{orientPcap}, flows.DefaultConfig(), 0) {
-		if r["proto"] == "tcp" {
-			want[endpoints(r)] = r
+	want := map[string]*Flow{}
+	replayed, _ := replay(t, options{files: []string{orientPcap}, table: flows.DefaultConfig(), workers: 1, final: true})
+	for i, r := range replayed {
+		if r.Proto == "tcp" {
+			want[endpoints(r)] = &replayed[i]
 		}
 	}
 	if len(want) < len(conns) {
@@ -208,23 +210,23 @@ func TestExportOrientation(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.label, func(t *testing.T) {
 			dir := t.TempDir()
-			recs, st := runCollector(t, func(port int) {
+			recs, _, st := collect(t, options{}, func(port int) {
 				args := append([]string{"-r", orientPcap, "-n", fmt.Sprintf("127.0.0.1:%d", port), "-d", "-c", "none",
 					"-p", filepath.Join(dir, "pid")}, m.args...)
 				if out, err := exec.Command("softflowd", args...).CombinedOutput(); err != nil {
 					t.Fatalf("softflowd %s: %v\n%s", strings.Join(m.args, " "), err, out)
 				}
 			})
-			got := map[string]map[string]any{}
-			for _, r := range recs {
-				if r["proto"] != "tcp" {
+			got := map[string]*Flow{}
+			for i, r := range recs {
+				if r.Proto != "tcp" {
 					continue
 				}
 				k := endpoints(r)
 				if got[k] != nil {
 					t.Errorf("%s: two flows", k)
 				}
-				got[k] = r
+				got[k] = &recs[i]
 			}
 			matched := 0
 			for k, w := range want {
@@ -234,18 +236,18 @@ func TestExportOrientation(t *testing.T) {
 					continue
 				}
 				ok := true
-				if origin(r) != origin(w) {
-					t.Errorf("%s: originator %s, replay's %s (stitch %v)", k, origin(r), origin(w), r["stitch"])
+				if origin(*r) != origin(*w) {
+					t.Errorf("%s: originator %s, replay's %s (stitch %v)", k, origin(*r), origin(*w), r.Stitch)
 					ok = false
 				}
-				for _, f := range []string{"orig_pkts", "resp_pkts", "orig_ip_bytes", "resp_ip_bytes"} {
-					if num(r[f]) != num(w[f]) {
-						t.Errorf("%s: %s %v, replay %v (stitch %v)", k, f, r[f], w[f], r["stitch"])
+				for _, f := range counters {
+					if f.get(*r) != f.get(*w) {
+						t.Errorf("%s: %s %v, replay %v (stitch %v)", k, f.name, f.get(*r), f.get(*w), r.Stitch)
 						ok = false
 					}
 				}
-				if r["stitch"] != m.stitch {
-					t.Errorf("%s: stitch %v, want %s", k, r["stitch"], m.stitch)
+				if r.Stitch != m.stitch {
+					t.Errorf("%s: stitch %v, want %s", k, r.Stitch, m.stitch)
 				}
 				if ok {
 					matched++
@@ -258,9 +260,9 @@ func TestExportOrientation(t *testing.T) {
 			// port originates, and each direction carries at least the
 			// bytes its sender reported (IP bytes include headers).
 			for _, c := range conns {
-				var r map[string]any
+				var r *Flow
 				for _, g := range got {
-					if g["orig_h"] == orientClient && jsonNum(g, "orig_p") == fmt.Sprint(c.ClientPort) {
+					if g.OrigH == orientClient && decimal(g.OrigP) == fmt.Sprint(c.ClientPort) {
 						r = g
 					}
 				}
@@ -268,10 +270,10 @@ func TestExportOrientation(t *testing.T) {
 					t.Errorf("%s: no collected flow originates at %s:%d", c.Conn, orientClient, c.ClientPort)
 					continue
 				}
-				if fmt.Sprintf("%v:%v", r["resp_h"], jsonNum(r, "resp_p")) != c.ServerAddr {
-					t.Errorf("%s: responder %v:%v, reported server %s", c.Conn, r["resp_h"], jsonNum(r, "resp_p"), c.ServerAddr)
+				if fmt.Sprintf("%v:%v", r.RespH, decimal(r.RespP)) != c.ServerAddr {
+					t.Errorf("%s: responder %v:%v, reported server %s", c.Conn, r.RespH, decimal(r.RespP), c.ServerAddr)
 				}
-				if up, down := uint64(num(r["orig_ip_bytes"])), uint64(num(r["resp_ip_bytes"])); up < c.ClientSent || down < c.ClientReceived {
+				if up, down := r.OrigIPBytes, r.RespIPBytes; up < c.ClientSent || down < c.ClientReceived {
 					t.Errorf("%s: orig %d and resp %d IP bytes; the client reported %d sent, %d received", c.Conn, up, down, c.ClientSent, c.ClientReceived)
 				}
 			}
@@ -306,16 +308,17 @@ func TestExportOrientationShared(t *testing.T) {
 	}
 	for _, c := range captures {
 		path := shared.Path(t, c)
-		want := map[string]map[string]any{}
-		for _, r := range replayWith(t, []string{path}, flows.DefaultConfig(), 0) {
-			if p := r["proto"]; p == "tcp" || p == "udp" {
-				want[endpoints(r)] = r
+		want := map[string]*Flow{}
+		replayed, _ := replay(t, options{files: []string{path}, table: flows.DefaultConfig(), workers: 1, final: true})
+		for i, r := range replayed {
+			if p := r.Proto; p == "tcp" || p == "udp" {
+				want[endpoints(r)] = &replayed[i]
 			}
 		}
 		for _, mode := range [][]string{{"-v", "10"}, {"-v", "10", "-b"}, {"-v", "9"}} {
 			name := filepath.Base(c) + " " + strings.Join(mode, " ")
 			dir := t.TempDir()
-			recs, _ := runCollector(t, func(port int) {
+			recs, _, _ := collect(t, options{}, func(port int) {
 				args := append([]string{"-r", path, "-n", fmt.Sprintf("127.0.0.1:%d", port), "-d", "-c", "none",
 					"-p", filepath.Join(dir, "pid"), "-6"}, mode...)
 				if out, err := exec.Command("softflowd", args...).CombinedOutput(); err != nil {
@@ -331,14 +334,14 @@ func TestExportOrientationShared(t *testing.T) {
 				}
 				_, known := orientExceptions[filepath.Base(c)+" "+k]
 				switch {
-				case origin(r) == origin(w) && known:
+				case origin(r) == origin(*w) && known:
 					t.Errorf("%s: %s now agrees with replay: drop it from orientExceptions", name, k)
-				case origin(r) == origin(w):
+				case origin(r) == origin(*w):
 					agree++
 				case known:
 					excused++
 				default:
-					t.Errorf("%s: %s originates at %s, replay's at %s (history %v, stitch %v)", name, k, origin(r), origin(w), w["history"], r["stitch"])
+					t.Errorf("%s: %s originates at %s, replay's at %s (history %v, stitch %v)", name, k, origin(r), origin(*w), strOrDash(w.History), r.Stitch)
 				}
 			}
 			if agree < len(want)/2 {

@@ -1,10 +1,9 @@
-package sensor
+package conformance
 
 import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -21,57 +19,8 @@ import (
 
 	"github.com/outflow-sensor/outflow/flows"
 	"github.com/outflow-sensor/outflow/internal/shared"
+	"github.com/outflow-sensor/outflow/sensor"
 )
-
-// runCollector starts Collect on a loopback port, runs export (given the
-// port) and returns the flow records once every datagram sent was read.
-func runCollector(t *testing.T, export func(port int)) ([]map[string]any, ExportStats) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out bytes.Buffer
-	var received atomic.Uint64
-	ready := make(chan int, 1)
-	done := make(chan ExportStats, 1)
-	go func() {
-		st, err := Collect(ctx, CollectConfig{
-			Listen: []string{"netflow://127.0.0.1:0"}, Flows: &out, Received: &received,
-			Ready: func(a []net.Addr) { ready <- a[0].(*net.UDPAddr).Port },
-		})
-		if err != nil {
-			t.Error(err)
-		}
-		done <- st
-	}()
-	export(<-ready)
-	waitQuiet(&received)
-	cancel()
-	st := <-done
-	var recs []map[string]any
-	dec := json.NewDecoder(&out)
-	for dec.More() {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, m)
-	}
-	return recs, st
-}
-
-// waitQuiet returns once the count of datagrams read stops moving: the
-// exporter has exited, and what it sent was in the socket buffer.
-func waitQuiet(received *atomic.Uint64) {
-	last := uint64(0)
-	for i := 0; i < 100; i++ {
-		time.Sleep(50 * time.Millisecond)
-		if n := received.Load(); n == last && n > 0 {
-			return
-		} else {
-			last = n
-		}
-	}
-}
 
 func needTool(t *testing.T, name, pkg string) {
 	if _, err := exec.LookPath(name); err != nil {
@@ -206,24 +155,6 @@ func fprobe() exporterRun {
 		}}
 }
 
-// lockedBuffer is a buffer a test may read while a command writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // pacedReader hands out data 32 KiB per millisecond and waits a second
 // before the end.
 type pacedReader struct {
@@ -256,7 +187,7 @@ func freeUDPPort(t *testing.T) int {
 // the collector and to nfcapd, nfdump's collector, and returns the
 // collector's flows and nfdump's records (one-way, or both ways for
 // biflows) of the same datagrams.
-func exportTwice(t *testing.T, ex exporterRun) ([]map[string]any, ExportStats, [][]string) {
+func exportTwice(t *testing.T, ex exporterRun) ([]Flow, sensor.ExportStats, [][]string) {
 	needTool(t, ex.name[:min(len(ex.name), strings.IndexByte(ex.name+"-", '-'))], ex.pkg)
 	needTool(t, "nfcapd", "nfdump")
 	dir := t.TempDir()
@@ -264,7 +195,7 @@ func exportTwice(t *testing.T, ex exporterRun) ([]map[string]any, ExportStats, [
 	if err := os.Mkdir(nfdir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	recs, st := runCollector(t, func(port int) {
+	recs, _, st := collect(t, options{}, func(port int) {
 		nfPort := freeUDPPort(t)
 		nf := exec.Command("nfcapd", "-b", "127.0.0.1", "-p", fmt.Sprint(nfPort), "-w", nfdir, "-t", "3600")
 		nfLog := &lockedBuffer{}
@@ -432,6 +363,18 @@ func icmpWithoutTypes(m map[string][2]uint64) map[string][2]uint64 {
 	return out
 }
 
+// counters are the packet and IP byte counts per direction, which flows
+// from exports and replay of the same capture share.
+var counters = []struct {
+	name string
+	get  func(r Flow) uint64
+}{
+	{"orig_pkts", func(r Flow) uint64 { return r.OrigPkts }},
+	{"resp_pkts", func(r Flow) uint64 { return r.RespPkts }},
+	{"orig_ip_bytes", func(r Flow) uint64 { return r.OrigIPBytes }},
+	{"resp_ip_bytes", func(r Flow) uint64 { return r.RespIPBytes }},
+}
+
 // TestExportersAgree: softflowd (NetFlow v5, v9, IPFIX, IPFIX biflows),
 // pmacct's nfprobe (v5, v9, IPFIX) and fprobe (v5), real exporters from
 // Debian, read the
@@ -441,16 +384,18 @@ func icmpWithoutTypes(m map[string][2]uint64) map[string][2]uint64 {
 // same capture counts, and nfdump's reading of the same export agrees
 // record by record.
 func TestExportersAgree(t *testing.T) {
-	want := map[string]map[string]any{}
-	for _, r := range replayWith(t, []string{demo}, flows.DefaultConfig(), 0) {
-		if p := r["proto"]; p == "tcp" || p == "udp" {
-			want[fmt.Sprintf("%v %v:%v %v:%v", p, r["orig_h"], jsonNum(r, "orig_p"), r["resp_h"], jsonNum(r, "resp_p"))] = r
+	want := map[string]*Flow{}
+	recs, _ := replay(t, options{files: []string{demo}, table: flows.DefaultConfig(), workers: 1, final: true})
+	for i, r := range recs {
+		if p := r.Proto; p == "tcp" || p == "udp" {
+			want[fmt.Sprintf("%v %v:%v %v:%v", p, r.OrigH, decimal(r.OrigP), r.RespH, decimal(r.RespP))] = &recs[i]
 		}
 	}
 	replayICMP := map[string]bool{}
-	for _, r := range replayWith(t, []string{demo}, flows.DefaultConfig(), 0) {
-		if p := r["proto"]; p == "icmp" || p == "icmp6" {
-			for k := range directions([]map[string]any{r}, true) {
+	recs, _ = replay(t, options{files: []string{demo}, table: flows.DefaultConfig(), workers: 1, final: true})
+	for _, r := range recs {
+		if p := r.Proto; p == "icmp" || p == "icmp6" {
+			for k := range directions([]Flow{r}, true) {
 				replayICMP[k] = true
 			}
 		}
@@ -473,29 +418,29 @@ func TestExportersAgree(t *testing.T) {
 			recs, st, rows := exportTwice(t, run.ex)
 			got := 0
 			for _, r := range recs {
-				k := fmt.Sprintf("%v %v:%v %v:%v", r["proto"], r["orig_h"], jsonNum(r, "orig_p"), r["resp_h"], jsonNum(r, "resp_p"))
+				k := fmt.Sprintf("%v %v:%v %v:%v", r.Proto, r.OrigH, decimal(r.OrigP), r.RespH, decimal(r.RespP))
 				w := want[k]
 				if w == nil {
-					if p := r["proto"]; p == "tcp" || p == "udp" {
-						t.Logf("not in replay: %s %v %v", k, r["ts"], r["stitch"])
+					if p := r.Proto; p == "tcp" || p == "udp" {
+						t.Logf("not in replay: %s %v %v", k, r.TS, r.Stitch)
 					}
 					continue
 				}
 				got++
-				for _, f := range []string{"orig_pkts", "resp_pkts", "orig_ip_bytes", "resp_ip_bytes"} {
-					if num(r[f]) != num(w[f]) {
-						t.Errorf("%s: %s %v, replay counted %v (stitch %v)", k, f, r[f], w[f], r["stitch"])
+				for _, f := range counters {
+					if f.get(r) != f.get(*w) {
+						t.Errorf("%s: %s %v, replay counted %v (stitch %v)", k, f.name, f.get(r), f.get(*w), r.Stitch)
 					}
 				}
 				wantStitch := "paired"
 				if run.ex.biflow {
 					wantStitch = "biflow"
 				}
-				if r["stitch"] != wantStitch {
-					t.Errorf("%s: stitch %v, want %s", k, r["stitch"], wantStitch)
+				if r.Stitch != wantStitch {
+					t.Errorf("%s: stitch %v, want %s", k, r.Stitch, wantStitch)
 				}
-				if r["observed_payload"] != false {
-					t.Errorf("%s: observed_payload %v", k, r["observed_payload"])
+				if r.ObservedPayload == nil || *r.ObservedPayload {
+					t.Errorf("%s: observed_payload %v", k, r.ObservedPayload)
 				}
 			}
 			if got != len(want) {

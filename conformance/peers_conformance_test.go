@@ -1,8 +1,6 @@
-package sensor
+package conformance
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -20,30 +18,6 @@ import (
 	"github.com/outflow-sensor/outflow/sensor/capture"
 	"gopkg.in/yaml.v3"
 )
-
-// replayWith replays files with a table configuration and Community ID seed
-// and returns every final record as decoded JSON.
-func replayWith(t *testing.T, files []string, cfg flows.Config, seed uint16) []map[string]any {
-	t.Helper()
-	var out, errs bytes.Buffer
-	if _, err := Replay(context.Background(), ReplayConfig{
-		Files: files, Workers: 1, Table: cfg, Flows: &out, Errors: &errs, CommunityIDSeed: seed,
-	}); err != nil {
-		t.Fatalf("replay %v: %v\n%s", files, err, errs.String())
-	}
-	var recs []map[string]any
-	dec := json.NewDecoder(&out)
-	for dec.More() {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			t.Fatal(err)
-		}
-		if m["final"] == true {
-			recs = append(recs, m)
-		}
-	}
-	return recs
-}
 
 // suricataCases are the suricata-verify tests whose flow events check bytes or
 // packets per direction, with the Community ID seed their suricata.yaml sets.
@@ -85,14 +59,40 @@ func suricataTimeouts() flows.Config {
 	return c
 }
 
+// recordKey is a flow record key and how to read it off a record: the
+// value its JSON line holds, nil where the line leaves the key out.
+type recordKey struct {
+	name string
+	get  func(r Flow) any
+}
+
+var (
+	origH          = recordKey{"orig_h", func(r Flow) any { return r.OrigH }}
+	respH          = recordKey{"resp_h", func(r Flow) any { return r.RespH }}
+	origP          = recordKey{"orig_p", func(r Flow) any { return r.OrigP }}
+	respP          = recordKey{"resp_p", func(r Flow) any { return r.RespP }}
+	origFrameBytes = recordKey{"orig_frame_bytes", func(r Flow) any { return r.OrigFrameBytes }}
+	respFrameBytes = recordKey{"resp_frame_bytes", func(r Flow) any { return r.RespFrameBytes }}
+	origPkts       = recordKey{"orig_pkts", func(r Flow) any { return r.OrigPkts }}
+	respPkts       = recordKey{"resp_pkts", func(r Flow) any { return r.RespPkts }}
+	communityID    = recordKey{"community_id", func(r Flow) any { return r.CommunityID }}
+	proto          = recordKey{"proto", func(r Flow) any { return r.Proto }}
+	vlan           = recordKey{"vlan", func(r Flow) any {
+		if r.VLAN == nil {
+			return nil
+		}
+		return *r.VLAN
+	}}
+)
+
 // suricataKey maps the EVE keys this stage models to flow record keys. An
 // alert carries its flow's counters under flow.* too.
-var suricataKey = map[string]string{
-	"src_ip": "orig_h", "dest_ip": "resp_h", "src_port": "orig_p", "dest_port": "resp_p",
-	"flow.src_ip": "orig_h", "flow.dest_ip": "resp_h", "flow.src_port": "orig_p", "flow.dest_port": "resp_p",
-	"flow.bytes_toserver": "orig_frame_bytes", "flow.bytes_toclient": "resp_frame_bytes",
-	"flow.pkts_toserver": "orig_pkts", "flow.pkts_toclient": "resp_pkts",
-	"community_id": "community_id", "proto": "proto", "icmp_type": "orig_p", "vlan[0]": "vlan",
+var suricataKey = map[string]recordKey{
+	"src_ip": origH, "dest_ip": respH, "src_port": origP, "dest_port": respP,
+	"flow.src_ip": origH, "flow.dest_ip": respH, "flow.src_port": origP, "flow.dest_port": respP,
+	"flow.bytes_toserver": origFrameBytes, "flow.bytes_toclient": respFrameBytes,
+	"flow.pkts_toserver": origPkts, "flow.pkts_toclient": respPkts,
+	"community_id": communityID, "proto": proto, "icmp_type": origP, "vlan[0]": vlan,
 }
 
 func normalize(k string, v any) string {
@@ -127,7 +127,7 @@ func TestSuricataFlowCounts(t *testing.T) {
 			if err := yaml.Unmarshal(raw, &st); err != nil {
 				t.Fatalf("%s: %v", c.test, err)
 			}
-			recs := replayWith(t, []string{shared.Path(t, c.pcap)}, suricataTimeouts(), c.seed)
+			recs, _ := replay(t, options{files: []string{shared.Path(t, c.pcap)}, table: suricataTimeouts(), seed: c.seed, workers: 1, final: true})
 			checked := 0
 			for _, ch := range st.Checks {
 				f := ch.Filter
@@ -148,7 +148,7 @@ func TestSuricataFlowCounts(t *testing.T) {
 				if cnt, ok := f.Match["pcap_cnt"].(int); ok {
 					// An alert's flow counters are those after its packet:
 					// compare with a replay of the capture up to there.
-					recs = replayWith(t, []string{firstFrames(t, shared.Path(t, c.pcap), cnt)}, suricataTimeouts(), c.seed)
+					recs, _ = replay(t, options{files: []string{firstFrames(t, shared.Path(t, c.pcap), cnt)}, table: suricataTimeouts(), seed: c.seed, workers: 1, final: true})
 				}
 				n := 0
 				for _, r := range recs {
@@ -158,7 +158,7 @@ func TestSuricataFlowCounts(t *testing.T) {
 						if !modelled {
 							continue
 						}
-						if normalize(k, v) != normalize(rk, r[rk]) {
+						if normalize(k, v) != normalize(rk.name, rk.get(r)) {
 							ok = false
 							break
 						}
@@ -255,7 +255,7 @@ func TestArkimeSessionBytes(t *testing.T) {
 			if err := json.Unmarshal(raw, &doc); err != nil {
 				t.Fatalf("%s: %v", tf, err)
 			}
-			recs := replayWith(t, []string{pcap}, flows.DefaultConfig(), 0)
+			recs, _ := replay(t, options{files: []string{pcap}, table: flows.DefaultConfig(), workers: 1, final: true})
 			type tally struct {
 				what             string
 				pkts, bytes      float64
@@ -302,29 +302,29 @@ func TestArkimeSessionBytes(t *testing.T) {
 				}
 				var pkts, bytes float64
 				var tunnelled bool
-				var first map[string]any
+				var first *Flow
 				n := 0
-				for _, r := range recs {
+				for i, r := range recs {
 					var k string
-					if p := fmt.Sprint(r["proto"]); p == "icmp" || p == "icmp6" {
-						a, z := normalize("orig_h", r["orig_h"]), normalize("resp_h", r["resp_h"])
+					if p := r.Proto; p == "icmp" || p == "icmp6" {
+						a, z := normalize("orig_h", r.OrigH), normalize("resp_h", r.RespH)
 						if z < a {
 							a, z = z, a
 						}
 						k = fmt.Sprintf("icmp %v %s %s", map[string]float64{"icmp": 1, "icmp6": 58}[p], a, z)
 					} else {
-						k, _ = r["community_id"].(string)
+						k = r.CommunityID
 					}
 					if k != key {
 						continue
 					}
 					if first == nil {
-						first = r
+						first = &recs[i]
 					}
 					n++
-					pkts += num(r["orig_pkts"]) + num(r["resp_pkts"])
-					bytes += num(r["orig_frame_bytes"]) + num(r["resp_frame_bytes"])
-					tunnelled = tunnelled || r["tunnel"] != nil
+					pkts += float64(r.OrigPkts) + float64(r.RespPkts)
+					bytes += float64(r.OrigFrameBytes) + float64(r.RespFrameBytes)
+					tunnelled = tunnelled || r.Tunnel != nil
 				}
 				if n == 0 {
 					t.Errorf("%s: no flow record", w.what)
@@ -337,15 +337,23 @@ func TestArkimeSessionBytes(t *testing.T) {
 				if !tunnelled && bytes != w.bytes {
 					t.Errorf("%s: %v frame bytes in %d records, Arkime %v in %d sessions", w.what, bytes, n, w.bytes, w.sessions)
 				}
-				if h, _ := first["history"].(string); n == 1 && w.sessions == 1 && !w.icmp && strings.HasPrefix(h, "S") {
-					if num(first["orig_pkts"]) != w.srcPkts || num(first["resp_pkts"]) != w.dstPkts {
-						t.Errorf("%s: packets %v/%v, Arkime %v/%v", w.what, first["orig_pkts"], first["resp_pkts"], w.srcPkts, w.dstPkts)
+				if h := history(*first); n == 1 && w.sessions == 1 && !w.icmp && strings.HasPrefix(h, "S") {
+					if float64(first.OrigPkts) != w.srcPkts || float64(first.RespPkts) != w.dstPkts {
+						t.Errorf("%s: packets %v/%v, Arkime %v/%v", w.what, first.OrigPkts, first.RespPkts, w.srcPkts, w.dstPkts)
 					}
 				}
 			}
 		})
 	}
 	t.Logf("%d Arkime sessions (by Community ID) compared", compared)
+}
+
+// history is a record's history, "" where it has none.
+func history(r Flow) string {
+	if r.History == nil {
+		return ""
+	}
+	return *r.History
 }
 
 func num(v any) float64 {

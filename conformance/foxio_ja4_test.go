@@ -1,4 +1,4 @@
-package sensor
+package conformance
 
 import (
 	"encoding/json"
@@ -26,10 +26,10 @@ func TestFoxIOJA4Conformance(t *testing.T) {
 			if err := json.Unmarshal(raw, &streams); err != nil {
 				t.Fatal(err)
 			}
-			recs := replayWith(t, []string{pcap}, inspectConfig(), 0)
-			byKey := map[string]map[string]any{}
-			for _, r := range recs {
-				byKey[r["orig_h"].(string)+" "+jsonNum(r, "orig_p")+" "+r["resp_h"].(string)+" "+jsonNum(r, "resp_p")] = r
+			recs, _ := replay(t, options{files: []string{pcap}, table: inspectConfig(), workers: 1, final: true})
+			byKey := map[string]*Flow{}
+			for i, r := range recs {
+				byKey[r.OrigH+" "+decimal(r.OrigP)+" "+r.RespH+" "+decimal(r.RespP)] = &recs[i]
 			}
 			for _, s := range streams {
 				ja4, _ := s["JA4"].(string)
@@ -49,10 +49,10 @@ func TestFoxIOJA4Conformance(t *testing.T) {
 				if strings.HasPrefix(ja4, "q") {
 					part = "quic"
 				}
-				m, _ := r[part].(map[string]any)
+				m := hello(*r, part)
 				domain, _ := s["domain"].(string)
-				if m == nil || m["ja4"] != ja4 || str(m["sni"]) != domain {
-					t.Errorf("stream %v (%s): %s %v; FoxIO ja4 %s sni %q", s["stream"], k, part, m, ja4, domain)
+				if m == nil || m.JA4 != ja4 || m.SNI != domain {
+					t.Errorf("stream %v (%s): %s %+v; FoxIO ja4 %s sni %q", s["stream"], k, part, m, ja4, domain)
 				}
 				checked++
 			}
@@ -64,7 +64,20 @@ func TestFoxIOJA4Conformance(t *testing.T) {
 	}
 }
 
-func str(v any) string {
-	s, _ := v.(string)
-	return s
+// helloFields are the fingerprints and SNI of a ClientHello (and
+// ServerHello) as a record's tls or quic object gives them; a quic object
+// has no JA3 or JA3S.
+type helloFields struct {
+	JA3, JA3String, JA3S, JA3SString, JA4, SNI string
+}
+
+// hello returns the record's part ("tls" or "quic"), nil if it has none.
+func hello(r Flow, part string) *helloFields {
+	switch {
+	case part == "tls" && r.TLS != nil:
+		return &helloFields{JA3: r.TLS.JA3, JA3String: r.TLS.JA3String, JA3S: r.TLS.JA3S, JA3SString: r.TLS.JA3SString, JA4: r.TLS.JA4, SNI: r.TLS.SNI}
+	case part == "quic" && r.QUIC != nil:
+		return &helloFields{JA4: r.QUIC.JA4, SNI: r.QUIC.SNI}
+	}
+	return nil
 }

@@ -99,6 +99,29 @@ func TestLiveMatchesReplay(t *testing.T) {
 	}
 }
 
+// veth makes two network namespaces, named from prefix and id, joined by a
+// veth pair whose ends are up (lo too), and removes them when the test
+// ends. Addresses, when given, are put on the ends (a /24 each).
+func veth(t *testing.T, prefix, id, addrA, addrB string) (a, b, va, vb string) {
+	t.Helper()
+	a, b, va, vb = prefix+"-a"+id, prefix+"-b"+id, prefix+"a"+id, prefix+"b"+id
+	run(t, "ip", "netns", "add", a)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", a).Run() })
+	run(t, "ip", "netns", "add", b)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", b).Run() })
+	run(t, "ip", "link", "add", va, "type", "veth", "peer", "name", vb)
+	run(t, "ip", "link", "set", va, "netns", a)
+	run(t, "ip", "link", "set", vb, "netns", b)
+	for _, e := range [][3]string{{a, va, addrA}, {b, vb, addrB}} {
+		if e[2] != "" {
+			run(t, "ip", "-n", e[0], "addr", "add", e[2]+"/24", "dev", e[1])
+		}
+		run(t, "ip", "-n", e[0], "link", "set", "lo", "up")
+		run(t, "ip", "-n", e[0], "link", "set", e[1], "mtu", "1500", "up")
+	}
+	return a, b, va, vb
+}
+
 func testLive(t *testing.T, workers string) {
 	need(t, os.Geteuid() == 0, "root (network namespaces and AF_PACKET)")
 	for _, tool := range []string{"ip", "tcpreplay"} {
@@ -110,18 +133,8 @@ func testLive(t *testing.T, workers string) {
 	bin := filepath.Join(dir, "outflow")
 	run(t, "go", "build", "-o", bin, ".")
 
-	id := fmt.Sprintf("%d%s", os.Getpid()%10000, workers)
-	a, b, va, vb := "oflt-a"+id, "oflt-b"+id, "oflta"+id, "ofltb"+id
-	run(t, "ip", "netns", "add", a)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", a).Run() })
-	run(t, "ip", "netns", "add", b)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", b).Run() })
-	run(t, "ip", "link", "add", va, "type", "veth", "peer", "name", vb)
-	run(t, "ip", "link", "set", va, "netns", a)
-	run(t, "ip", "link", "set", vb, "netns", b)
+	a, b, va, vb := veth(t, "oflt", fmt.Sprintf("%d%s", os.Getpid()%10000, workers), "", "")
 	for _, nd := range [][2]string{{a, va}, {b, vb}} {
-		run(t, "ip", "-n", nd[0], "link", "set", "lo", "up")
-		run(t, "ip", "-n", nd[0], "link", "set", nd[1], "mtu", "1500", "up")
 		exec.Command("ip", "netns", "exec", nd[0], "ethtool", "-K", nd[1], "tso", "off", "gso", "off", "gro", "off").Run()
 	}
 
@@ -200,22 +213,8 @@ func TestLiveOnHost(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "outflow")
 	run(t, "go", "build", "-o", bin, ".")
-	id := fmt.Sprintf("%d", os.Getpid()%100000)
-	a, b, va, vb := "oflh-a"+id, "oflh-b"+id, "oflha"+id, "oflhb"+id
 	const clientAddr, server = "10.78.0.2", "198.51.100.20"
-	run(t, "ip", "netns", "add", a)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", a).Run() })
-	run(t, "ip", "netns", "add", b)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", b).Run() })
-	run(t, "ip", "link", "add", va, "type", "veth", "peer", "name", vb)
-	run(t, "ip", "link", "set", va, "netns", a)
-	run(t, "ip", "link", "set", vb, "netns", b)
-	run(t, "ip", "-n", a, "addr", "add", clientAddr+"/24", "dev", va)
-	run(t, "ip", "-n", b, "addr", "add", server+"/24", "dev", vb)
-	for _, nd := range [][2]string{{a, va}, {b, vb}} {
-		run(t, "ip", "-n", nd[0], "link", "set", "lo", "up")
-		run(t, "ip", "-n", nd[0], "link", "set", nd[1], "up")
-	}
+	a, b, va, vb := veth(t, "oflh", fmt.Sprintf("%d", os.Getpid()%100000), clientAddr, server)
 	run(t, "ip", "-n", a, "route", "add", server+"/32", "dev", va)
 	run(t, "ip", "-n", b, "route", "add", clientAddr+"/32", "dev", vb)
 
@@ -416,21 +415,9 @@ func TestLiveNoSplit(t *testing.T) {
 	bin := filepath.Join(dir, "outflow")
 	run(t, "go", "build", "-o", bin, ".")
 
-	id := fmt.Sprintf("%d", os.Getpid()%100000)
-	a, b, va, vb := "ofsplit-a"+id, "ofsplit-b"+id, "ofsplita"+id, "ofsplitb"+id
 	const client, server = "10.79.0.1", "10.79.0.2"
-	run(t, "ip", "netns", "add", a)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", a).Run() })
-	run(t, "ip", "netns", "add", b)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", b).Run() })
-	run(t, "ip", "link", "add", va, "type", "veth", "peer", "name", vb)
-	run(t, "ip", "link", "set", va, "netns", a)
-	run(t, "ip", "link", "set", vb, "netns", b)
-	run(t, "ip", "-n", a, "addr", "add", client+"/24", "dev", va)
-	run(t, "ip", "-n", b, "addr", "add", server+"/24", "dev", vb)
+	a, b, va, vb := veth(t, "ofsplit", fmt.Sprintf("%d", os.Getpid()%100000), client, server)
 	for _, nd := range [][2]string{{a, va}, {b, vb}} {
-		run(t, "ip", "-n", nd[0], "link", "set", "lo", "up")
-		run(t, "ip", "-n", nd[0], "link", "set", nd[1], "up")
 		// Frames of at most the MTU, as on a wire: more packets per byte.
 		exec.Command("ip", "netns", "exec", nd[0], "ethtool", "-K", nd[1], "tso", "off", "gso", "off", "gro", "off").Run()
 	}

@@ -349,10 +349,19 @@ func (e *Endpoint) dataSent(s, n uint64) {
 	switch {
 	case s+n <= e.delivered:
 	case s <= e.delivered:
+		// The hole ends where it ended: measured before delivered
+		// moves, or a segment that fills it would push its end along
+		// and never close it (a reordered segment, all captured, would
+		// then count as missed at the next ACK).
+		end := e.holeEnd()
 		e.delivered = s + n
-		if e.holeLen != 0 && e.delivered >= e.holeEnd() {
+		switch {
+		case e.holeLen == 0:
+		case e.delivered >= end:
 			e.delivered = max(e.delivered, e.dataEnd())
 			e.holeLen = 0
+		default:
+			e.holeLen = uint32(end - e.delivered) // filled from its start
 		}
 	case e.holeLen == 0 || s < e.holeEnd():
 		e.holeLen = uint32(min(s-e.delivered, 1<<31))

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/VictoriaMetrics/fastcache"
@@ -30,27 +28,6 @@ func NewState(maxBytes int) *State {
 	return &State{c: fastcache.New(maxBytes), maxBytes: maxBytes}
 }
 
-// LoadState reads a state saved by Save. A missing or unreadable one is
-// reported in err and an empty state returned, so training starts again
-// rather than the sensor stopping.
-func LoadState(path string, maxBytes int) (*State, error) {
-	if _, err := os.Stat(path); err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		if errors.Is(err, os.ErrNotExist) {
-			return NewState(maxBytes), fmt.Errorf("state %s: %w: none saved yet; training starts afresh", path, ErrNoState)
-		}
-		return NewState(maxBytes), fmt.Errorf("state %s: cannot read it: %w; training starts afresh", path, err)
-	}
-	c, err := loadCache(path, maxBytes)
-	if err != nil {
-		return NewState(maxBytes), fmt.Errorf("state %s: %v; training starts afresh", path, err)
-	}
-	return &State{c: c, maxBytes: maxBytes}, nil
-}
-
 // ErrNoState is LoadState's error when no state was saved at the path
 // yet: a first start, not a problem.
 var ErrNoState = errors.New("no saved state")
@@ -64,17 +41,6 @@ func loadCache(path string, maxBytes int) (c *fastcache.Cache, err error) {
 		}
 	}()
 	return fastcache.LoadFromFileMaxBytes(path, maxBytes)
-}
-
-// Save writes the state to path atomically: fastcache writes a temporary
-// directory and renames it over the old one.
-func (s *State) Save(path string) error {
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-	}
-	return s.c.SaveToFile(path)
 }
 
 // Entries is the number of values held, expired ones included until they

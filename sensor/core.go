@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/outflow-sensor/outflow/detect"
 	"github.com/outflow-sensor/outflow/enrich/dnscache"
 	"github.com/outflow-sensor/outflow/enrich/feed"
 	"github.com/outflow-sensor/outflow/enrich/process"
@@ -65,6 +66,13 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 		sh.names = dnscache.New(dnscache.DefaultConfig())
 	}
 	if cfg.Detect != nil {
+		if cfg.Detect.StatePath != "" {
+			// A state that a save would destroy is refused now, not
+			// found out at the first save.
+			if err := detect.CheckStatePath(cfg.Detect.StatePath); err != nil {
+				return nil, err
+			}
+		}
 		sh.det = startDetection(cfg.Detect, cfg.Log)
 	}
 	var js joiners

@@ -67,6 +67,14 @@ func LoadState(path string, maxBytes int) (*State, error) {
 		}
 		return NewState(maxBytes), fmt.Errorf("state %s: cannot read it: %w; training starts afresh", path, err)
 	}
+	// fastcache reads a directory without its data files as an empty
+	// cache, which would restart training without a word.
+	if _, err := os.Stat(filepath.Join(path, "metadata.bin")); err != nil {
+		return NewState(maxBytes), fmt.Errorf("state %s is incomplete (no metadata.bin); training starts afresh", path)
+	}
+	if data, _ := filepath.Glob(filepath.Join(path, "data.*.bin")); len(data) == 0 {
+		return NewState(maxBytes), fmt.Errorf("state %s is incomplete (no data files); training starts afresh", path)
+	}
 	c, err := loadCache(path, maxBytes)
 	if err != nil {
 		return NewState(maxBytes), fmt.Errorf("state %s: %v; training starts afresh", path, err)

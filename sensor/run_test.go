@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,4 +97,30 @@ func TestRunDirectory(t *testing.T) {
 	if !strings.Contains(logs.String(), "msg=statistics source=directory") || !strings.Contains(logs.String(), "files=1") {
 		t.Errorf("no statistics line:\n%s", logs.String())
 	}
+}
+
+// TestListenersDefaultToLoopback: a flow listener given no host binds the
+// loopback address only.
+func TestListenersDefaultToLoopback(t *testing.T) {
+	var got []net.Addr
+	st, err := Collect(canceled(), CollectConfig{Listen: []string{"netflow://:0", "sflow://:0"},
+		Ready: func(a []net.Addr) { got = a }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = st
+	if len(got) != 2 {
+		t.Fatalf("%v", got)
+	}
+	for _, a := range got {
+		if ua, ok := a.(*net.UDPAddr); !ok || !ua.IP.IsLoopback() {
+			t.Errorf("bound %v", a)
+		}
+	}
+}
+
+func canceled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
 }

@@ -82,9 +82,9 @@ func (s *Source) Run(ctx context.Context, emit func(*Event), onError func(*Error
 		}
 		return s.follow(ctx, path, emit, onError)
 	case u.Scheme == "syslog+udp":
-		return s.syslogUDP(ctx, u.Host, emit, onError)
+		return s.syslogUDP(ctx, LoopbackIfNoHost(u.Host), emit, onError)
 	case u.Scheme == "syslog+tcp":
-		return s.syslogTCP(ctx, u.Host, emit, onError)
+		return s.syslogTCP(ctx, LoopbackIfNoHost(u.Host), emit, onError)
 	case u.Scheme == "http":
 		return s.httpPost(ctx, u, emit, onError)
 	case u.Scheme == "kafka":
@@ -374,7 +374,7 @@ func readFramed(br *bufio.Reader, r *Reader, emit func(*Event)) {
 }
 
 func (s *Source) httpPost(ctx context.Context, u *url.URL, emit func(*Event), onError func(*Error)) error {
-	ln, err := net.Listen("tcp", u.Host)
+	ln, err := net.Listen("tcp", LoopbackIfNoHost(u.Host))
 	if err != nil {
 		return fmt.Errorf("host events %s: %w", s.URL, err)
 	}
@@ -446,4 +446,16 @@ func (s *Source) kafka(ctx context.Context, u *url.URL, emit func(*Event), onErr
 		})
 		s.add(r)
 	}
+}
+
+// LoopbackIfNoHost is a listener's address as Outflow binds it: with no
+// host ("[:PORT]"), the loopback address, so that nothing listens beyond
+// the machine unless an address says so (0.0.0.0, [::], or one of the
+// machine's own).
+func LoopbackIfNoHost(hostport string) string {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil || host != "" {
+		return hostport
+	}
+	return net.JoinHostPort("127.0.0.1", port)
 }

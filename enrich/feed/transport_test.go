@@ -234,3 +234,13 @@ func FuzzSyslogStream(f *testing.F) {
 		}
 	})
 }
+
+// A listener given no host binds loopback only.
+func TestLoopbackIfNoHost(t *testing.T) {
+	for in, want := range map[string]string{":5514": "127.0.0.1:5514", "0.0.0.0:5514": "0.0.0.0:5514",
+		"[::]:2055": "[::]:2055", "192.0.2.1:80": "192.0.2.1:80", "localhost:80": "localhost:80"} {
+		if got := LoopbackIfNoHost(in); got != want {
+			t.Errorf("%s: %s, want %s", in, got, want)
+		}
+	}
+}

@@ -64,6 +64,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	// A reader that goes away (`outflow ... --flows - | head`) makes writes
+	// to stdout fail, counted by that output, instead of killing the
+	// process with every other output (the alerts file) unflushed.
+	signal.Ignore(syscall.SIGPIPE)
 	code := execute(ctx, os.Args[1:], os.Stdout, os.Stderr, hup)
 	stop()
 	os.Exit(code)

@@ -152,7 +152,7 @@ func (s *collectSource) run(ctx context.Context) ExportStats {
 					if errors.Is(err, net.ErrClosed) {
 						return
 					}
-					s.sh.log.Warn("receive failed", "listener", c.LocalAddr().String(), "err", err.Error())
+					s.sh.log.Warn("receive failed", "listener", c.LocalAddr().String(), "err", err.Error(), problemKey, "receive")
 					free <- buf
 					continue
 				}

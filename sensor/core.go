@@ -61,7 +61,12 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 	if cfg.Flows == nil {
 		cfg.Flows = io.Discard
 	}
-	sh := &core{out: &lineWriter{w: cfg.Flows}, log: cfg.Log, records: cfg.Records}
+	if cfg.Log == nil {
+		cfg.Log = logger(nil, nil)
+	}
+	// Bad input is logged a few times per kind and minute, then counted.
+	log := slog.New(newLimitedHandler(cfg.Log.Handler(), problemBurst, time.Minute))
+	sh := &core{out: &lineWriter{w: cfg.Flows}, log: log, records: cfg.Records}
 	if cfg.Inspect {
 		sh.names = dnscache.New(dnscache.DefaultConfig())
 	}
@@ -73,7 +78,7 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 				return nil, err
 			}
 		}
-		sh.det = startDetection(cfg.Detect, cfg.Log)
+		sh.det = startDetection(cfg.Detect, log)
 	}
 	var js joiners
 	if cfg.OnHost {
@@ -99,7 +104,7 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 		js = append(js, sh.watcher)
 	}
 	if len(cfg.HostEventFiles) > 0 {
-		ix, st, err := loadHostEvents(cfg.HostEventFiles, cfg.Log, sh.det)
+		ix, st, err := loadHostEvents(cfg.HostEventFiles, log, sh.det)
 		if err != nil {
 			sh.close()
 			return nil, err
@@ -111,7 +116,7 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 		// Files are followed, listeners listen, for as long as the
 		// sensor runs.
 		var ix *process.Index
-		ix, sh.stopHostEvents = startHostEvents(ctx, cfg.HostEventSources, cfg.Log, sh.det)
+		ix, sh.stopHostEvents = startHostEvents(ctx, cfg.HostEventSources, log, sh.det)
 		js = append(js, ix)
 	}
 	if len(js) > 0 {

@@ -88,7 +88,7 @@ func (p *exportPipeline) datagram(from netip.Addr, data []byte, at time.Time) {
 	var err error
 	p.recs, err = p.dec.Decode(from, data, p.recs[:0])
 	if err != nil {
-		p.log.Warn(err.Error())
+		p.log.Warn(err.Error(), problemKey, "export_datagram")
 	}
 	p.st.Records += uint64(len(p.recs))
 	for i := range p.recs {

@@ -45,7 +45,7 @@ func loadHostEvents(paths []string, log *slog.Logger, det *detector) (*process.I
 	ix, add := newIndex(det)
 	st := &HostEventStats{}
 	for _, p := range paths {
-		fs, err := feed.ReadFile(p, add, func(e *feed.Error) { log.Warn("host events: " + e.Error()) })
+		fs, err := feed.ReadFile(p, add, func(e *feed.Error) { log.Warn("host events: "+e.Error(), problemKey, "host_event_record") })
 		if err != nil {
 			return nil, nil, fmt.Errorf("--host-events: %w", err)
 		}
@@ -95,7 +95,7 @@ func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, det 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := src.Run(ctx, add, func(e *feed.Error) { log.Warn("host events: " + e.Error()) }); err != nil {
+			if err := src.Run(ctx, add, func(e *feed.Error) { log.Warn("host events: "+e.Error(), problemKey, "host_event_record") }); err != nil {
 				log.Error("host events: the source stopped", "source", src.URL, "err", err.Error())
 			}
 		}()

@@ -151,7 +151,7 @@ func (s *liveSource) run(ctx context.Context) {
 							w.table.Update(q)
 						}
 					} else if !errors.Is(err, capture.ErrIdle) {
-						s.sh.log.Warn(err.Error())
+						s.sh.log.Warn(err.Error(), problemKey, "capture_read")
 						time.Sleep(10 * time.Millisecond)
 					}
 				}

@@ -69,18 +69,28 @@ func Collect(ctx context.Context, cfg CollectConfig) (ExportStats, error) {
 
 // collectSource is a set of flow-export listeners feeding the core.
 type collectSource struct {
-	cfg   CollectConfig
-	sh    *core
-	conns []net.PacketConn
+	cfg     CollectConfig
+	sh      *core
+	conns   []net.PacketConn
+	readers []*udpReader // with the kernel's drop counts
 	// What the decoding goroutine last published, for the statistics
 	// lines.
 	pub struct{ datagrams, records, flows, errors atomic.Uint64 }
 }
 
-type collectCounts struct{ datagrams, records, flows, errors uint64 }
+type collectCounts struct{ datagrams, records, flows, errors, kernelDrops uint64 }
 
 func (s *collectSource) counts() collectCounts {
-	return collectCounts{s.pub.datagrams.Load(), s.pub.records.Load(), s.pub.flows.Load(), s.pub.errors.Load()}
+	return collectCounts{s.pub.datagrams.Load(), s.pub.records.Load(), s.pub.flows.Load(), s.pub.errors.Load(), s.kernelDrops()}
+}
+
+// kernelDrops sums what the kernel dropped on the listeners' sockets.
+func (s *collectSource) kernelDrops() uint64 {
+	var n uint64
+	for _, r := range s.readers {
+		n += r.drops.Load()
+	}
+	return n
 }
 
 // publish copies the pipeline's counts for other goroutines to read.
@@ -142,12 +152,14 @@ func (s *collectSource) run(ctx context.Context) ExportStats {
 	}
 	var readers sync.WaitGroup
 	for _, c := range s.conns {
+		r := newUDPReader(c)
+		s.readers = append(s.readers, r)
 		readers.Add(1)
 		go func(c net.PacketConn) {
 			defer readers.Done()
 			for {
 				buf := <-free
-				n, from, err := c.ReadFrom(buf)
+				n, from, err := r.read(buf)
 				if err != nil {
 					if errors.Is(err, net.ErrClosed) {
 						return
@@ -156,14 +168,10 @@ func (s *collectSource) run(ctx context.Context) ExportStats {
 					free <- buf
 					continue
 				}
-				var addr netip.Addr
-				if ua, ok := from.(*net.UDPAddr); ok {
-					addr, _ = netip.AddrFromSlice(ua.IP)
-				}
 				if cfg.Received != nil {
 					cfg.Received.Add(1)
 				}
-				in.send(datagram{from: addr.Unmap(), data: buf[:n], at: time.Now()})
+				in.send(datagram{from: from, data: buf[:n], at: time.Now()})
 			}
 		}(c)
 	}
@@ -182,6 +190,7 @@ func (s *collectSource) run(ctx context.Context) ExportStats {
 		case dg, ok := <-in.ch:
 			if !ok {
 				st := pipe.flush()
+				st.KernelDrops = s.kernelDrops()
 				s.publish(pipe)
 				return st
 			}

@@ -23,7 +23,10 @@ type ExportStats struct {
 	Sampled   collect.SampledStats
 	Exporters map[netip.Addr]collect.ExporterStats
 	Refused   uint64
-	Detect    *DetectStats
+	// KernelDrops are datagrams the kernel dropped on the listeners'
+	// sockets because the collector did not read them in time.
+	KernelDrops uint64
+	Detect      *DetectStats
 }
 
 // exportPipeline turns export datagrams into flow record lines: decode,

@@ -205,7 +205,7 @@ func (r *running) logStats(o RunOptions) {
 	if r.coll != nil {
 		c := r.coll.counts()
 		o.Log.Info("statistics", "source", "flow-listeners", "datagrams", c.datagrams, "records", c.records,
-			"flows", c.flows, "decode_errors", c.errors)
+			"flows", c.flows, "decode_errors", c.errors, "kernel_drops", c.kernelDrops)
 	}
 	for _, d := range r.dirs {
 		s := d.stats()

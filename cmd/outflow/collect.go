@@ -58,6 +58,9 @@ func printExportSummary(w io.Writer, st *sensor.ExportStats) {
 		fmt.Fprintf(w, "outflow: %d sFlow samples, %d packets decoded, %d undecodable, %d of unsupported header protocols\n",
 			sm.Samples, sm.Packets, sm.Undecodable, sm.Unsupported)
 	}
+	if st.KernelDrops > 0 {
+		fmt.Fprintf(w, "outflow: the kernel dropped %d export datagrams the collector could not read in time\n", st.KernelDrops)
+	}
 	if st.Truncated > 0 {
 		fmt.Fprintf(w, "outflow: %d export datagrams cut short by the capture, not decoded\n", st.Truncated)
 	}

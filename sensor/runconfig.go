@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/outflow-sensor/outflow/detect"
+	"github.com/outflow-sensor/outflow/enrich/feed"
 	"github.com/outflow-sensor/outflow/internal/yamlcfg"
 	"gopkg.in/yaml.v3"
 )
@@ -193,6 +194,11 @@ func (c *RunConfig) check(file string) []error {
 		u, err := url.Parse(l)
 		if err != nil || (u.Scheme != "netflow" && u.Scheme != "sflow") || u.Port() == "" {
 			bad(fmt.Sprintf("Sources.FlowListeners[%d]", i), "%q: want netflow://HOST:PORT or sflow://HOST:PORT", l)
+		}
+	}
+	for i, h := range s.HostEvents {
+		if err := feed.CheckSource(h); err != nil {
+			bad(fmt.Sprintf("Sources.HostEvents[%d]", i), "%v", err)
 		}
 	}
 	if s.StitchWindow <= 0 {

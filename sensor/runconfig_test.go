@@ -15,6 +15,7 @@ func TestRunConfigProblems(t *testing.T) {
     Interfaces: [eth1, eth1]
     Workers: 0
   FlowListeners: [netflow//127.0.0.1:2055]
+  HostEvents: [kafka://broker]
   Directories:
     - Pattern: "[x"
 Outputs:
@@ -33,12 +34,13 @@ AN1511:
 	want := []string{
 		`run.yaml:3: Sources.Capture.Interfaces[1]: "eth1" is listed twice`,
 		`run.yaml:5: Sources.FlowListeners[0]: "netflow//127.0.0.1:2055": want netflow://HOST:PORT or sflow://HOST:PORT`,
-		`run.yaml:7: Sources.Directories[0].Path: missing: the directory to watch`,
-		`run.yaml:7: Sources.Directories[0].Pattern: "[x" is not a shell pattern`,
-		`run.yaml:9: Outputs.Flows[0]: stdout cannot be rotated`,
-		`run.yaml:10: Outputs.Alerts[0].Path: missing: a file, or - for stdout`,
-		`run.yaml:12: Logging.Level: "loud": want debug, info, warn or error`,
-		`run.yaml:14: AN1511.ExfilVolumeTreshold: unknown key`,
+		`run.yaml:6: Sources.HostEvents[0]: "kafka://broker": want kafka://BROKER[,BROKER]/TOPIC`,
+		`run.yaml:8: Sources.Directories[0].Path: missing: the directory to watch`,
+		`run.yaml:8: Sources.Directories[0].Pattern: "[x" is not a shell pattern`,
+		`run.yaml:10: Outputs.Flows[0]: stdout cannot be rotated`,
+		`run.yaml:11: Outputs.Alerts[0].Path: missing: a file, or - for stdout`,
+		`run.yaml:13: Logging.Level: "loud": want debug, info, warn or error`,
+		`run.yaml:15: AN1511.ExfilVolumeTreshold: unknown key`,
 	}
 	if len(got) != len(want) {
 		t.Fatalf("%d problems, want %d:\n%s", len(got), len(want), err)

@@ -29,7 +29,7 @@ func (c *collectCmd) Validate() error {
 	if c.StitchWindow <= 0 {
 		errs = append(errs, fmt.Errorf("--stitch-window must be positive, not %v", c.StitchWindow))
 	}
-	return errors.Join(append(errs, c.recordFlags.validate(), c.detectFlags.validate())...)
+	return errors.Join(append(errs, checkHostEvents(c.HostEvents), c.recordFlags.validate(), c.detectFlags.validate())...)
 }
 
 func (c *collectCmd) Run(e *env) error {

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/outflow-sensor/outflow/enrich/feed"
 )
 
 // recordFlags are the flow-record options every command that makes flows
@@ -50,4 +53,15 @@ func checkWorkers(n int) error {
 		return fmt.Errorf("--workers must be between 1 and 256, not %d", n)
 	}
 	return nil
+}
+
+// checkHostEvents checks --host-events sources at start.
+func checkHostEvents(specs []string) error {
+	var errs []error
+	for _, h := range specs {
+		if err := feed.CheckSource(h); err != nil {
+			errs = append(errs, fmt.Errorf("--host-events %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -29,7 +29,7 @@ func (c *liveCmd) Validate() error {
 	if c.HostEventsOut != "" && !c.OnHost {
 		errs = append(errs, errors.New("--host-events-out needs --on-host"))
 	}
-	return errors.Join(append(errs, checkWorkers(c.Workers), c.recordFlags.validate(), c.detectFlags.validate())...)
+	return errors.Join(append(errs, checkWorkers(c.Workers), checkHostEvents(c.HostEvents), c.recordFlags.validate(), c.detectFlags.validate())...)
 }
 
 func (c *liveCmd) Run(e *env) error {

@@ -80,6 +80,10 @@ func TestCommandLine(t *testing.T) {
 		{args: []string{"replay", "--flows", filepath.Join(dir, "no", "such", "dir.json"), demo}, code: 1,
 			stderr: "--flows: cannot open " + filepath.Join(dir, "no", "such", "dir.json") + " for writing: no such file or directory"},
 		{args: []string{"check"}, code: 2, stderr: "--config FILE is required"},
+		{args: []string{"collect", "--listen", "netflow://127.0.0.1:0", "--host-events", "sylog+udp://:5514"}, code: 2,
+			stderr: `--host-events "sylog+udp://:5514": not a file, -, syslog+udp://, syslog+tcp://, http:// or kafka://`},
+		{args: []string{"collect", "--listen", "netflow://127.0.0.1:0", "--host-events", "http://127.0.0.1/events"}, code: 2,
+			stderr: `--host-events "http://127.0.0.1/events": give a port`},
 	} {
 		os.Remove(flows)
 		code, out, errs := outflow(c.args...)

@@ -67,6 +67,32 @@ func (s *Source) add(r *Reader) {
 	r.Stats = Stats{Errors: map[string]uint64{}}
 }
 
+// CheckSource says whether a host-event source is one Run can read: a
+// file, "-", or a syslog+udp, syslog+tcp, http or kafka URL with what it
+// needs. It is for start-up, so a typo is a refusal, not a log line.
+func CheckSource(spec string) error {
+	if spec == "-" || spec == "stdin:" {
+		return nil
+	}
+	u, err := url.Parse(spec)
+	if err != nil || u.Scheme == "" || u.Scheme == "file" {
+		return nil // a path
+	}
+	switch u.Scheme {
+	case "syslog+udp", "syslog+tcp", "http":
+		if u.Port() == "" {
+			return fmt.Errorf("%q: give a port (%s://[HOST]:PORT)", spec, u.Scheme)
+		}
+	case "kafka":
+		if u.Host == "" || strings.Trim(u.Path, "/") == "" {
+			return fmt.Errorf("%q: want kafka://BROKER[,BROKER]/TOPIC", spec)
+		}
+	default:
+		return fmt.Errorf("%q: not a file, -, syslog+udp://, syslog+tcp://, http:// or kafka://", spec)
+	}
+	return nil
+}
+
 // Run reads the source until ctx ends (or, for stdin, until EOF), handing
 // every event to emit, which must be safe for concurrent use: listening
 // sources read their connections in parallel.

@@ -5,11 +5,13 @@ package sensor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"io"
 	"log/slog"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +63,7 @@ type ReplayStats struct {
 	Frames     uint64
 	Bytes      uint64
 	Records    uint64
+	Faulted    uint64 // packets lost because their mapped file was cut short under the replay
 	Decode     flows.DecodeStats
 	Table      flows.TableStats
 	Inspect    flows.InspectStats
@@ -143,18 +146,14 @@ func replayFiles(ctx context.Context, cfg ReplayConfig, sh *core) (ReplayStats, 
 		is := w.table.InspectStats()
 		st.Inspect.Add(&is)
 		st.Records += w.records
+		st.Faulted += w.faulted
 	}
 	return st, err
 }
 
 func readFiles(ctx context.Context, cfg ReplayConfig, st *ReplayStats, done *int64, total int64,
 	handle func([]byte, int, flows.LinkType, int64, bool), active func() int, keep func(release func())) error {
-	var (
-		pkt       capture.Packet
-		lastTS    int64
-		lastWall  time.Time
-		lastPrint time.Time
-	)
+	var clock readClock
 	for _, path := range cfg.Files {
 		src, err := capture.OpenFile(path)
 		if err != nil {
@@ -163,59 +162,91 @@ func readFiles(ctx context.Context, cfg ReplayConfig, st *ReplayStats, done *int
 			continue
 		}
 		st.Files++
-		base := *done
-		stable := src.Stable()
-		if stable {
-			// Workers may still hold frames of this file when it is
-			// closed; the mapping goes when they are done.
-			if release := src.KeepMapped(); release != nil {
-				keep(release)
-			}
+		if readFile(ctx, cfg, st, done, total, src, handle, active, keep, &clock) {
+			st.FileErrors++
+			cfg.Log.Warn(fmt.Sprintf("%s: the file shrank while it was read; the rest of it is lost", path))
 		}
-		for n := 0; ; n++ {
-			err := src.Next(&pkt)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				st.FileErrors++
-				cfg.Log.Warn(err.Error())
-				break
-			}
-			ts := pkt.CaptureInfo.Timestamp.UnixNano()
-			if cfg.Realtime {
-				if lastTS != 0 && ts > lastTS {
-					if d := time.Duration(ts-lastTS) - time.Since(lastWall); d > 0 {
-						time.Sleep(d)
-					}
-				}
-				lastTS, lastWall = ts, time.Now()
-			}
-			st.Frames++
-			st.Bytes += uint64(len(pkt.Data))
-			handle(pkt.Data, pkt.CaptureInfo.Length, pkt.LinkType, ts, stable)
-			if n&0x3f == 0 {
-				if ctx.Err() != nil {
-					src.Close()
-					return ctx.Err()
-				}
-				if cfg.Progress != nil && time.Since(lastPrint) > 100*time.Millisecond {
-					lastPrint = time.Now()
-					a := 0
-					if active != nil {
-						a = active()
-					}
-					cfg.Progress(base+src.BytesRead(), total, st.Frames, a)
-				}
-			}
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
-		*done = base + src.Size()
-		src.Close()
 	}
 	if cfg.Progress != nil {
 		cfg.Progress(*done, total, st.Frames, 0)
 	}
 	return nil
+}
+
+// readFile reads one open capture to its end, and closes it. A mapped
+// file cut short under the reader (a tcpdump -W ring) faults when its lost
+// pages are touched, in the capture source or in the decoder; the fault
+// ends that file, reported by faulted, instead of the process.
+func readFile(ctx context.Context, cfg ReplayConfig, st *ReplayStats, done *int64, total int64, src *capture.FileSource,
+	handle func([]byte, int, flows.LinkType, int64, bool), active func() int, keep func(release func()), c *readClock) (faulted bool) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if !capture.IsFault(r) {
+				panic(r)
+			}
+			faulted = true
+			src.Close()
+		}
+	}()
+	var pkt capture.Packet
+	base := *done
+	stable := src.Stable()
+	if stable {
+		// Workers may still hold frames of this file when it is
+		// closed; the mapping goes when they are done.
+		if release := src.KeepMapped(); release != nil {
+			keep(release)
+		}
+	}
+	for n := 0; ; n++ {
+		err := src.Next(&pkt)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			st.FileErrors++
+			cfg.Log.Warn(err.Error())
+			break
+		}
+		ts := pkt.CaptureInfo.Timestamp.UnixNano()
+		if cfg.Realtime {
+			if c.lastTS != 0 && ts > c.lastTS {
+				if d := time.Duration(ts-c.lastTS) - time.Since(c.lastWall); d > 0 {
+					time.Sleep(d)
+				}
+			}
+			c.lastTS, c.lastWall = ts, time.Now()
+		}
+		st.Frames++
+		st.Bytes += uint64(len(pkt.Data))
+		handle(pkt.Data, pkt.CaptureInfo.Length, pkt.LinkType, ts, stable)
+		if n&0x3f == 0 {
+			if ctx.Err() != nil {
+				break
+			}
+			if cfg.Progress != nil && time.Since(c.lastPrint) > 100*time.Millisecond {
+				c.lastPrint = time.Now()
+				a := 0
+				if active != nil {
+					a = active()
+				}
+				cfg.Progress(base+src.BytesRead(), total, st.Frames, a)
+			}
+		}
+	}
+	*done = base + src.Size()
+	src.Close()
+	return false
+}
+
+// readClock is what pacing and progress remember from file to file.
+type readClock struct {
+	lastTS              int64
+	lastWall, lastPrint time.Time
 }
 
 // worker owns one flow table; the records it ends go to its exporter.
@@ -224,6 +255,7 @@ type worker struct {
 	active  atomic.Int64 // the table's size, published for the progress bar
 	exp     *exporter
 	records uint64
+	faulted uint64 // packets lost: their mapped file was cut short
 	// pub is what the worker last published of its counts, for the
 	// statistics lines, which run on another goroutine.
 	pub workerCounts
@@ -336,14 +368,12 @@ func newDispatcher(ws []*worker, payload bool) *dispatcher {
 		d.wg.Add(1)
 		go func(w *worker, ch *queue[*batch]) {
 			defer d.wg.Done()
+			// Payloads left in a mapped file are read here: a file cut
+			// short under the replay faults, and costs the batch's
+			// remaining packets (counted), not the process.
+			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 			for b := range ch.ch {
-				for j := range b.pkts {
-					if d.payload && b.offs[j] != inPlace {
-						q := &b.pkts[j]
-						q.Payload = b.data[b.offs[j] : b.offs[j]+uint32(len(q.Payload))]
-					}
-					w.table.Update(&b.pkts[j])
-				}
+				w.updateBatch(b, d.payload)
 				b.data, b.offs = b.data[:0], b.offs[:0]
 				w.publish()
 				b.pkts = b.pkts[:0]
@@ -359,6 +389,28 @@ func newDispatcher(ws []*worker, payload bool) *dispatcher {
 		}(w, d.ch[i])
 	}
 	return d
+}
+
+// updateBatch hands a batch's packets to the table. A fault reading a
+// payload left in a mapped file that was cut short ends the batch: the
+// packets not accounted are counted as lost.
+func (w *worker) updateBatch(b *batch, payload bool) {
+	j := 0
+	defer func() {
+		if r := recover(); r != nil {
+			if !capture.IsFault(r) {
+				panic(r)
+			}
+			w.faulted += uint64(len(b.pkts) - j)
+		}
+	}()
+	for ; j < len(b.pkts); j++ {
+		if payload && b.offs[j] != inPlace {
+			q := &b.pkts[j]
+			q.Payload = b.data[b.offs[j] : b.offs[j]+uint32(len(q.Payload))]
+		}
+		w.table.Update(&b.pkts[j])
+	}
 }
 
 // inPlace marks a payload left where the reader found it (a mapped file).

@@ -126,6 +126,9 @@ func printSummary(w io.Writer, st *sensor.ReplayStats) {
 	}
 	printHostEvents(w, st.HostEvents)
 	printDetectSummary(w, st.Detect)
+	if st.Faulted > 0 {
+		fmt.Fprintf(w, "outflow: %d packets lost: their file was cut short while it was read\n", st.Faulted)
+	}
 	if st.Decode.NonIP > 0 || st.Table.Evicted > 0 || st.Table.FragOrphans > 0 {
 		fmt.Fprintf(w, "outflow: non-IP frames %d, evicted flows %d, orphan fragments %d\n",
 			st.Decode.NonIP, st.Table.Evicted, st.Table.FragOrphans)

@@ -80,6 +80,14 @@ type FileSource struct {
 	mm       *mappedPcap // classic pcap read straight from the mapping
 }
 
+// IsFault reports whether a recovered panic is a memory fault that
+// debug.SetPanicOnFault turned into a panic: a mapped file cut short.
+// (its value has the faulting address, as debug.SetPanicOnFault says).
+func IsFault(r any) bool {
+	_, ok := r.(interface{ Addr() uintptr })
+	return ok
+}
+
 // mappedPcap reads classic pcap records in place from a mapped file, so a
 // frame costs no copy at all; pcapgo copies each into its buffer (twice,
 // through its bufio), which was most of replay's time on large captures.
@@ -92,6 +100,13 @@ type mappedPcap struct {
 	nano bool
 }
 
+// next reads the record at off. A mapped file that is cut short under
+// the reader (a tcpdump -W ring overwriting its oldest file) faults when
+// its lost pages are touched, here or wherever the frame is read later:
+// callers that read files which may shrink run with
+// debug.SetPanicOnFault(true) and recover faults (IsFault), as sensor's
+// replay does per file and per worker batch, rather than paying for it on
+// every record here.
 func (m *mappedPcap) next(off int64, p *Packet) (int64, error) {
 	if off == int64(len(m.data)) {
 		return off, io.EOF

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -240,5 +241,50 @@ func TestHostilePcapng(t *testing.T) {
 	var e *Error
 	if !errors.As(err, &e) || !errors.Is(err, ErrCorrupt) || e.Offset != 28+20 {
 		t.Fatalf("packet longer than its block: %v", err)
+	}
+}
+
+// TestMappedFileShrinks: a mapped capture cut short while it is read (a
+// tcpdump -W ring overwriting its oldest file) faults when its lost pages
+// are read; with panic-on-fault, as replay runs, that is a recoverable
+// fault (IsFault) instead of a SIGBUS that ends the process.
+func TestMappedFileShrinks(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "..", "pcaps", "outflow-demo.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ring0.pcap")
+	os.WriteFile(path, src, 0o644)
+	s, err := OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.Stable() {
+		t.Skip("not mapped on this system")
+	}
+	var p Packet
+	if err := s.Next(&p); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 4096); err != nil {
+		t.Fatal(err)
+	}
+	faulted := func() (faulted bool) {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer func() {
+			if r := recover(); r != nil {
+				faulted = IsFault(r)
+			}
+		}()
+		for {
+			if err := s.Next(&p); err != nil {
+				return false
+			}
+			_ = p.Data[len(p.Data)-1] // what the decoder reads
+		}
+	}()
+	if !faulted {
+		t.Fatal("reading past the new end did not fault")
 	}
 }

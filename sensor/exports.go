@@ -23,6 +23,9 @@ type ExportStats struct {
 	Sampled   collect.SampledStats
 	Exporters map[netip.Addr]collect.ExporterStats
 	Refused   uint64
+	// ExportersEvicted counts exporters forgotten to make room for new
+	// ones (the table holds 4096).
+	ExportersEvicted uint64
 	// KernelDrops are datagrams the kernel dropped on the listeners'
 	// sockets because the collector did not read them in time.
 	KernelDrops uint64
@@ -123,6 +126,7 @@ func (p *exportPipeline) flush() ExportStats {
 	p.st.Stitch = p.stitch.Stats
 	p.st.Sampled = p.sampled.Stats
 	p.st.Refused = p.dec.Refused
+	p.st.ExportersEvicted = p.dec.Evicted
 	p.st.Exporters = map[netip.Addr]collect.ExporterStats{}
 	for a, s := range p.dec.Stats {
 		p.st.Exporters[a] = *s

@@ -58,6 +58,9 @@ func printExportSummary(w io.Writer, st *sensor.ExportStats) {
 		fmt.Fprintf(w, "outflow: %d sFlow samples, %d packets decoded, %d undecodable, %d of unsupported header protocols\n",
 			sm.Samples, sm.Packets, sm.Undecodable, sm.Unsupported)
 	}
+	if st.ExportersEvicted > 0 {
+		fmt.Fprintf(w, "outflow: %d exporters forgotten to make room for new ones (those that never sent a record first)\n", st.ExportersEvicted)
+	}
 	if st.KernelDrops > 0 {
 		fmt.Fprintf(w, "outflow: the kernel dropped %d export datagrams the collector could not read in time\n", st.KernelDrops)
 	}

@@ -31,9 +31,13 @@ type Decoder struct {
 	cfg       Config
 	exporters map[netip.Addr]*exporter
 	Stats     map[netip.Addr]*ExporterStats
-	// Refused counts datagrams from exporters beyond MaxExporters.
+	// Refused counts datagrams from exporters beyond MaxExporters (none
+	// since exporters are evicted to make room; kept for its readers).
 	Refused uint64
+	// Evicted counts exporters forgotten to make room for a new one.
+	Evicted uint64
 	samples []RawSample
+	clock   uint64 // datagrams seen, for the exporters' last-seen marks
 }
 
 type exporter struct {
@@ -43,6 +47,7 @@ type exporter struct {
 	held      []heldSet
 	heldBytes int
 	stats     *ExporterStats
+	seen      uint64 // the decoder's clock at this exporter's latest datagram
 }
 
 // NewDecoder returns a Decoder with no exporter state yet.
@@ -68,7 +73,7 @@ func (d *Decoder) exporter(addr netip.Addr) *exporter {
 		return e
 	}
 	if len(d.exporters) >= d.cfg.MaxExporters {
-		return nil
+		d.evict()
 	}
 	e := &exporter{
 		templates: newTemplateStore(d.cfg.MaxTemplates),
@@ -81,6 +86,28 @@ func (d *Decoder) exporter(addr netip.Addr) *exporter {
 	return e
 }
 
+// evict forgets one exporter to make room: a source that never gave a
+// record (one datagram of garbage from each of thousands of spoofed
+// addresses) before one that did, and the one heard from longest ago
+// first. A table full of such sources used to refuse every real exporter
+// that came after them; an evicted real exporter loses its templates and
+// learns them again from its next template set.
+func (d *Decoder) evict() {
+	var victim netip.Addr
+	var best *exporter
+	for a, e := range d.exporters {
+		if best == nil || (e.stats.Records == 0) != (best.stats.Records == 0) && e.stats.Records == 0 ||
+			(e.stats.Records == 0) == (best.stats.Records == 0) && e.seen < best.seen {
+			victim, best = a, e
+		}
+	}
+	if best != nil {
+		delete(d.exporters, victim)
+		delete(d.Stats, victim)
+		d.Evicted++
+	}
+}
+
 // Decode decodes one datagram from exporter and appends its flow records to
 // out. Bad input is counted and reported as *Error; the records decoded
 // before it are still returned.
@@ -91,6 +118,8 @@ func (d *Decoder) Decode(from netip.Addr, datagram []byte, out []Record) (recs [
 		d.Refused++
 		return out, &Error{Exporter: from, Reason: ReasonTooManyExporters, Err: errors.New("exporter limit reached")}
 	}
+	d.clock++
+	e.seen = d.clock
 	e.stats.Datagrams++
 	n := len(out)
 	defer func() {

@@ -184,11 +184,12 @@ func TestBadInput(t *testing.T) {
 	if _, err := d.Decode(from, bad, nil); err == nil {
 		t.Error("an oversized set decoded")
 	}
-	// Too many exporters.
+	// Too many exporters: the one heard from longest ago makes room.
 	small := NewDecoder(Config{MaxExporters: 1})
 	_, _ = small.Decode(from, message(1, tpl256), nil)
-	if _, err := small.Decode(netip.MustParseAddr("192.0.2.11"), message(1, tpl256), nil); reason(err) != ReasonTooManyExporters {
-		t.Errorf("second exporter: %v", err)
+	if _, err := small.Decode(netip.MustParseAddr("192.0.2.11"), message(1, tpl256), nil); err != nil || small.Evicted != 1 ||
+		small.Stats[from] != nil || len(small.exporters) != 1 {
+		t.Errorf("second exporter: %v, evicted %d", err, small.Evicted)
 	}
 }
 
@@ -250,4 +251,29 @@ func BenchmarkDecodeIPFIX(b *testing.B) {
 		recs, _ = d.Decode(from, dg, recs[:0])
 	}
 	b.ReportMetric(float64(100*b.N)/b.Elapsed().Seconds()/1e6, "Mrecords/s")
+}
+
+// TestExporterTableFullOfJunk: one datagram of garbage from each of 4096
+// addresses fills the exporter table; a real exporter that comes after
+// them is still decoded, in place of one of the sources that never gave a
+// record (it used to be refused for good).
+func TestExporterTableFullOfJunk(t *testing.T) {
+	d := NewDecoder(DefaultConfig())
+	junk := []byte{0x12, 0x34, 0, 0, 0, 0, 0, 0}
+	for i := 0; i < 4096; i++ {
+		a := netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})
+		d.Decode(a, junk, nil)
+	}
+	dir := shared.Path(t, "netflow/akvorado/outlet/flow/decoder/netflow/testdata")
+	recs := decodeFiles(t, d, dir, "template.pcap", "data.pcap")
+	if len(recs) == 0 {
+		t.Fatalf("the real exporter decoded nothing; refused %d, evicted %d", d.Refused, d.Evicted)
+	}
+	if d.Evicted == 0 || len(d.exporters) > 4096 || len(d.Stats) > 4096 {
+		t.Errorf("evicted %d, %d exporters, %d stats", d.Evicted, len(d.exporters), len(d.Stats))
+	}
+	// The junk sources went first: the real exporter is still there.
+	if st := d.Stats[netip.MustParseAddr("192.0.2.7")]; st == nil || st.Records == 0 {
+		t.Errorf("the real exporter's state was evicted")
+	}
 }

@@ -288,3 +288,37 @@ func TestMappedFileShrinks(t *testing.T) {
 		t.Fatal("reading past the new end did not fault")
 	}
 }
+
+// TestPcapngInterfaceFlood: a pcapng of nothing but interface blocks (a
+// few hundred KB gzipped held gigabytes in pcapgo) is refused at the
+// first block past the bound, naming its offset.
+func TestPcapngInterfaceFlood(t *testing.T) {
+	le := binary.LittleEndian
+	var b []byte
+	b = le.AppendUint32(b, 0x0A0D0D0A) // section header
+	b = le.AppendUint32(b, 28)
+	b = le.AppendUint32(b, 0x1A2B3C4D)
+	b = le.AppendUint16(b, 1)
+	b = le.AppendUint16(b, 0)
+	b = le.AppendUint64(b, ^uint64(0))
+	b = le.AppendUint32(b, 28)
+	for i := 0; i < 100000; i++ { // interface description blocks
+		b = le.AppendUint32(b, 1)
+		b = le.AppendUint32(b, 20)
+		b = le.AppendUint16(b, 1)
+		b = le.AppendUint16(b, 0)
+		b = le.AppendUint32(b, 0)
+		b = le.AppendUint32(b, 20)
+	}
+	path := filepath.Join(t.TempDir(), "idb-flood.pcapng")
+	os.WriteFile(path, b, 0o644)
+	s, err := OpenFile(path)
+	if err == nil {
+		defer s.Close()
+		var p Packet
+		err = s.Next(&p)
+	}
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "more than 4096 interfaces") || !strings.Contains(err.Error(), "offset") {
+		t.Fatalf("%v", err)
+	}
+}

@@ -106,12 +106,20 @@ func (g *ngGuard) fill() error {
 	return nil
 }
 
+// maxInterfaces bounds a section's interfaces; real captures have a few.
+const maxInterfaces = 4096
+
 // check validates the fields pcapgo would trust and clamps the snap length.
 func (g *ngGuard) check(typ uint32, body []byte) error {
 	switch typ {
 	case 1: // interface description: link type, reserved, snap length
 		if len(body) < 8 {
 			return &errBlock{g.offset, "short interface block"}
+		}
+		if len(g.linkTypes) >= maxInterfaces {
+			// pcapgo keeps state per interface: a compressed file of
+			// nothing but interface blocks held gigabytes.
+			return &errBlock{g.offset, fmt.Sprintf("more than %d interfaces in one section", maxInterfaces)}
 		}
 		g.linkTypes = append(g.linkTypes, g.bo.Uint16(body[0:2]))
 		if s := g.bo.Uint32(body[4:8]); s == 0 || s > maxSnapLen {

@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/VictoriaMetrics/fastcache v1.13.0
+	github.com/alecthomas/kong v1.17.0
 	github.com/dreadl0ck/ja3 v1.0.0
 	github.com/dreadl0ck/tlsx v0.0.0-20200303221230-8cb859306e07
 	github.com/google/gopacket v1.1.19
@@ -19,7 +20,6 @@ require (
 )
 
 require (
-	github.com/alecthomas/kong v1.17.0 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/golang/snappy v1.0.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect

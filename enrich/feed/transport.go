@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/net/netutil"
 )
 
 // Source is where host events arrive from, as a URL:
@@ -35,6 +36,14 @@ type Source struct {
 	// Ready, when set, is called with the bound address of a listening
 	// source once it listens.
 	Ready func(net.Addr)
+	// MaxConns bounds the connections a TCP listener (syslog, HTTP) holds
+	// at once (default 256): more wait in the kernel's backlog, so a flood
+	// of connections cannot use up the process's descriptors.
+	MaxConns int
+	// IdleTimeout closes a connection that sent nothing for this long
+	// (default 2 minutes), so idle connections cannot keep a real sender
+	// waiting for a place.
+	IdleTimeout time.Duration
 	// Stats of the records read, summed over connections.
 	mu    sync.Mutex
 	stats Stats
@@ -321,11 +330,36 @@ func (s *Source) syslogUDP(ctx context.Context, addr string, emit func(*Event), 
 	}
 }
 
+// limits returns the connection bound and idle timeout in force.
+func (s *Source) limits() (int, time.Duration) {
+	n, idle := s.MaxConns, s.IdleTimeout
+	if n <= 0 {
+		n = 256
+	}
+	if idle <= 0 {
+		idle = 2 * time.Minute
+	}
+	return n, idle
+}
+
+// idleConn is a connection whose every read must come within idle.
+type idleConn struct {
+	net.Conn
+	idle time.Duration
+}
+
+func (c idleConn) Read(p []byte) (int, error) {
+	_ = c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+	return c.Conn.Read(p)
+}
+
 func (s *Source) syslogTCP(ctx context.Context, addr string, emit func(*Event), onError func(*Error)) error {
-	ln, err := net.Listen("tcp", addr)
+	ln0, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("host events %s: %w", s.URL, err)
 	}
+	maxConns, idle := s.limits()
+	ln := netutil.LimitListener(ln0, maxConns)
 	if s.Ready != nil {
 		s.Ready(ln.Addr())
 	}
@@ -347,7 +381,7 @@ func (s *Source) syslogTCP(ctx context.Context, addr string, emit func(*Event), 
 			go func() { <-ctx.Done(); c.Close() }()
 			r := NewReader(s.URL + " from " + c.RemoteAddr().String())
 			r.OnError = onError
-			readFramed(bufio.NewReaderSize(c, 1<<16), r, emit)
+			readFramed(bufio.NewReaderSize(idleConn{c, idle}, 1<<16), r, emit)
 			r.Flush(emit)
 			s.add(r)
 		}()
@@ -400,10 +434,12 @@ func readFramed(br *bufio.Reader, r *Reader, emit func(*Event)) {
 }
 
 func (s *Source) httpPost(ctx context.Context, u *url.URL, emit func(*Event), onError func(*Error)) error {
-	ln, err := net.Listen("tcp", LoopbackIfNoHost(u.Host))
+	ln0, err := net.Listen("tcp", LoopbackIfNoHost(u.Host))
 	if err != nil {
 		return fmt.Errorf("host events %s: %w", s.URL, err)
 	}
+	maxConns, idle := s.limits()
+	ln := netutil.LimitListener(ln0, maxConns)
 	if s.Ready != nil {
 		s.Ready(ln.Addr())
 	}
@@ -427,7 +463,9 @@ func (s *Source) httpPost(ctx context.Context, u *url.URL, emit func(*Event), on
 		fmt.Fprintf(w, "%d events, %d skipped\n", r.Stats.Events, r.Stats.Lines-r.Stats.Events-r.Stats.Ignored)
 		s.add(r)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Headers are bounded in time and size, a kept-alive connection in
+	// idleness; the connections themselves by MaxConns.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idle, MaxHeaderBytes: 64 << 10}
 	go func() { <-ctx.Done(); srv.Close() }()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -244,3 +244,55 @@ func TestLoopbackIfNoHost(t *testing.T) {
 		}
 	}
 }
+
+// TestSyslogIdleFlood: more idle connections than the listener holds do
+// not keep a real sender (logger) out: the idle ones are closed after
+// IdleTimeout, the process's descriptors stay bounded by MaxConns, and the
+// real record is read.
+func TestSyslogIdleFlood(t *testing.T) {
+	if _, err := exec.LookPath("logger"); err != nil {
+		shared.Missing(t, "logger (Debian package bsdutils)", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var c collector
+	ready := make(chan net.Addr, 1)
+	src := &Source{URL: "syslog+tcp://127.0.0.1:0", Ready: func(a net.Addr) { ready <- a }, MaxConns: 16, IdleTimeout: 500 * time.Millisecond}
+	go src.Run(ctx, c.add, func(e *Error) {})
+	addr := <-ready
+	fds := func() int { e, _ := os.ReadDir("/proc/self/fd"); return len(e) }
+	before := fds()
+	var idle []net.Conn
+	for i := 0; i < 100; i++ { // idle: connect and send nothing
+		conn, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, conn)
+	}
+	defer func() {
+		for _, conn := range idle {
+			conn.Close()
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	// Our 100 client ends plus at most MaxConns accepted server ends.
+	if n := fds() - before; n > 100+16+4 {
+		t.Errorf("%d descriptors for 100 idle connections with MaxConns 16", n)
+	}
+	_, port, _ := net.SplitHostPort(addr.String())
+	msgs := filepath.Join(t.TempDir(), "msgs")
+	os.WriteFile(msgs, []byte(sysmonLines(t, 1)[0]+"\n"), 0o644)
+	start := time.Now()
+	if out, err := exec.Command("logger", "-n", "127.0.0.1", "-P", port, "-T", "--rfc5424", "-S", "65536", "-t", "outflow-test", "-f", msgs).CombinedOutput(); err != nil {
+		t.Fatalf("logger: %v %s", err, out)
+	}
+	// Behind 100 idle connections, 16 at a time, each closed after 0.5 s
+	// of silence: about 3 s; a loaded machine gets 20.
+	for deadline := time.Now().Add(20 * time.Second); c.n() < 1; time.Sleep(25 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the real sender's event never came")
+		}
+	}
+	t.Logf("the real record was read %v after it was sent, behind 100 idle connections", time.Since(start).Round(time.Millisecond))
+}

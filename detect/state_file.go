@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/outflow-sensor/outflow/internal/fserr"
 )
 
 // The state on disk is the directory fastcache writes (metadata.bin and
@@ -30,11 +32,7 @@ func CheckStatePath(path string) error {
 	case errors.Is(err, os.ErrNotExist):
 		return nil
 	case err != nil:
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return fmt.Errorf("state %s: %w", path, err)
+		return fmt.Errorf("state %s: %w", path, fserr.Plain(err))
 	}
 	var other []string
 	for _, e := range ents {
@@ -58,10 +56,7 @@ func CheckStatePath(path string) error {
 func LoadState(path string, maxBytes int) (*State, error) {
 	recoverState(path)
 	if _, err := os.Stat(path); err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
+		err = fserr.Plain(err)
 		if errors.Is(err, os.ErrNotExist) {
 			return NewState(maxBytes), fmt.Errorf("state %s: %w: none saved yet; training starts afresh", path, ErrNoState)
 		}

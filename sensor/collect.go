@@ -181,8 +181,7 @@ func (s *collectSource) run(ctx context.Context) ExportStats {
 		readers.Wait()
 		in.close()
 	}()
-	pipe := newExportPipeline(cfg.Window, cfg.Decoder, cfg.HomeNets, cfg.CommunityIDSeed, s.sh.log, s.sh.out.write)
-	pipe.stage = s.sh.stage()
+	pipe := newExportPipeline(cfg.Window, cfg.Decoder, cfg.HomeNets, cfg.CommunityIDSeed, s.sh.log, s.sh.stage())
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {

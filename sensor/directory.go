@@ -7,10 +7,10 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/outflow-sensor/outflow/flows"
+	"github.com/outflow-sensor/outflow/internal/fserr"
 )
 
 // dirSource watches a directory for captures (a tcpdump -w -G ring, files
@@ -21,13 +21,12 @@ import (
 // the next file of a ring becomes two records; the upload windows of the
 // analytics add them up all the same.
 type dirSource struct {
-	cfg    DirectoryConfig
-	tc     tableConfig
-	sh     *core
-	seen   map[string]fileSeen
-	mu     sync.Mutex
-	st     DirectoryStats
-	frames atomic.Uint64
+	cfg  DirectoryConfig
+	tc   tableConfig
+	sh   *core
+	seen map[string]fileSeen
+	mu   sync.Mutex
+	st   DirectoryStats
 }
 
 // fileSeen is what the watch knows of a file: its size and time when last
@@ -42,7 +41,7 @@ type fileSeen struct {
 func openDirectory(cfg DirectoryConfig, tc tableConfig, sh *core) (*dirSource, error) {
 	fi, err := os.Stat(cfg.Path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot watch the directory: %w", cfg.Path, plainPathError(err))
+		return nil, fmt.Errorf("%s: cannot watch the directory: %w", cfg.Path, fserr.Plain(err))
 	}
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("%s: not a directory", cfg.Path)
@@ -72,7 +71,7 @@ func (s *dirSource) run(ctx context.Context) {
 func (s *dirSource) scan(ctx context.Context, now time.Time) {
 	ents, err := os.ReadDir(s.cfg.Path)
 	if err != nil {
-		s.sh.log.Warn(fmt.Sprintf("%s: cannot list the directory: %v", s.cfg.Path, plainPathError(err)))
+		s.sh.log.Warn(fmt.Sprintf("%s: cannot list the directory: %v", s.cfg.Path, fserr.Plain(err)))
 		return
 	}
 	type ready struct {
@@ -140,7 +139,6 @@ func (s *dirSource) scan(ctx context.Context, now time.Time) {
 func (s *dirSource) read(ctx context.Context, path string) {
 	st, _ := replayFiles(ctx, ReplayConfig{Files: []string{path}, Workers: s.tc.Workers, Table: s.tc.Table,
 		HomeNets: s.tc.HomeNets, CommunityIDSeed: s.tc.Seed, Log: s.sh.log}, s.sh)
-	s.frames.Add(st.Frames)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.st.Files += uint64(st.Files)

@@ -22,7 +22,6 @@ type ExportStats struct {
 	Stitch    collect.StitchStats
 	Sampled   collect.SampledStats
 	Exporters map[netip.Addr]collect.ExporterStats
-	Refused   uint64
 	// ExportersEvicted counts exporters forgotten to make room for new
 	// ones (the table holds 4096).
 	ExportersEvicted uint64
@@ -48,9 +47,10 @@ type exportPipeline struct {
 	st      ExportStats
 }
 
-func newExportPipeline(window time.Duration, dc collect.Config, home []netip.Prefix, seed uint16, log *slog.Logger, out func([]byte)) *exportPipeline {
-	p := &exportPipeline{dec: collect.NewDecoder(dc), cls: record.NewClassifier(home, seed), log: log,
-		stage: recordStage{out: out}}
+// newExportPipeline makes a pipeline whose records go to stage (the
+// core's: core.stage).
+func newExportPipeline(window time.Duration, dc collect.Config, home []netip.Prefix, seed uint16, log *slog.Logger, stage recordStage) *exportPipeline {
+	p := &exportPipeline{dec: collect.NewDecoder(dc), cls: record.NewClassifier(home, seed), log: log, stage: stage}
 	emit := func(f *collect.Flow) {
 		p.st.Flows++
 		exportRecord(&p.rec, f, p.cls)
@@ -125,7 +125,6 @@ func (p *exportPipeline) flush() ExportStats {
 	p.stage.flush()
 	p.st.Stitch = p.stitch.Stats
 	p.st.Sampled = p.sampled.Stats
-	p.st.Refused = p.dec.Refused
 	p.st.ExportersEvicted = p.dec.Evicted
 	p.st.Exporters = map[netip.Addr]collect.ExporterStats{}
 	for a, s := range p.dec.Stats {
@@ -175,8 +174,7 @@ func newExportTap(cfg ReplayConfig, sh *core) (*exportTap, error) {
 		return nil, err
 	}
 	t := &exportTap{ports: ports}
-	t.pipe = newExportPipeline(cfg.ExportWindow, collect.DefaultConfig(), cfg.HomeNets, cfg.CommunityIDSeed, sh.log, sh.out.write)
-	t.pipe.stage = sh.stage()
+	t.pipe = newExportPipeline(cfg.ExportWindow, collect.DefaultConfig(), cfg.HomeNets, cfg.CommunityIDSeed, sh.log, sh.stage())
 	return t, nil
 }
 

@@ -28,15 +28,16 @@ type liveWorker struct {
 	*worker
 	srcs   []*capture.AFPacketSource
 	dec    *flows.Decoder
-	frames atomic.Uint64
-	// What the worker last read of its sockets' kernel counters and its
-	// decoder, for the statistics lines.
-	kpackets, kdrops, decodeErrors atomic.Uint64
+	frames uint64 // the worker's own count: no atomic on the per-frame path
+	// What the worker last published of its frames, its sockets' kernel
+	// counters and its decoder's errors, for the statistics lines.
+	pubFrames, kpackets, kdrops, decodeErrors atomic.Uint64
 }
 
 // publishCounts reads the kernel's counters of the worker's sockets and
 // its decoder's errors; only the worker's goroutine calls it.
 func (w *liveWorker) publishCounts() {
+	w.pubFrames.Store(w.frames)
 	var p, d uint64
 	for _, src := range w.srcs {
 		if st, err := src.Stats(); err == nil {
@@ -139,7 +140,7 @@ func (s *liveSource) run(ctx context.Context) {
 				for _, src := range w.srcs {
 					err := src.Next(&p)
 					if err == nil {
-						w.frames.Add(1)
+						w.frames++
 						pkts, _ := w.dec.DecodeWire(p.Data, p.CaptureInfo.Length, p.LinkType, p.CaptureInfo.Timestamp.UnixNano())
 						for j := range pkts {
 							q := &pkts[j]
@@ -166,6 +167,8 @@ func (s *liveSource) run(ctx context.Context) {
 			}
 			w.table.Flush()
 			w.close()
+			w.publish() // for the last statistics line
+			w.publishCounts()
 		}(w)
 	}
 	s.running.Wait()
@@ -188,7 +191,7 @@ func (s *liveSource) close() LiveStats {
 		st.Interfaces = append(st.Interfaces, is)
 	}
 	for _, w := range s.ws {
-		st.Frames += w.frames.Load()
+		st.Frames += w.frames
 		st.Records += w.records
 		addTableStats(&st.Table, &w.table.Stats)
 		addDecodeStats(&st.Decode, &w.dec.Stats)

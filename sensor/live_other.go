@@ -13,7 +13,7 @@ type liveSource struct{ ws []*liveWorker }
 
 type liveWorker struct {
 	*worker
-	frames atomic.Uint64
+	pubFrames atomic.Uint64
 }
 
 func openLive(LiveConfig, *core) (*liveSource, error) {

@@ -192,7 +192,7 @@ func (r *running) logStats(o RunOptions) {
 		var frames, packets, records, evicted uint64
 		var active int64
 		for _, w := range r.live.ws {
-			frames += w.frames.Load()
+			frames += w.pubFrames.Load()
 			packets += w.pub.packets.Load()
 			records += w.pub.records.Load()
 			evicted += w.pub.evicted.Load()

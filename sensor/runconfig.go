@@ -11,6 +11,7 @@ import (
 
 	"github.com/outflow-sensor/outflow/detect"
 	"github.com/outflow-sensor/outflow/enrich/feed"
+	"github.com/outflow-sensor/outflow/internal/fserr"
 	"github.com/outflow-sensor/outflow/internal/yamlcfg"
 	"gopkg.in/yaml.v3"
 )
@@ -111,7 +112,7 @@ var runKeys = map[string]bool{"Sources": true, "Outputs": true, "Logging": true}
 func LoadRunConfig(path string) (*RunConfig, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot read the config: %w", path, plainPathError(err))
+		return nil, fmt.Errorf("%s: cannot read the config: %w", path, fserr.Plain(err))
 	}
 	return ParseRunConfig(path, b)
 }
@@ -119,30 +120,12 @@ func LoadRunConfig(path string) (*RunConfig, error) {
 // ParseRunConfig is LoadRunConfig on bytes read already.
 func ParseRunConfig(name string, b []byte) (*RunConfig, error) {
 	c := DefaultRunConfig()
-	var root yaml.Node
-	if err := yaml.Unmarshal(b, &root); err != nil {
-		return nil, &yamlcfg.Error{File: name, Key: "(file)", Msg: err.Error()}
+	mine, rest, lines, err := splitTop(name, b)
+	if err != nil {
+		return nil, err
 	}
 	var errs []error
-	lines := map[string]int{}
-	var rest *yaml.Node
-	if len(root.Content) > 0 {
-		top := root.Content[0]
-		yamlcfg.KeyLines(top, "", lines)
-		// The sensor's keys are decoded here, the others handed to
-		// detect, each node keeping its lines.
-		mine := &yaml.Node{Kind: yaml.MappingNode, Line: top.Line}
-		rest = &yaml.Node{Kind: yaml.MappingNode, Line: top.Line}
-		for i := 0; i+1 < len(top.Content); i += 2 {
-			dst := rest
-			if runKeys[top.Content[i].Value] {
-				dst = mine
-			}
-			dst.Content = append(dst.Content, top.Content[i], top.Content[i+1])
-		}
-		if top.Kind != yaml.MappingNode {
-			mine, rest = top, nil
-		}
+	if mine != nil {
 		errs = append(errs, yamlcfg.Decode(name, mine, &c, "")...)
 	}
 	d, err := detect.ParseNode(name, rest)
@@ -155,6 +138,37 @@ func ParseRunConfig(name string, b []byte) (*RunConfig, error) {
 		return nil, errors.Join(yamlcfg.Locate(errs, lines)...)
 	}
 	return &c, nil
+}
+
+// splitTop parses a config file and splits its top-level mapping into the
+// sensor's keys (runKeys) and the rest, detect's, each node keeping its
+// lines, which are noted by key. A file whose top is not a mapping is all
+// the sensor's, whose decoder says what is wrong with it; an empty file is
+// neither's (nil, nil).
+func splitTop(name string, b []byte) (mine, rest *yaml.Node, lines map[string]int, err error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, nil, nil, &yamlcfg.Error{File: name, Key: "(file)", Msg: err.Error()}
+	}
+	lines = map[string]int{}
+	if len(root.Content) == 0 {
+		return nil, nil, lines, nil
+	}
+	top := root.Content[0]
+	yamlcfg.KeyLines(top, "", lines)
+	if top.Kind != yaml.MappingNode {
+		return top, nil, lines, nil
+	}
+	mine = &yaml.Node{Kind: yaml.MappingNode, Line: top.Line}
+	rest = &yaml.Node{Kind: yaml.MappingNode, Line: top.Line}
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		dst := rest
+		if runKeys[top.Content[i].Value] {
+			dst = mine
+		}
+		dst.Content = append(dst.Content, top.Content[i], top.Content[i+1])
+	}
+	return mine, rest, lines, nil
 }
 
 func unjoin(err error) []error {
@@ -260,36 +274,20 @@ func (c *RunConfig) check(file string) []error {
 	return errs
 }
 
-// plainPathError drops the Go operation and path from an *os.PathError.
-func plainPathError(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
 // LoadDetectConfig reads the detection keys of a config file, which may
 // be a whole run config: its Sources, Outputs and Logging are left to
 // `outflow run`, so one file serves every command.
 func LoadDetectConfig(path string) (*detect.Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot read the config: %w", path, plainPathError(err))
+		return nil, fmt.Errorf("%s: cannot read the config: %w", path, fserr.Plain(err))
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(b, &root); err != nil {
-		return nil, &yamlcfg.Error{File: path, Key: "(file)", Msg: err.Error()}
+	mine, rest, _, err := splitTop(path, b)
+	if err != nil {
+		return nil, err
 	}
-	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
-		return detect.ParseConfig(path, b)
-	}
-	top := root.Content[0]
-	rest := &yaml.Node{Kind: yaml.MappingNode, Line: top.Line}
-	for i := 0; i+1 < len(top.Content); i += 2 {
-		if !runKeys[top.Content[i].Value] {
-			rest.Content = append(rest.Content, top.Content[i], top.Content[i+1])
-		}
+	if mine != nil && rest == nil {
+		return detect.ParseConfig(path, b) // not a mapping: detect says so
 	}
 	return detect.ParseNode(path, rest)
 }
@@ -301,15 +299,6 @@ func IsRunConfig(path string) bool {
 	if err != nil {
 		return false
 	}
-	var root yaml.Node
-	if yaml.Unmarshal(b, &root) != nil || len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
-		return false
-	}
-	top := root.Content[0]
-	for i := 0; i+1 < len(top.Content); i += 2 {
-		if runKeys[top.Content[i].Value] {
-			return true
-		}
-	}
-	return false
+	mine, rest, _, err := splitTop(path, b)
+	return err == nil && rest != nil && len(mine.Content) > 0
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"slices"
 	"sort"
 	"time"
@@ -78,13 +79,20 @@ func (d *detectFlags) reload(e *env, det *sensor.Detection, homeFromFlag bool) {
 		e.log.Error("config reload refused; the running config stays in force", "config", d.Config, "err", err.Error())
 		return
 	}
-	home := det.Config.HomePrefixes()
-	if !homeFromFlag && !slices.Equal(cfg.HomePrefixes(), home) {
-		e.log.Warn("HomeNets changed; it takes effect at the next start", "config", d.Config)
+	putInForce(e, d.Config, det, cfg, det.Config.HomePrefixes(), !homeFromFlag)
+}
+
+// putInForce puts a reloaded detection config in force in the running
+// analytics (det may be nil: no analytics run), with the home networks the
+// sensor started with: every record already written was classified by
+// them. A change to them is said to need a restart, when warnHome.
+func putInForce(e *env, path string, det *sensor.Detection, cfg *detect.Config, home []netip.Prefix, warnHome bool) {
+	if warnHome && !slices.Equal(cfg.HomePrefixes(), home) {
+		e.log.Warn("HomeNets changed; it takes effect at the next start", "config", path)
 	}
 	cfg.SetHomeNets(home)
-	if det.Reconfigure(cfg) {
-		e.log.Info("config reloaded", "config", d.Config)
+	if det != nil && det.Reconfigure(cfg) {
+		e.log.Info("config reloaded", "config", path)
 	}
 }
 

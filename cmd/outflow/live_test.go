@@ -99,6 +99,18 @@ func TestLiveMatchesReplay(t *testing.T) {
 	}
 }
 
+// startIn starts a program in a network namespace, killed when the test
+// ends.
+func startIn(t *testing.T, ns string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd
+}
+
 // veth makes two network namespaces, named from prefix and id, joined by a
 // veth pair whose ends are up (lo too), and removes them when the test
 // ends. Addresses, when given, are put on the ends (a /24 each).
@@ -224,22 +236,14 @@ func TestLiveOnHost(t *testing.T) {
 	// The web server takes 100 ms to answer, as a server across the
 	// Internet would; between namespaces it would take 1 ms, less than the
 	// capture needs to hand over a connection's first packet.
-	srv := exec.Command("ip", "netns", "exec", b, "python3", "-c",
+	startIn(t, b, "python3", "-c",
 		"import http.server,time,functools\n"+
 			"class H(http.server.SimpleHTTPRequestHandler):\n"+
 			" def do_GET(self):\n  time.sleep(0.1)\n  super().do_GET()\n"+
 			"http.server.ThreadingHTTPServer(('"+server+"',8080),functools.partial(H,directory='"+www+"')).serve_forever()\n")
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
-	sink := exec.Command("ip", "netns", "exec", b, "python3", "-c",
+	startIn(t, b, "python3", "-c",
 		"import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('"+server+"',9000))\ns.listen(16)\n"+
 			"while True:\n c,_=s.accept()\n c.recv(4096)\n c.close()\n")
-	if err := sink.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sink.Process.Kill(); sink.Wait() })
 
 	out, alertsOut, cfg := filepath.Join(dir, "live.json"), filepath.Join(dir, "alerts.json"), filepath.Join(dir, "outflow.yaml")
 	// Detection runs live too: with no history to wait for, every program
@@ -432,15 +436,11 @@ func TestLiveNoSplit(t *testing.T) {
 	if err := os.Truncate(filepath.Join(www, "big"), 1<<40); err != nil {
 		t.Fatal(err)
 	}
-	srv := exec.Command("ip", "netns", "exec", b, "python3", "-c",
+	startIn(t, b, "python3", "-c",
 		"import http.server,functools\n"+
 			"class H(http.server.SimpleHTTPRequestHandler):\n"+
 			" def log_message(self,*a): pass\n"+
 			"http.server.ThreadingHTTPServer(('"+server+"',8080),functools.partial(H,directory='"+www+"')).serve_forever()\n")
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
 	small := "http://" + server + ":8080/small"
 	for i := 0; ; i++ {
 		if exec.Command("ip", "netns", "exec", a, "curl", "-s", "-o", "/dev/null", small).Run() == nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"strings"
 
 	"github.com/outflow-sensor/outflow/sensor"
@@ -153,16 +152,10 @@ func (c *runCmd) reload(e *env, running *sensor.RunConfig, det *sensor.Detection
 		e.log.Error("config reload refused; the running config stays in force", "config", c.Config, "err", err.Error())
 		return running
 	}
-	if !slices.Equal(rc.Detect.HomePrefixes(), running.Detect.HomePrefixes()) {
-		e.log.Warn("HomeNets changed; it takes effect at the next start", "config", c.Config)
-	}
-	rc.Detect.SetHomeNets(running.Detect.HomePrefixes())
 	if !sameRun(rc, running) {
 		e.log.Warn("Sources, Outputs or Logging changed; they take effect at the next start", "config", c.Config)
 	}
-	if det != nil && det.Reconfigure(rc.Detect) {
-		e.log.Info("config reloaded", "config", c.Config)
-	}
+	putInForce(e, c.Config, det, rc.Detect, running.Detect.HomePrefixes(), true)
 	rc.Sources, rc.Outputs, rc.Logging = running.Sources, running.Outputs, running.Logging
 	return rc
 }

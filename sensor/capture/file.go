@@ -16,6 +16,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/pcapgo"
 	"github.com/outflow-sensor/outflow/flows"
+	"github.com/outflow-sensor/outflow/internal/fserr"
 )
 
 // Reasons a capture file is refused or ends early; test with errors.Is.
@@ -153,11 +154,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 func OpenFile(path string) (*FileSource, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err // the path is named once, in words
-		}
-		return nil, fmt.Errorf("%s: cannot open the capture: %w", path, err)
+		return nil, fmt.Errorf("%s: cannot open the capture: %w", path, fserr.Plain(err))
 	}
 	s := &FileSource{path: path, f: f}
 	if fi, err := f.Stat(); err == nil {

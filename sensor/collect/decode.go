@@ -31,9 +31,6 @@ type Decoder struct {
 	cfg       Config
 	exporters map[netip.Addr]*exporter
 	Stats     map[netip.Addr]*ExporterStats
-	// Refused counts datagrams from exporters beyond MaxExporters (none
-	// since exporters are evicted to make room; kept for its readers).
-	Refused uint64
 	// Evicted counts exporters forgotten to make room for a new one.
 	Evicted uint64
 	samples []RawSample
@@ -114,10 +111,6 @@ func (d *Decoder) evict() {
 func (d *Decoder) Decode(from netip.Addr, datagram []byte, out []Record) (recs []Record, err error) {
 	from = from.Unmap()
 	e := d.exporter(from)
-	if e == nil {
-		d.Refused++
-		return out, &Error{Exporter: from, Reason: ReasonTooManyExporters, Err: errors.New("exporter limit reached")}
-	}
 	d.clock++
 	e.seen = d.clock
 	e.stats.Datagrams++

@@ -11,18 +11,17 @@ type Reason uint8
 
 // Reasons, counted per exporter.
 const (
-	ReasonNone             Reason = iota
-	ReasonGarbage                 // not a NetFlow, IPFIX or sFlow datagram
-	ReasonTruncated               // a header or set runs past the datagram
-	ReasonMalformed               // goflow2 refused a set or record
-	ReasonNoTemplate              // data for a template never seen, dropped when the hold was full
-	ReasonTemplateFlood           // more templates than an exporter may hold
-	ReasonTooManyExporters        // an exporter beyond MaxExporters
-	ReasonPanic                   // the decoder panicked; recovered
+	ReasonNone          Reason = iota
+	ReasonGarbage              // not a NetFlow, IPFIX or sFlow datagram
+	ReasonTruncated            // a header or set runs past the datagram
+	ReasonMalformed            // goflow2 refused a set or record
+	ReasonNoTemplate           // data for a template never seen, dropped when the hold was full
+	ReasonTemplateFlood        // more templates than an exporter may hold
+	ReasonPanic                // the decoder panicked; recovered
 	numReasons
 )
 
-var reasonNames = [...]string{"", "garbage", "truncated", "malformed", "no_template", "template_flood", "too_many_exporters", "panic"}
+var reasonNames = [...]string{"", "garbage", "truncated", "malformed", "no_template", "template_flood", "panic"}
 
 func (r Reason) String() string {
 	if int(r) < len(reasonNames) {

@@ -22,6 +22,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/outflow-sensor/outflow/internal/fserr"
 )
 
 // Config says where a Lines sink writes and how it buffers.
@@ -155,7 +157,7 @@ func (l *Lines) open() error {
 	}
 	f, err := os.OpenFile(l.cfg.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, l.cfg.Mode)
 	if err != nil {
-		return fmt.Errorf("cannot open %s for writing: %w", l.cfg.Path, plainErr(err))
+		return fmt.Errorf("cannot open %s for writing: %w", l.cfg.Path, fserr.Plain(err))
 	}
 	l.w, l.f = f, f
 	l.size, l.opened = 0, time.Now()
@@ -241,7 +243,7 @@ func (l *Lines) flushLocked() error {
 		l.buf = append(l.buf[:0], l.buf[n:]...)
 	}
 	if err != nil {
-		l.fail(fmt.Errorf("writing %s: %w", l.Name(), plainErr(err)))
+		l.fail(fmt.Errorf("writing %s: %w", l.Name(), fserr.Plain(err)))
 		return err
 	}
 	if l.failing != nil {
@@ -275,7 +277,7 @@ func (l *Lines) rotate() {
 		dst = fmt.Sprintf("%s.%s-%d", l.cfg.Path, stamp, i)
 	}
 	if err := os.Rename(l.cfg.Path, dst); err != nil {
-		l.fail(fmt.Errorf("rotating %s: %w", l.cfg.Path, plainErr(err)))
+		l.fail(fmt.Errorf("rotating %s: %w", l.cfg.Path, fserr.Plain(err)))
 	} else {
 		l.st.Rotations++
 	}
@@ -351,7 +353,7 @@ func (l *Lines) Stop() error {
 		l.w, l.f = nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", l.Name(), plainErr(err))
+		return fmt.Errorf("%s: %w", l.Name(), fserr.Plain(err))
 	}
 	return nil
 }
@@ -364,14 +366,4 @@ func (l *Lines) Stats() Stats {
 	s.Name = l.Name()
 	s.Pending = len(l.buf)
 	return s
-}
-
-// plainErr drops the Go operation and path from an *os.PathError: callers
-// name the file themselves, in words.
-func plainErr(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }

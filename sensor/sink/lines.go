@@ -55,13 +55,19 @@ type Config struct {
 // Stats is what a sink counted since it started.
 type Stats struct {
 	Name      string // the destination: a path, or stdout
-	Lines     uint64 // written to the destination
+	Lines     uint64 // records written to (or taken by) the destination
 	Bytes     uint64
 	Dropped   uint64 // lines lost: the destination failed and the buffer was full
 	Errors    uint64 // failed writes or opens
 	Reopens   uint64
 	Rotations uint64
 	Pending   int // bytes waiting in the buffer
+	// A Delivery sink's: records waiting in memory, sends tried again,
+	// and the records and bytes waiting in its spool on disk.
+	Queued     int
+	Retries    uint64
+	Spooled    int
+	SpoolBytes int64
 }
 
 // Lines is a sink of whole lines. It is safe for concurrent use; its

@@ -44,6 +44,7 @@ type Engine struct {
 	last     int64                // the latest of them
 	seen     map[flowID][2]uint64 // interim records' counts, so the next adds only the difference
 	top      *topHosts
+	fleet    *fleetState // nil: a lone sensor (fleet.go)
 	Stats    Stats
 	flowAn   []flowAnalytic
 	scratch  rec // the value being written

@@ -125,8 +125,10 @@ func (e *Engine) prevalence(v *view, t time.Time) (n int, first time.Time, known
 	defer func() { e.hostsBuf = hosts[:0] }()
 	kept := hosts[:0]
 	found, changed := false, false
+	var was int64 // the host's last-seen before this flow, for the fleet
 	for _, s := range hosts {
 		if s.h == h {
+			was = s.last
 			// Last-seen times are kept to the hour: a host that talks to
 			// a destination all day rewrites it once an hour, not per flow.
 			if now-s.last > int64(time.Hour) {
@@ -157,6 +159,9 @@ func (e *Engine) prevalence(v *view, t time.Time) (n int, first time.Time, known
 		r.b = binary.LittleEndian.AppendUint64(r.b, uint64(s.last))
 	}
 	e.st.setKey(key, t.Add(e.cfg.Baseline.TrainingPeriod.D()), r.b)
+	if e.fleet != nil && (!found || dayOf(time.Unix(0, was)) != dayOf(t)) {
+		e.observePrevalence(key[len("pv|"):], h, first, t) // once per host, destination and day
+	}
 	return len(kept), first, known
 }
 

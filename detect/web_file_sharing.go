@@ -37,6 +37,9 @@ func (webFileSharing) flow(e *Engine, f *Flow, v *view) {
 	if ok {
 		fileSharing = true
 		e.top.add(dayOf(f.End), v.hostIP(), e.cfg.PeerGroup(v.inside.Addr()), v.out)
+		if e.fleet != nil {
+			e.uploaded(v.hostIP())
+		}
 	}
 	dyn := v.dyn
 	if v.out >= minUploadFlow {
@@ -80,6 +83,9 @@ func firstUpload(e *Engine, f *Flow, v *view, cat, dom string, fileSharing bool,
 	hist := "wfs|hist|" + v.hostIP()
 	_, had := e.st.get(hist, f.End)
 	e.st.set(hist, f.End.Add(c.UploadHistory.D()), nil)
+	if e.fleet != nil {
+		e.observeFirstUpload(v.hostIP(), f.End)
+	}
 	if had || !e.active() {
 		return
 	}
@@ -151,6 +157,9 @@ func toolSends(e *Engine, f *Flow, v *view) {
 // and of each peer group.
 func (e *Engine) endDay(t time.Time) {
 	c := &e.cfg.WebFileSharing
+	if e.fleet != nil {
+		e.fleetEndDay(t) // the other sensors' totals join the ranking
+	}
 	if !c.Enabled || c.TopN == 0 || e.top.day != dayOf(t) || len(e.top.bytes) == 0 {
 		return
 	}
@@ -160,6 +169,9 @@ func (e *Engine) endDay(t time.Time) {
 		for i, h := range hosts {
 			if i >= c.TopN || e.top.bytes[h] < 1<<20 {
 				break
+			}
+			if e.fleet.remoteOnly(h) {
+				continue // ranked here, reported by the sensor that saw it
 			}
 			scope := "the organisation"
 			analytic := "top_file_sharing_org"

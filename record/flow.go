@@ -136,3 +136,16 @@ func (c *CommunityID) IsZero() bool { return c.n == 0 }
 
 // Is compares with a string without making one.
 func (c *CommunityID) Is(s string) bool { return string(c.b[:c.n]) == s }
+
+// HomeHost is the flow's end in the home networks: the originator, unless
+// only the responder is home; not valid when neither end is. Sinks key
+// records by it, so one host's records stay together (a Kafka partition).
+func (f *Flow) HomeHost() netip.Addr {
+	switch f.Direction {
+	case Outbound, Internal:
+		return f.Orig.Addr().Unmap()
+	case Inbound:
+		return f.Resp.Addr().Unmap()
+	}
+	return netip.Addr{}
+}

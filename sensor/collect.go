@@ -72,16 +72,22 @@ type collectSource struct {
 	cfg     CollectConfig
 	sh      *core
 	conns   []net.PacketConn
-	readers []*udpReader // with the kernel's drop counts
-	// What the decoding goroutine last published, for the statistics
-	// lines.
-	pub struct{ datagrams, records, flows, errors atomic.Uint64 }
+	readers []*udpReader // with the kernel's drop counts; one per conn, made at open
+	// What the decoding goroutine last published, for snapshots.
+	pub struct {
+		datagrams, records, flows atomic.Uint64
+		errors                    [collect.NumReasons]atomic.Uint64
+	}
 }
 
-type collectCounts struct{ datagrams, records, flows, errors, kernelDrops uint64 }
-
-func (s *collectSource) counts() collectCounts {
-	return collectCounts{s.pub.datagrams.Load(), s.pub.records.Load(), s.pub.flows.Load(), s.pub.errors.Load(), s.kernelDrops()}
+// snapshot is what the listeners counted, as last published.
+func (s *collectSource) snapshot() *ListenerCounts {
+	c := &ListenerCounts{Datagrams: s.pub.datagrams.Load(), Records: s.pub.records.Load(), Flows: s.pub.flows.Load(),
+		KernelDrops: s.kernelDrops()}
+	for r := range c.DecodeErrors {
+		c.DecodeErrors[r] = s.pub.errors[r].Load()
+	}
+	return c
 }
 
 // kernelDrops sums what the kernel dropped on the listeners' sockets.
@@ -93,18 +99,22 @@ func (s *collectSource) kernelDrops() uint64 {
 	return n
 }
 
-// publish copies the pipeline's counts for other goroutines to read.
+// publish copies the pipeline's counts for other goroutines to read. An
+// exporter forgotten to make room for new ones takes its error counts
+// with it.
 func (s *collectSource) publish(p *exportPipeline) {
 	s.pub.datagrams.Store(p.st.Datagrams)
 	s.pub.records.Store(p.st.Records)
 	s.pub.flows.Store(p.st.Flows)
-	var e uint64
+	var e [collect.NumReasons]uint64
 	for _, x := range p.dec.Stats {
-		for _, n := range x.Errors {
-			e += n
+		for r, n := range x.Errors {
+			e[r] += n
 		}
 	}
-	s.pub.errors.Store(e)
+	for r, n := range e {
+		s.pub.errors[r].Store(n)
+	}
 }
 
 // openCollect binds the listeners.
@@ -131,6 +141,7 @@ func openCollect(cfg CollectConfig, sh *core) (*collectSource, error) {
 			_ = uc.SetReadBuffer(16 << 20)
 		}
 		s.conns = append(s.conns, c)
+		s.readers = append(s.readers, newUDPReader(c))
 		addrs = append(addrs, c.LocalAddr())
 	}
 	if cfg.Ready != nil {
@@ -151,9 +162,8 @@ func (s *collectSource) run(ctx context.Context) ExportStats {
 		free <- make([]byte, 65536)
 	}
 	var readers sync.WaitGroup
-	for _, c := range s.conns {
-		r := newUDPReader(c)
-		s.readers = append(s.readers, r)
+	for i, c := range s.conns {
+		r := s.readers[i]
 		readers.Add(1)
 		go func(c net.PacketConn) {
 			defer readers.Done()

@@ -18,10 +18,13 @@ import (
 // coreConfig says what the stages after the sources are: where records
 // go, and what enriches and judges them.
 type coreConfig struct {
-	Flows   io.Writer
-	Log     *slog.Logger
-	Inspect bool // payload inspection is on: DNS answers name flows
-	Detect  *Detection
+	// Flows receives JSON lines (a test, a pipe); FlowOutputs are the
+	// configured outputs, each in its format.
+	Flows       io.Writer
+	FlowOutputs []Output
+	Log         *slog.Logger
+	Inspect     bool // payload inspection is on: DNS answers name flows
+	Detect      *Detection
 	// HostEventFiles are read whole before any traffic (a lab replay);
 	// HostEventSources are followed while the sensor runs.
 	HostEventFiles   []string
@@ -41,7 +44,8 @@ type coreConfig struct {
 // its own workers and record stages on top of it. New starts them; close
 // stops them in reverse, after every source has stopped.
 type core struct {
-	out     *lineWriter
+	outs    []Output
+	out     *lineWriter // Flows, when given
 	names   *dnscache.Cache
 	det     *detector
 	joiner  joiner // nil when nothing attributes processes
@@ -58,15 +62,13 @@ type core struct {
 // newCore starts the shared stages. Host-event files are read before it
 // returns; sources are followed until close.
 func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
-	if cfg.Flows == nil {
-		cfg.Flows = io.Discard
-	}
 	if cfg.Log == nil {
 		cfg.Log = logger(nil, nil)
 	}
 	// Bad input is logged a few times per kind and minute, then counted.
 	log := slog.New(newLimitedHandler(cfg.Log.Handler(), problemBurst, time.Minute))
-	sh := &core{out: &lineWriter{w: cfg.Flows}, log: log, records: cfg.Records}
+	sh := &core{log: log, records: cfg.Records}
+	sh.outs, sh.out = outputsOf(cfg.Flows, cfg.FlowOutputs)
 	if cfg.Inspect {
 		sh.names = dnscache.New(dnscache.DefaultConfig())
 	}
@@ -78,7 +80,11 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 				return nil, err
 			}
 		}
-		sh.det = startDetection(cfg.Detect, log)
+		det, err := startDetection(cfg.Detect, log)
+		if err != nil {
+			return nil, err
+		}
+		sh.det = det
 	}
 	var js joiners
 	if cfg.OnHost {
@@ -128,7 +134,7 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 // stage returns a record stage writing into the core: one per goroutine
 // that makes records.
 func (sh *core) stage() recordStage {
-	return recordStage{procs: sh.joiner, det: sh.det, buf: make([]byte, 0, 1<<16), out: sh.out.write, tap: sh.records}
+	return recordStage{procs: sh.joiner, det: sh.det, outs: encoders(sh.outs), tap: sh.records}
 }
 
 // logger is the logger a stage was given, else a text logger on errs
@@ -177,8 +183,13 @@ func (sh *core) close() (coreStats, error) {
 	if sh.det != nil {
 		ds, err := sh.det.close()
 		st.Detect = &ds
-		errs = append(errs, err, sh.det.out.err)
+		errs = append(errs, err)
+		if sh.det.out != nil {
+			errs = append(errs, sh.det.out.err)
+		}
 	}
-	errs = append(errs, sh.out.err)
+	if sh.out != nil {
+		errs = append(errs, sh.out.err)
+	}
 	return st, errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package sensor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/outflow-sensor/outflow/detect"
+	"github.com/outflow-sensor/outflow/fleet"
 )
 
 // Detection runs the analytics on a sensor's flows and host events.
@@ -20,8 +22,14 @@ type Detection struct {
 	// at the end.
 	StatePath string
 	SaveEvery time.Duration
-	Alerts    io.Writer
-	running   atomic.Pointer[detect.Engine]
+	// Alerts receives JSON lines (a test, a pipe); AlertOutputs are the
+	// configured outputs, each in its format.
+	Alerts       io.Writer
+	AlertOutputs []Output
+	// Fleet, when set, shares what the learning analytics know with the
+	// other sensors through Kafka (docs/fleet.md).
+	Fleet   *fleet.Config
+	running atomic.Pointer[detect.Engine]
 }
 
 // Reconfigure puts a new compiled config in force in the running
@@ -39,6 +47,7 @@ func (d *Detection) Reconfigure(cfg *detect.Config) bool {
 // DetectStats is what detection counted.
 type DetectStats struct {
 	detect.Stats
+	Fleet        *fleet.Stats // nil for a lone sensor
 	StateEntries uint64
 	StateBytes   uint64
 }
@@ -47,8 +56,8 @@ type DetectStats struct {
 type detector struct {
 	eng  *detect.Engine
 	cfg  *Detection
-	out  *lineWriter
-	buf  []byte
+	out  *lineWriter // Alerts, when given
+	outs []encoder
 	stop chan struct{}
 	wg   sync.WaitGroup
 	log  *slog.Logger
@@ -58,6 +67,8 @@ type detector struct {
 	batches *queue[[]detect.Flow] // record stages → the analytics: blocks
 	free    chan []detect.Flow
 	done    chan struct{}
+	fleet   *fleet.Fleet // nil: a lone sensor
+	alerts  alertCounts  // by analytic and severity, for snapshots
 }
 
 const detectBatchLen = 256
@@ -93,10 +104,7 @@ func (x *detector) run() {
 	}
 }
 
-func startDetection(d *Detection, log *slog.Logger) *detector {
-	if d.Alerts == nil {
-		d.Alerts = io.Discard
-	}
+func startDetection(d *Detection, log *slog.Logger) (*detector, error) {
 	maxBytes := int(d.Config.State.MaxBytes)
 	if maxBytes == 0 {
 		maxBytes = 64 << 20
@@ -114,13 +122,33 @@ func startDetection(d *Detection, log *slog.Logger) *detector {
 	} else {
 		st = detect.NewState(maxBytes)
 	}
-	x := &detector{cfg: d, out: &lineWriter{w: d.Alerts}, stop: make(chan struct{}), log: log, st: st,
+	outs, lw := outputsOf(d.Alerts, d.AlertOutputs)
+	x := &detector{cfg: d, out: lw, outs: encoders(outs), stop: make(chan struct{}), log: log, st: st,
 		batches: newQueue[[]detect.Flow]("records→detection", Block, 8), free: make(chan []detect.Flow, 16), done: make(chan struct{})}
 	x.eng = detect.New(d.Config, st, nil, func(a *detect.Alert) {
-		x.buf = a.AppendJSON(x.buf[:0])
-		x.out.write(x.buf)
+		x.alerts.add(a)
+		// An alert goes out at once: it is rare, and waited for.
+		for i := range x.outs {
+			x.outs[i].alert(a)
+			x.outs[i].flush()
+		}
 	})
 	d.running.Store(x.eng)
+	if d.Fleet != nil {
+		// The fleet's baseline is caught up before any flow is judged,
+		// within the fleet's CatchUp; Kafka being down is not an error.
+		fc := *d.Fleet
+		fc.Logger = log
+		fl, err := fleet.New(fc, x.eng)
+		if err == nil {
+			err = fl.Start(context.Background())
+		}
+		if err != nil {
+			d.running.Store(nil)
+			return nil, fmt.Errorf("joining the fleet: %w", err)
+		}
+		x.fleet = fl
+	}
 	go x.run()
 	if d.StatePath != "" && d.SaveEvery > 0 {
 		x.wg.Add(1)
@@ -140,7 +168,7 @@ func startDetection(d *Detection, log *slog.Logger) *detector {
 			}
 		}()
 	}
-	return x
+	return x, nil
 }
 
 // close ends the last day, saves the state and returns the counts. The
@@ -148,6 +176,14 @@ func startDetection(d *Detection, log *slog.Logger) *detector {
 func (x *detector) close() (DetectStats, error) {
 	x.batches.close()
 	<-x.done
+	var fs *fleet.Stats
+	if x.fleet != nil {
+		// What this sensor learnt last reaches the fleet before the
+		// state is saved.
+		x.fleet.Stop()
+		st := x.fleet.Stats()
+		fs = &st
+	}
 	x.cfg.running.Store(nil)
 	close(x.stop)
 	x.wg.Wait()
@@ -158,5 +194,5 @@ func (x *detector) close() (DetectStats, error) {
 			err = fmt.Errorf("saving state: %w", err)
 		}
 	}
-	return DetectStats{Stats: x.eng.Stats, StateEntries: x.st.Entries(), StateBytes: x.st.Bytes()}, err
+	return DetectStats{Stats: x.eng.Stats, StateEntries: x.st.Entries(), StateBytes: x.st.Bytes(), Fleet: fs}, err
 }

@@ -148,9 +148,11 @@ func (s *dirSource) read(ctx context.Context, path string) {
 	s.st.Records += st.Records
 	addDecodeStats(&s.st.Decode, &st.Decode)
 	addTableStats(&s.st.Table, &st.Table)
+	s.st.Inspect.Add(&st.Inspect)
 }
 
-// DirectoryStats is what a watched directory's source counted.
+// DirectoryStats is what a watched directory's source counted. A file's
+// counts are added when it has been read whole.
 type DirectoryStats struct {
 	Path       string
 	Files      uint64
@@ -160,6 +162,7 @@ type DirectoryStats struct {
 	Records    uint64
 	Decode     flows.DecodeStats
 	Table      flows.TableStats
+	Inspect    flows.InspectStats
 }
 
 // stats returns the counts so far.

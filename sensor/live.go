@@ -26,49 +26,78 @@ type liveSource struct {
 
 type liveWorker struct {
 	*worker
-	srcs   []*capture.AFPacketSource
-	dec    *flows.Decoder
-	frames uint64 // the worker's own count: no atomic on the per-frame path
-	// What the worker last published of its frames, its sockets' kernel
-	// counters and its decoder's errors, for the statistics lines.
-	pubFrames, kpackets, kdrops, decodeErrors atomic.Uint64
+	srcs []*capture.AFPacketSource
+	dec  *flows.Decoder
+	// The worker's own counts of what it read from each interface
+	// (srcs[i]): plain fields, no atomic on the per-frame path.
+	ifaces []frameCounts
+	// What the worker last published, once a second, for snapshots: per
+	// interface its frames, bytes and its socket's kernel counters, and
+	// its decoder's errors by reason and its table's handshakes.
+	pubIfaces     []pubInterface
+	pubDecode     [flows.NumReasons]atomic.Uint64
+	pubHandshakes struct{ clientHellos, serverHellos, quicFlows, quicHellos atomic.Uint64 }
 }
+
+// frameCounts are the frames and bytes (as captured) one worker read from
+// one interface.
+type frameCounts struct{ frames, bytes uint64 }
+
+// pubInterface is what a worker last published of one interface.
+type pubInterface struct{ frames, bytes, kpackets, kdrops atomic.Uint64 }
 
 // publishCounts reads the kernel's counters of the worker's sockets and
-// its decoder's errors; only the worker's goroutine calls it.
+// publishes them with the worker's own counts; only the worker's
+// goroutine calls it.
 func (w *liveWorker) publishCounts() {
-	w.pubFrames.Store(w.frames)
-	var p, d uint64
-	for _, src := range w.srcs {
+	for i, src := range w.srcs {
+		p := &w.pubIfaces[i]
+		p.frames.Store(w.ifaces[i].frames)
+		p.bytes.Store(w.ifaces[i].bytes)
 		if st, err := src.Stats(); err == nil {
-			p += st.Packets
-			d += st.Drops
+			p.kpackets.Store(st.Packets)
+			p.kdrops.Store(st.Drops)
 		}
 	}
-	w.kpackets.Store(p)
-	w.kdrops.Store(d)
-	var e uint64
-	for _, n := range w.dec.Stats.Errors {
-		e += n
+	for r, n := range w.dec.Stats.Errors {
+		w.pubDecode[r].Store(n)
 	}
-	w.decodeErrors.Store(e)
+	is := w.table.InspectStats()
+	h := &w.pubHandshakes
+	h.clientHellos.Store(is.ClientHellos)
+	h.serverHellos.Store(is.ServerHellos)
+	h.quicFlows.Store(is.QUIC)
+	h.quicHellos.Store(is.QUICHellos)
 }
 
-// kernelCounts sums what the workers last published.
-func (s *liveSource) kernelCounts() (packets, drops uint64) {
-	for _, w := range s.ws {
-		packets += w.kpackets.Load()
-		drops += w.kdrops.Load()
+// snapshot sums what the workers last published.
+func (s *liveSource) snapshot() *CaptureCounts {
+	c := &CaptureCounts{Interfaces: make([]InterfaceCounts, len(s.cfg.Interfaces))}
+	for n, iface := range s.cfg.Interfaces {
+		ic := &c.Interfaces[n]
+		ic.Name = iface
+		for _, w := range s.ws {
+			p := &w.pubIfaces[n]
+			ic.Packets += p.frames.Load()
+			ic.Bytes += p.bytes.Load()
+			ic.KernelPackets += p.kpackets.Load()
+			ic.KernelDrops += p.kdrops.Load()
+		}
 	}
-	return packets, drops
-}
-
-func (s *liveSource) decodeErrors() uint64 {
-	var n uint64
 	for _, w := range s.ws {
-		n += w.decodeErrors.Load()
+		c.FlowsActive += w.active.Load()
+		c.Records += w.pub.records.Load()
+		c.Evicted += w.pub.evicted.Load()
+		for r := range c.DecodeErrors {
+			c.DecodeErrors[r] += w.pubDecode[r].Load()
+		}
+		h := &w.pubHandshakes
+		c.Handshakes.ClientHellos += h.clientHellos.Load()
+		c.Handshakes.ServerHellos += h.serverHellos.Load()
+		c.Handshakes.QUICFlows += h.quicFlows.Load()
+		c.Handshakes.QUICHellos += h.quicHellos.Load()
 	}
-	return n
+	return c
 }
 
 // openLive opens the sockets: on return the capture is in force, so a
@@ -94,7 +123,7 @@ func openLive(cfg LiveConfig, sh *core) (*liveSource, error) {
 	s.ws = make([]*liveWorker, cfg.Workers)
 	for i := range s.ws {
 		s.ws[i] = &liveWorker{worker: newWorker(tableConfig{cfg.Table, cfg.Workers, cfg.HomeNets, cfg.CommunityIDSeed}, sh),
-			dec: flows.NewDecoder()}
+			dec: flows.NewDecoder(), ifaces: make([]frameCounts, len(cfg.Interfaces)), pubIfaces: make([]pubInterface, len(cfg.Interfaces))}
 	}
 	// One fanout group per interface, unique to this process. The group's
 	// sockets are opened together: none hands out a frame until all have
@@ -137,10 +166,11 @@ func (s *liveSource) run(ctx context.Context) {
 			var p capture.Packet
 			lastExpire := time.Now()
 			for ctx.Err() == nil {
-				for _, src := range w.srcs {
+				for n, src := range w.srcs {
 					err := src.Next(&p)
 					if err == nil {
-						w.frames++
+						w.ifaces[n].frames++
+						w.ifaces[n].bytes += uint64(len(p.Data))
 						pkts, _ := w.dec.DecodeWire(p.Data, p.CaptureInfo.Length, p.LinkType, p.CaptureInfo.Timestamp.UnixNano())
 						for j := range pkts {
 							q := &pkts[j]
@@ -191,7 +221,9 @@ func (s *liveSource) close() LiveStats {
 		st.Interfaces = append(st.Interfaces, is)
 	}
 	for _, w := range s.ws {
-		st.Frames += w.frames
+		for _, c := range w.ifaces {
+			st.Frames += c.frames
+		}
 		st.Records += w.records
 		addTableStats(&st.Table, &w.table.Stats)
 		addDecodeStats(&st.Decode, &w.dec.Stats)

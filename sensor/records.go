@@ -7,20 +7,19 @@ import (
 	"github.com/outflow-sensor/outflow/detect"
 	"github.com/outflow-sensor/outflow/enrich/process"
 	"github.com/outflow-sensor/outflow/record"
-	"github.com/outflow-sensor/outflow/sensor/encode"
 )
 
 // recordStage is where every record goes once its source has made it,
 // capture or export alike: the process at each end is joined, the
-// analytics get their view of it, and the sink's encoder writes it. One
+// analytics get their view of it, and each output's format encodes it for
+// its sinks. One
 // per goroutine; its buffers are reused, so steady state allocates only
 // what the analytics batch needs when the detector has none free.
 type recordStage struct {
 	procs   joiner    // host events or /proc, when given
 	det     *detector // the analytics, when enabled
 	dets    []detect.Flow
-	buf     []byte
-	out     func([]byte)
+	outs    []encoder
 	tap     func(*record.Flow) // sees every record before it is encoded
 	records uint64
 }
@@ -48,11 +47,19 @@ func (s *recordStage) add(f *record.Flow) {
 			s.dets = nil
 		}
 	}
-	s.buf = encode.AppendFlow(s.buf, f)
+	for i := range s.outs {
+		s.outs[i].flow(f)
+	}
 }
 
 // pending is how many bytes wait to be written.
-func (s *recordStage) pending() int { return len(s.buf) }
+func (s *recordStage) pending() int {
+	n := 0
+	for i := range s.outs {
+		n = max(n, len(s.outs[i].b.Data))
+	}
+	return n
+}
 
 // flush writes what was encoded and hands the analytics their batch.
 func (s *recordStage) flush() {
@@ -60,9 +67,8 @@ func (s *recordStage) flush() {
 		s.det.send(s.dets)
 		s.dets = nil
 	}
-	if len(s.buf) > 0 {
-		s.out(s.buf)
-		s.buf = s.buf[:0]
+	for i := range s.outs {
+		s.outs[i].flush()
 	}
 }
 

@@ -30,6 +30,7 @@ type ReplayConfig struct {
 	CommunityIDSeed uint16
 	Table           flows.Config
 	Flows           io.Writer // JSON lines; nil discards
+	FlowOutputs     []Output  // outputs in their own formats, beside Flows
 	// Errors receives one line per bad file or record, naming file and offset.
 	Errors io.Writer
 	// Log receives problems and notices (nil: a text logger on Errors).
@@ -79,7 +80,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 		cfg.Workers = 1
 	}
 	cfg.Log = logger(cfg.Log, cfg.Errors)
-	sh, err := newCore(ctx, coreConfig{Flows: cfg.Flows, Log: cfg.Log, Inspect: cfg.Table.Inspect.Enable,
+	sh, err := newCore(ctx, coreConfig{Flows: cfg.Flows, FlowOutputs: cfg.FlowOutputs, Log: cfg.Log, Inspect: cfg.Table.Inspect.Enable,
 		Detect: cfg.Detect, HostEventFiles: cfg.HostEvents, Records: cfg.Records})
 	if err != nil {
 		return ReplayStats{}, err

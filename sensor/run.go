@@ -18,7 +18,10 @@ import (
 // RunOptions are what the caller adds to a run config: the outputs it
 // opened and the detection it built from the config.
 type RunOptions struct {
+	// Flows receives JSON lines (a test, a pipe); FlowOutputs are the
+	// configured outputs, each in its format.
 	Flows         io.Writer
+	FlowOutputs   []Output
 	HostEventsOut io.Writer
 	Detect        *Detection
 	// Log receives a warning per bad file, record or datagram, notices,
@@ -30,8 +33,17 @@ type RunOptions struct {
 	// once they are bound.
 	Listening func([]net.Addr)
 	// Outputs, when set, adds the outputs' own counts to the statistics
-	// lines.
+	// lines and snapshots; the FlowOutputs' and the Detect.AlertOutputs'
+	// sinks are counted without it. An output is counted once by name.
 	Outputs func() []sink.Stats
+	// Snapshots, when set, is called once every source is open (after
+	// Ready) with a function that takes a Snapshot of what the run has
+	// counted. take may be called from any goroutine, any number of
+	// times, during the run and after Run has returned: then it returns
+	// the final counts, with Stopped set (the outputs' counts are still
+	// read afresh, so an output flushed after the run is counted). A
+	// metrics server (sensor/metrics) serves it.
+	Snapshots func(take func() Snapshot)
 }
 
 // RunStats is what a run counted, per source.
@@ -51,7 +63,7 @@ type RunStats struct {
 func Run(ctx context.Context, rc *RunConfig, o RunOptions) (RunStats, error) {
 	o.Log = logger(o.Log, nil)
 	src := &rc.Sources
-	sh, err := newCore(ctx, coreConfig{Flows: o.Flows, Log: o.Log, Inspect: src.Inspect, Detect: o.Detect,
+	sh, err := newCore(ctx, coreConfig{Flows: o.Flows, FlowOutputs: o.FlowOutputs, Log: o.Log, Inspect: src.Inspect, Detect: o.Detect,
 		HostEventSources: src.HostEvents, OnHost: src.Capture.OnHost, HostEventsOut: o.HostEventsOut})
 	if err != nil {
 		return RunStats{}, err
@@ -89,6 +101,9 @@ func Run(ctx context.Context, rc *RunConfig, o RunOptions) (RunStats, error) {
 	if o.Ready != nil {
 		o.Ready()
 	}
+	if o.Snapshots != nil {
+		o.Snapshots(func() Snapshot { return r.snapshot(o) })
+	}
 	statsDone := make(chan struct{})
 	statsCtx, stopStats := context.WithCancel(ctx)
 	go func() {
@@ -100,6 +115,9 @@ func Run(ctx context.Context, rc *RunConfig, o RunOptions) (RunStats, error) {
 	<-statsDone
 	ss, err := sh.close()
 	st.HostEvents, st.OnHost, st.Detect = ss.HostEvents, ss.OnHost, ss.Detect
+	r.mu.Lock()
+	r.final = &ss
+	r.mu.Unlock()
 	r.logStats(o) // the last statistics line, at exit
 	return st, err
 }
@@ -110,8 +128,10 @@ type running struct {
 	live *liveSource
 	coll *collectSource
 	dirs []*dirSource
-	// collected is set when the collector has stopped.
+	// collected is set when the collector has stopped; final when the
+	// core has.
 	collected *ExportStats
+	final     *coreStats
 	mu        sync.Mutex
 }
 
@@ -185,43 +205,42 @@ func (r *running) report(ctx context.Context, every time.Duration, o RunOptions)
 	}
 }
 
-// logStats logs one line per source, one for the analytics and one for
-// the outputs, from counters the stages publish as they go.
+// logStats logs one line per source, one for the analytics and one per
+// output, from a snapshot.
 func (r *running) logStats(o RunOptions) {
-	if r.live != nil {
-		var frames, packets, records, evicted uint64
-		var active int64
-		for _, w := range r.live.ws {
-			frames += w.pubFrames.Load()
-			packets += w.pub.packets.Load()
-			records += w.pub.records.Load()
-			evicted += w.pub.evicted.Load()
-			active += w.active.Load()
+	s := r.snapshot(o)
+	if c := s.Capture; c != nil {
+		var frames, kpackets, kdrops uint64
+		for _, i := range c.Interfaces {
+			frames += i.Packets
+			kpackets += i.KernelPackets
+			kdrops += i.KernelDrops
 		}
-		kp, kd := r.live.kernelCounts()
-		o.Log.Info("statistics", "source", "capture", "frames", frames, "kernel_packets", kp, "kernel_drops", kd,
-			"decode_errors", r.live.decodeErrors(), "flows_active", active, "records", records, "evicted", evicted)
+		o.Log.Info("statistics", "source", "capture", "frames", frames, "kernel_packets", kpackets, "kernel_drops", kdrops,
+			"decode_errors", sumCounts(c.DecodeErrors[:]), "flows_active", c.FlowsActive, "records", c.Records, "evicted", c.Evicted)
 	}
-	if r.coll != nil {
-		c := r.coll.counts()
-		o.Log.Info("statistics", "source", "flow-listeners", "datagrams", c.datagrams, "records", c.records,
-			"flows", c.flows, "decode_errors", c.errors, "kernel_drops", c.kernelDrops)
+	if c := s.FlowListeners; c != nil {
+		o.Log.Info("statistics", "source", "flow-listeners", "datagrams", c.Datagrams, "records", c.Records,
+			"flows", c.Flows, "decode_errors", sumCounts(c.DecodeErrors[:]), "kernel_drops", c.KernelDrops)
 	}
-	for _, d := range r.dirs {
-		s := d.stats()
-		o.Log.Info("statistics", "source", "directory", "path", s.Path, "files", s.Files, "file_errors", s.FileErrors,
-			"frames", s.Frames, "records", s.Records)
+	for _, d := range s.Directories {
+		o.Log.Info("statistics", "source", "directory", "path", d.Path, "files", d.Files, "file_errors", d.FileErrors,
+			"frames", d.Packets, "records", d.Records)
 	}
-	if det := r.sh.det; det != nil {
-		s := det.eng.Snapshot()
-		q := det.batches.snapshot()
-		o.Log.Info("statistics", "source", "detection", "flows", s.Flows, "saas_events", s.Events, "alerts", s.Alerts,
-			"suppressed", s.Suppressed, "queue_depth", q.Depth, "queue_blocked", q.Blocked)
+	if d := s.Detect; d != nil {
+		o.Log.Info("statistics", "source", "detection", "flows", d.Flows, "saas_events", d.Events, "alerts", d.Alerts,
+			"suppressed", d.Suppressed, "queue_depth", d.QueueDepth, "queue_blocked", d.QueueBlocked)
 	}
-	if o.Outputs != nil {
-		for _, st := range o.Outputs() {
-			o.Log.Info("statistics", "source", "output", "output", st.Name, "lines", st.Lines, "dropped", st.Dropped,
-				"errors", st.Errors, "pending_bytes", st.Pending, "rotations", st.Rotations)
-		}
+	for _, st := range s.Outputs {
+		o.Log.Info("statistics", "source", "output", "output", st.Name, "lines", st.Lines, "dropped", st.Dropped,
+			"errors", st.Errors, "pending_bytes", st.Pending, "rotations", st.Rotations)
 	}
+}
+
+func sumCounts(ns []uint64) uint64 {
+	var t uint64
+	for _, n := range ns {
+		t += n
+	}
+	return t
 }

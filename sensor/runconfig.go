@@ -3,6 +3,7 @@ package sensor
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -11,8 +12,12 @@ import (
 
 	"github.com/outflow-sensor/outflow/detect"
 	"github.com/outflow-sensor/outflow/enrich/feed"
+	"github.com/outflow-sensor/outflow/fleet"
 	"github.com/outflow-sensor/outflow/internal/fserr"
 	"github.com/outflow-sensor/outflow/internal/yamlcfg"
+	"github.com/outflow-sensor/outflow/sensor/destination"
+	"github.com/outflow-sensor/outflow/sensor/encode"
+	"github.com/outflow-sensor/outflow/sensor/sink/kafka"
 	"gopkg.in/yaml.v3"
 )
 
@@ -23,6 +28,8 @@ type RunConfig struct {
 	Sources SourcesConfig `yaml:"Sources"`
 	Outputs OutputsConfig `yaml:"Outputs"`
 	Logging LoggingConfig `yaml:"Logging"`
+	Fleet   FleetConfig   `yaml:"Fleet"`
+	Metrics MetricsConfig `yaml:"Metrics"`
 	// Detect is the file's detection config, compiled.
 	Detect *detect.Config `yaml:"-"`
 }
@@ -76,16 +83,84 @@ type OutputsConfig struct {
 	// attribution found as host events, which replay --host-events reads.
 	HostEventsOut string          `yaml:"HostEventsOut"`
 	FlushInterval detect.Duration `yaml:"FlushInterval"`
+	// Spool is the directory where alerts for a receiver that is down wait
+	// on disk (each receiver has its own subdirectory), bounded by
+	// SpoolMaxBytes per receiver. Default: beside the state, STATE.spool.
+	Spool         string       `yaml:"Spool"`
+	SpoolMaxBytes detect.Bytes `yaml:"SpoolMaxBytes"`
 }
 
-// SinkConfig is one output: a JSON-lines file, or "-" for stdout.
+// SinkConfig is one output: a file or stdout (Path), or a receiver (URL),
+// in a Format.
 type SinkConfig struct {
+	// Path is a file, appended to and reopened on SIGHUP, or - for stdout.
 	Path string `yaml:"Path"`
+	// URL is a receiver: syslog+udp://, syslog+tcp://, syslog+tls://
+	// HOST:PORT, https://HOST/PATH (a webhook), kafka://BROKER,.../TOPIC.
+	URL string `yaml:"URL"`
+	// Format is json (Outflow's own, the default), ecs, or zeek (conn.log
+	// TSV, flows to a file or stdout only).
+	Format string `yaml:"Format"`
 	// RotateSize and RotateAge rotate a file by renaming it with the time
 	// of rotation (0: never); Keep bounds how many rotated files stay.
 	RotateSize detect.Bytes    `yaml:"RotateSize"`
 	RotateAge  detect.Duration `yaml:"RotateAge"`
 	Keep       int             `yaml:"Keep"`
+}
+
+// FleetConfig is how a sensor shares what the learning analytics know
+// (prevalence of destinations, uploads per host and day) with the other
+// sensors of its organisation, through Kafka (docs/fleet.md).
+type FleetConfig struct {
+	// URL is kafka://BROKER,.../PREFIX with the Kafka sink's options
+	// (tls, ca, sasl, user, password_file...); PREFIX starts the topics'
+	// names. Empty: the sensor learns alone.
+	URL string `yaml:"URL"`
+	// SensorID names this sensor in the fleet (default: the host name).
+	SensorID string `yaml:"SensorID"`
+	// CatchUp bounds how long a start waits to read what the fleet
+	// learnt before it judges flows.
+	CatchUp detect.Duration `yaml:"CatchUp"`
+}
+
+// FleetOf is the fleet client's config a FleetConfig names, nil when the
+// sensor learns alone; the TLS and SASL files are read here.
+func FleetOf(c FleetConfig) (*fleet.Config, error) {
+	if c.URL == "" {
+		return nil, nil
+	}
+	kc, err := kafka.ParseURL(c.URL)
+	if err != nil {
+		return nil, err
+	}
+	tc, mech, err := kc.Security()
+	if err != nil {
+		return nil, err
+	}
+	return &fleet.Config{Brokers: kc.Brokers, Topic: kc.Topic, SensorID: c.SensorID, TLS: tc, SASL: mech,
+		CatchUp: c.CatchUp.D()}, nil
+}
+
+// MetricsConfig is where Prometheus scrapes the sensor: /metrics, /healthz
+// and /readyz (docs/metrics.md).
+type MetricsConfig struct {
+	// Listen is HOST:PORT; a port alone (":9464") is loopback. Empty: no
+	// metrics. Another host is served only when named, since anyone who
+	// reaches the port reads what the sensor sees.
+	Listen string `yaml:"Listen"`
+}
+
+// MetricsAddr is the address metrics are served on, loopback when no host
+// is given, and whether another host was named on purpose.
+func MetricsAddr(listen string) (addr string, named bool, err error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", false, fmt.Errorf("%q: want HOST:PORT or :PORT", listen)
+	}
+	if host == "" {
+		return net.JoinHostPort("127.0.0.1", port), false, nil
+	}
+	return listen, true, nil
 }
 
 // LoggingConfig is how the sensor logs.
@@ -99,13 +174,13 @@ type LoggingConfig struct {
 func DefaultRunConfig() RunConfig {
 	return RunConfig{
 		Sources: SourcesConfig{StitchWindow: detect.Duration(time.Minute), Inspect: true},
-		Outputs: OutputsConfig{FlushInterval: detect.Duration(time.Second)},
+		Outputs: OutputsConfig{FlushInterval: detect.Duration(time.Second), SpoolMaxBytes: 256 << 20},
 		Logging: LoggingConfig{Level: "info", Format: "text", StatsInterval: detect.Duration(time.Minute)},
 	}
 }
 
 // runKeys are the top-level keys RunConfig reads; the rest are detect's.
-var runKeys = map[string]bool{"Sources": true, "Outputs": true, "Logging": true}
+var runKeys = map[string]bool{"Sources": true, "Outputs": true, "Logging": true, "Fleet": true, "Metrics": true}
 
 // LoadRunConfig reads a run config file. Every problem of the file is
 // reported, each with its line and key.
@@ -244,14 +319,30 @@ func (c *RunConfig) check(file string) []error {
 	}{{"Outputs.Flows", o.Flows}, {"Outputs.Alerts", o.Alerts}} {
 		for i, sc := range list.sinks {
 			k := fmt.Sprintf("%s[%d]", list.key, i)
-			if sc.Path == "" {
-				bad(k+".Path", "missing: a file, or - for stdout")
+			switch {
+			case sc.Path == "" && sc.URL == "":
+				bad(k, "names nowhere to write: give Path (a file, or - for stdout) or URL (a receiver)")
+			case sc.Path != "" && sc.URL != "":
+				bad(k, "give Path or URL, not both")
+			case sc.URL != "":
+				if err := checkReceiver(sc.URL); err != nil {
+					bad(k+".URL", "%v", err)
+				}
+				if sc.RotateSize > 0 || sc.RotateAge > 0 || sc.Keep > 0 {
+					bad(k, "RotateSize, RotateAge and Keep are for files")
+				}
 			}
 			if sc.RotateAge < 0 || sc.Keep < 0 {
 				bad(k, "RotateAge and Keep must not be negative")
 			}
 			if sc.Path == "-" && (sc.RotateSize > 0 || sc.RotateAge > 0) {
 				bad(k, "stdout cannot be rotated")
+			}
+			if err := checkFormat(sc, list.key == "Outputs.Alerts"); err != nil {
+				bad(k+".Format", "%v", err)
+			}
+			if sc.URL != "" && list.key == "Outputs.Alerts" && o.Spool == "" && (c.Detect == nil || c.Detect.State.Path == "") {
+				bad(k, "alerts to a receiver wait on disk while it is down: give Outputs.Spool (a directory) or State.Path")
 			}
 		}
 	}
@@ -260,6 +351,22 @@ func (c *RunConfig) check(file string) []error {
 	}
 	if o.FlushInterval <= 0 {
 		bad("Outputs.FlushInterval", "must be positive")
+	}
+	if f := c.Fleet; f.URL != "" {
+		if _, err := kafka.ParseURL(f.URL); err != nil {
+			bad("Fleet.URL", "%v", err)
+		}
+		if len(o.Alerts) == 0 {
+			bad("Fleet", "shares what the analytics learn: give Outputs.Alerts, which runs them")
+		}
+	}
+	if c.Fleet.CatchUp < 0 {
+		bad("Fleet.CatchUp", "must not be negative")
+	}
+	if m := c.Metrics.Listen; m != "" {
+		if _, _, err := MetricsAddr(m); err != nil {
+			bad("Metrics.Listen", "%v", err)
+		}
 	}
 	l := &c.Logging
 	if !strings.Contains(" debug info warn error ", " "+l.Level+" ") {
@@ -272,6 +379,38 @@ func (c *RunConfig) check(file string) []error {
 		bad("Logging.StatsInterval", "must not be negative (0: no statistics lines)")
 	}
 	return errs
+}
+
+// checkFormat says whether a sink can take records in its format.
+func checkFormat(sc SinkConfig, alerts bool) error {
+	if sc.Format == "" {
+		return nil
+	}
+	f, err := encode.ParseFormat(sc.Format)
+	switch {
+	case err != nil:
+		return err
+	case alerts && !f.CanAlerts():
+		return fmt.Errorf("%s has no form for alerts: want json or ecs", f)
+	case f.Header(time.Time{}) != nil && sc.URL != "":
+		return fmt.Errorf("%s is a file format (its header starts each file): want json or ecs for a receiver", f)
+	}
+	return nil
+}
+
+// checkReceiver says whether a URL names a receiver a sink can send to.
+func checkReceiver(u string) error {
+	_, err := destination.Check(u)
+	return err
+}
+
+// SpoolDir is the directory where alerts for receivers wait: Spool, else
+// beside the state.
+func (o *OutputsConfig) SpoolDir(statePath string) string {
+	if o.Spool != "" || statePath == "" {
+		return o.Spool
+	}
+	return filepath.Clean(statePath) + ".spool"
 }
 
 // LoadDetectConfig reads the detection keys of a config file, which may

@@ -19,8 +19,8 @@ func TestRunConfigProblems(t *testing.T) {
   Directories:
     - Pattern: "[x"
 Outputs:
-  Flows: [{Path: "-", RotateSize: 10MB}]
-  Alerts: [{}]
+  Flows: [{Path: "-", RotateSize: 10MB}, {URL: "syslog+tcp://127.0.0.1:6514", Format: zeek}, {URL: "ftp://x/y"}]
+  Alerts: [{}, {URL: "https://siem.example/in", Format: ecs}]
 Logging:
   Level: loud
 AN1511:
@@ -38,7 +38,10 @@ AN1511:
 		`run.yaml:8: Sources.Directories[0].Path: missing: the directory to watch`,
 		`run.yaml:8: Sources.Directories[0].Pattern: "[x" is not a shell pattern`,
 		`run.yaml:10: Outputs.Flows[0]: stdout cannot be rotated`,
-		`run.yaml:11: Outputs.Alerts[0].Path: missing: a file, or - for stdout`,
+		`run.yaml:10: Outputs.Flows[1].Format: zeek is a file format (its header starts each file): want json or ecs for a receiver`,
+		`run.yaml:10: Outputs.Flows[2].URL: "ftp://x/y": unknown receiver "ftp"`,
+		`run.yaml:11: Outputs.Alerts[0]: names nowhere to write: give Path (a file, or - for stdout) or URL (a receiver)`,
+		`run.yaml:11: Outputs.Alerts[1]: alerts to a receiver wait on disk while it is down: give Outputs.Spool (a directory) or State.Path`,
 		`run.yaml:13: Logging.Level: "loud": want debug, info, warn or error`,
 		`run.yaml:15: AN1511.ExfilVolumeTreshold: unknown key`,
 	}

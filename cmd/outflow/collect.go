@@ -48,7 +48,8 @@ func (c *collectCmd) run(e *env, outs *outputs) error {
 	rc.Sources.FlowListeners, rc.Sources.StitchWindow, rc.Sources.SamplingRate = c.Listen, detect.Duration(c.StitchWindow), c.SamplingRate
 	rc.Sources.HostEvents, rc.Sources.CommunityIDSeed = c.HostEvents, c.CommunityIDSeed
 	rc.Logging.StatsInterval = detect.Duration(c.StatsInterval)
-	return runFromFlags(e, outs, &rc, det, c.Flows, "", func() { c.reload(e, det, len(c.HomeNets) > 0) })
+	rc.Metrics.Listen = c.Metrics
+	return runFromFlags(e, outs, &rc, det, &c.recordFlags, "", func() { c.reload(e, det, len(c.HomeNets) > 0) })
 }
 
 func printExportSummary(w io.Writer, st *sensor.ExportStats) {

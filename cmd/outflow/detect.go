@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"sort"
 	"time"
@@ -15,15 +16,23 @@ import (
 
 // detectFlags are the detection options replay, live and collect share.
 type detectFlags struct {
-	Config    string         `placeholder:"FILE" help:"outflow.yaml: home networks, peer groups, analytics and their thresholds (default: the built-in defaults). Reloaded on SIGHUP."`
-	Alerts    string         `placeholder:"PATH|-" help:"Run the analytics and write alerts here, one JSON object per line: a file (appended to, reopened on SIGHUP), or - for stdout."`
-	State     string         `placeholder:"DIR" help:"Baselines, prevalence and dedup state: loaded at start, saved on a timer and at the end."`
-	SaveEvery *time.Duration `placeholder:"DURATION" help:"With --state: how often the state is saved (default: State.SaveEvery of --config, else 5m)."`
+	Config       string         `placeholder:"FILE" help:"outflow.yaml: home networks, peer groups, analytics and their thresholds (default: the built-in defaults). Reloaded on SIGHUP."`
+	Alerts       []string       `sep:"none" placeholder:"PATH|-|URL" help:"Run the analytics and write alerts here, one per line: a file (appended to, reopened on SIGHUP), - for stdout, or a receiver (as --flows); alerts for a receiver that is down wait in --spool. Repeat for several."`
+	AlertsFormat string         `default:"json" enum:"json,ecs" help:"The alerts' format: json (Outflow's) or ecs (Elastic Common Schema)."`
+	Spool        string         `placeholder:"DIR" help:"Where alerts for a receiver that is down wait on disk, delivered in order when it is back (default: beside --state, STATE.spool)."`
+	State        string         `placeholder:"DIR" help:"Baselines, prevalence and dedup state: loaded at start, saved on a timer and at the end."`
+	SaveEvery    *time.Duration `placeholder:"DURATION" help:"With --state: how often the state is saved (default: State.SaveEvery of --config, else 5m)."`
 }
 
 func (d *detectFlags) validate() error {
-	if d.Alerts == "" && d.State != "" {
+	if len(d.Alerts) == 0 && d.State != "" {
 		return errors.New("--state needs --alerts")
+	}
+	if len(d.Alerts) == 0 && d.Spool != "" {
+		return errors.New("--spool needs --alerts")
+	}
+	if err := checkTargets("--alerts", d.Alerts, d.AlertsFormat); err != nil {
+		return err
 	}
 	if d.SaveEvery != nil && *d.SaveEvery <= 0 {
 		return fmt.Errorf("--save-every must be positive, not %v", *d.SaveEvery)
@@ -46,12 +55,8 @@ func (d *detectFlags) detection(nets homeNets, outs *outputs) (*sensor.Detection
 	if len(nets) > 0 {
 		cfg.SetHomeNets(nets)
 	}
-	if d.Alerts == "" {
+	if len(d.Alerts) == 0 {
 		return nil, cfg, nil
-	}
-	out, err := outs.open(d.Alerts)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--alerts: %w", err)
 	}
 	every := 5 * time.Minute
 	if d.SaveEvery != nil {
@@ -63,7 +68,15 @@ func (d *detectFlags) detection(nets homeNets, outs *outputs) (*sensor.Detection
 	if path == "" {
 		path = cfg.State.Path
 	}
-	return &sensor.Detection{Config: cfg, StatePath: path, SaveEvery: every, Alerts: out}, cfg, nil
+	outs.spool = d.Spool
+	if outs.spool == "" && path != "" {
+		outs.spool = filepath.Clean(path) + ".spool"
+	}
+	alerts, err := outs.output("--alerts", true, targets(d.Alerts, d.AlertsFormat))
+	if err != nil {
+		return nil, nil, err
+	}
+	return &sensor.Detection{Config: cfg, StatePath: path, SaveEvery: every, AlertOutputs: alerts}, cfg, nil
 }
 
 // reload reads --config again (SIGHUP) and puts it in force in the

@@ -8,12 +8,16 @@ import (
 	"time"
 
 	"github.com/outflow-sensor/outflow/enrich/feed"
+	"github.com/outflow-sensor/outflow/sensor"
+	"github.com/outflow-sensor/outflow/sensor/destination"
+	"github.com/outflow-sensor/outflow/sensor/encode"
 )
 
 // recordFlags are the flow-record options every command that makes flows
 // shares.
 type recordFlags struct {
-	Flows           string        `default:"-" placeholder:"PATH|-" help:"Where flow records go, one JSON object per line: a file (appended to, reopened on SIGHUP), or - for stdout."`
+	Flows           []string      `default:"-" sep:"none" placeholder:"PATH|-|URL" help:"Where flow records go, one per line: a file (appended to, reopened on SIGHUP), - for stdout, or a receiver: syslog+udp://, syslog+tcp://, syslog+tls://HOST:PORT, https://HOST/PATH, kafka://BROKER,.../TOPIC. Repeat for several."`
+	FlowsFormat     string        `default:"json" enum:"json,ecs,zeek" help:"The flows' format: json (Outflow's), ecs (Elastic Common Schema), zeek (conn.log TSV, files only)."`
 	HomeNets        homeNets      `placeholder:"CIDR,..." help:"Internal prefixes, comma-separated (default: HomeNets of --config, else RFC 1918 and ULA)."`
 	CommunityIDSeed uint16        `placeholder:"N" help:"Community ID seed."`
 	FlushInterval   time.Duration `default:"1s" help:"The longest a written record or alert waits before it reaches its file."`
@@ -22,13 +26,46 @@ type recordFlags struct {
 // statsFlags are for commands that run until stopped.
 type statsFlags struct {
 	StatsInterval time.Duration `default:"1m" help:"How often a statistics line per source is logged (0: only at exit)."`
+	Metrics       string        `placeholder:"[HOST]:PORT" help:"Serve Prometheus metrics at /metrics, with /healthz and /readyz; a port alone is loopback, another host only when named."`
 }
 
 func (r *recordFlags) validate() error {
 	if r.FlushInterval <= 0 {
 		return fmt.Errorf("--flush-interval must be positive, not %v", r.FlushInterval)
 	}
-	return nil
+	return checkTargets("--flows", r.Flows, r.FlowsFormat)
+}
+
+// flowOutputs starts the --flows sinks.
+func (r *recordFlags) flowOutputs(outs *outputs) ([]sensor.Output, error) {
+	return outs.output("--flows", false, targets(r.Flows, r.FlowsFormat))
+}
+
+// targets are the places one flag names, in its format.
+func targets(to []string, format string) []target {
+	f, _ := encode.ParseFormat(format) // the flag's enum checked it
+	ts := make([]target, len(to))
+	for i, t := range to {
+		ts[i] = target{To: t, Format: f}
+	}
+	return ts
+}
+
+// checkTargets checks each receiver URL of a flag, and that a file format
+// goes to files.
+func checkTargets(flag string, to []string, format string) error {
+	var errs []error
+	for _, t := range to {
+		if !destination.IsReceiver(t) {
+			continue
+		}
+		if _, err := destination.Check(t); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", flag, err))
+		} else if format == "zeek" {
+			errs = append(errs, fmt.Errorf("%s %s: the zeek format is for files (its header starts each file): use json or ecs for a receiver", flag, t))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // homeNets is --home-nets: CIDR prefixes, comma-separated.

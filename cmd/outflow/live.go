@@ -48,5 +48,6 @@ func (c *liveCmd) run(e *env, outs *outputs) error {
 	rc.Sources.Capture = sensor.CaptureConfig{Interfaces: c.Interfaces, Workers: c.Workers, Filter: c.Filter, OnHost: c.OnHost}
 	rc.Sources.HostEvents, rc.Sources.Inspect, rc.Sources.CommunityIDSeed = c.HostEvents, c.Inspect, c.CommunityIDSeed
 	rc.Logging.StatsInterval = detect.Duration(c.StatsInterval)
-	return runFromFlags(e, outs, &rc, det, c.Flows, c.HostEventsOut, func() { c.reload(e, det, len(c.HomeNets) > 0) })
+	rc.Metrics.Listen = c.Metrics
+	return runFromFlags(e, outs, &rc, det, &c.recordFlags, c.HostEventsOut, func() { c.reload(e, det, len(c.HomeNets) > 0) })
 }

@@ -44,9 +44,9 @@ func (c *replayCmd) run(e *env, outs *outputs) error {
 	if err != nil {
 		return err
 	}
-	out, err := outs.open(c.Flows)
+	flowOuts, err := c.flowOutputs(outs)
 	if err != nil {
-		return fmt.Errorf("--flows: %w", err)
+		return err
 	}
 	outs.watchHangup(func() { c.reload(e, det, len(c.HomeNets) > 0) })
 	table := flows.DefaultConfig()
@@ -60,7 +60,7 @@ func (c *replayCmd) run(e *env, outs *outputs) error {
 		HomeNets:        dcfg.HomePrefixes(),
 		CommunityIDSeed: c.CommunityIDSeed,
 		Table:           table,
-		Flows:           out,
+		FlowOutputs:     flowOuts,
 		Log:             e.log,
 		Exports:         c.Exports,
 		ExportWindow:    c.StitchWindow,

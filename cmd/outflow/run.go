@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/outflow-sensor/outflow/sensor"
-	"github.com/outflow-sensor/outflow/sensor/sink"
+	"github.com/outflow-sensor/outflow/sensor/encode"
 )
 
 // runCmd is `outflow run --config outflow.yaml`: the sensor as a service,
@@ -30,11 +30,13 @@ func (c *runCmd) Run(e *env) error {
 }
 
 func (c *runCmd) run(e *env, rc *sensor.RunConfig, outs *outputs) error {
-	flows, err := openSinks(outs, "Outputs.Flows", rc.Outputs.Flows)
+	outs.spool = rc.Outputs.SpoolDir(rc.Detect.State.Path)
+	outs.spoolMax = int64(rc.Outputs.SpoolMaxBytes)
+	flows, err := outs.output("Outputs.Flows", false, configTargets(rc.Outputs.Flows))
 	if err != nil {
 		return err
 	}
-	alerts, err := openSinks(outs, "Outputs.Alerts", rc.Outputs.Alerts)
+	alerts, err := outs.output("Outputs.Alerts", true, configTargets(rc.Outputs.Alerts))
 	if err != nil {
 		return err
 	}
@@ -46,24 +48,35 @@ func (c *runCmd) run(e *env, rc *sensor.RunConfig, outs *outputs) error {
 	}
 	var det *sensor.Detection
 	if alerts != nil {
-		det = &sensor.Detection{Config: rc.Detect, StatePath: rc.Detect.State.Path, SaveEvery: rc.Detect.State.SaveEvery.D(), Alerts: alerts}
+		fl, err := sensor.FleetOf(rc.Fleet)
+		if err != nil {
+			return fmt.Errorf("Fleet.URL: %w", err)
+		}
+		det = &sensor.Detection{Config: rc.Detect, StatePath: rc.Detect.State.Path, SaveEvery: rc.Detect.State.SaveEvery.D(),
+			AlertOutputs: alerts, Fleet: fl}
 	}
+	srv, err := startMetrics(e, rc)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
 	running := rc
 	outs.watchHangup(func() { running = c.reload(e, running, det) })
-	st, err := sensor.Run(e.ctx, rc, sensor.RunOptions{
-		Flows: flows, HostEventsOut: events, Detect: det, Log: e.log, Outputs: outs.counts,
+	st, err := sensor.Run(e.ctx, rc, sensor.RunOptions{Snapshots: srv.Snapshots,
+		FlowOutputs: flows, HostEventsOut: events, Detect: det, Log: e.log, Outputs: outs.counts,
 		Ready: func() { logSources(e, rc) }, Listening: func(addrs []net.Addr) { logListening(e, addrs) },
 	})
+	srv.Stopped()
 	printRunSummary(e.stderr, &st)
 	return err
 }
 
 // runFromFlags runs the sensor as live and collect build it from flags,
 // and prints what it counted.
-func runFromFlags(e *env, outs *outputs, rc *sensor.RunConfig, det *sensor.Detection, flowsPath, eventsPath string, reload func()) error {
-	out, err := outs.open(flowsPath)
+func runFromFlags(e *env, outs *outputs, rc *sensor.RunConfig, det *sensor.Detection, rf *recordFlags, eventsPath string, reload func()) error {
+	flowOuts, err := rf.flowOutputs(outs)
 	if err != nil {
-		return fmt.Errorf("--flows: %w", err)
+		return err
 	}
 	var evOut io.Writer
 	if eventsPath != "" {
@@ -71,11 +84,17 @@ func runFromFlags(e *env, outs *outputs, rc *sensor.RunConfig, det *sensor.Detec
 			return fmt.Errorf("--host-events-out: %w", err)
 		}
 	}
+	srv, err := startMetrics(e, rc)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
 	outs.watchHangup(reload)
-	st, err := sensor.Run(e.ctx, rc, sensor.RunOptions{
-		Flows: out, HostEventsOut: evOut, Detect: det, Log: e.log, Outputs: outs.counts,
+	st, err := sensor.Run(e.ctx, rc, sensor.RunOptions{Snapshots: srv.Snapshots,
+		FlowOutputs: flowOuts, HostEventsOut: evOut, Detect: det, Log: e.log, Outputs: outs.counts,
 		Ready: func() { logSources(e, rc) }, Listening: func(addrs []net.Addr) { logListening(e, addrs) },
 	})
+	srv.Stopped()
 	printRunSummary(e.stderr, &st)
 	return err
 }
@@ -121,26 +140,14 @@ func printRunSummary(w io.Writer, st *sensor.RunStats) {
 	printDetectSummary(w, st.Detect)
 }
 
-// openSinks opens each sink of an output; their writes go to all. Nil when
-// the output has none.
-func openSinks(outs *outputs, key string, list []sensor.SinkConfig) (io.Writer, error) {
-	var ws []io.Writer
+// configTargets are a run config's sinks of one kind.
+func configTargets(list []sensor.SinkConfig) []target {
+	ts := make([]target, len(list))
 	for i, sc := range list {
-		s, err := outs.openWith(sink.Config{Path: sc.Path, RotateSize: int64(sc.RotateSize), RotateAge: sc.RotateAge.D(), Keep: sc.Keep})
-		if err != nil {
-			return nil, fmt.Errorf("%s[%d]: %w", key, i, err)
-		}
-		ws = append(ws, s)
+		f, _ := encode.ParseFormat(cmp.Or(sc.Format, "json")) // checked with the config
+		ts[i] = target{To: cmp.Or(sc.URL, sc.Path), Format: f, RotateSize: int64(sc.RotateSize), RotateAge: sc.RotateAge.D(), Keep: sc.Keep}
 	}
-	switch len(ws) {
-	case 0:
-		return nil, nil
-	case 1:
-		return ws[0], nil
-	}
-	// Sinks never fail a write (they count and keep what they could not
-	// write), so one slow or broken sink does not stop the others.
-	return io.MultiWriter(ws...), nil
+	return ts
 }
 
 // reload reads the run config again on SIGHUP. The detection keys take

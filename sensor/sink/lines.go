@@ -50,6 +50,10 @@ type Config struct {
 	RotateSize int64
 	RotateAge  time.Duration
 	Keep       int
+	// Header, when set, makes the first lines of every new file, and of
+	// stdout (Zeek's TSV header): a file that already has lines when
+	// opened is appended to without one.
+	Header func() []byte
 }
 
 // Stats is what a sink counted since it started.
@@ -66,6 +70,7 @@ type Stats struct {
 	// and the records and bytes waiting in its spool on disk.
 	Queued     int
 	Retries    uint64
+	Rejected   uint64 // refused by the receiver for good, and skipped
 	Spooled    int
 	SpoolBytes int64
 }
@@ -158,6 +163,9 @@ func (l *Lines) run() {
 // open opens the destination; l.mu is held.
 func (l *Lines) open() error {
 	if l.stdout() {
+		if l.w == nil {
+			l.header()
+		}
 		l.w = l.cfg.Stdout
 		return nil
 	}
@@ -170,8 +178,23 @@ func (l *Lines) open() error {
 	if fi, err := f.Stat(); err == nil {
 		l.size = fi.Size()
 	}
+	if l.size == 0 {
+		l.header()
+	}
 	return nil
 }
+
+// header puts the header in front of what the buffer holds; l.mu is held.
+func (l *Lines) header() {
+	if l.cfg.Header == nil {
+		return
+	}
+	h := l.cfg.Header()
+	l.buf = append(h, l.buf...)
+}
+
+// WriteBatch queues b's records (Sink).
+func (l *Lines) WriteBatch(b *Batch) { l.Write(b.Data) }
 
 // Write queues whole lines; p is copied. It never fails: see Stats.
 func (l *Lines) Write(p []byte) (int, error) {

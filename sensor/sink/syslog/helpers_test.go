@@ -1,0 +1,78 @@
+package syslog
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// need returns the path of a program a test runs. Missing, it fails the
+// test in CI (CI=true) and skips it, loudly, elsewhere.
+func need(t testing.TB, prog string) string {
+	t.Helper()
+	if p, err := exec.LookPath(prog); err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin"} {
+		p := filepath.Join(dir, prog)
+		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	missing(t, prog)
+	return ""
+}
+
+// missing fails the test in CI (CI=true) and skips it, loudly, elsewhere.
+func missing(t testing.TB, what string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is missing: install it (Debian packages: rsyslog, rsyslog-gnutls, openssl)", what)
+	}
+	t.Skipf("SKIPPED — %s is missing (Debian packages: rsyslog, rsyslog-gnutls, openssl; in CI this fails)", what)
+}
+
+// pki is a test CA and the certificates it signed, made by openssl in a
+// temporary directory: a server's for 127.0.0.1, ::1 and localhost, and a
+// client's.
+type pki struct {
+	CA, CAKey             string
+	ServerCert, ServerKey string
+	ClientCert, ClientKey string
+	// Other is a CA that signed nothing here, for certificates that
+	// must fail to verify.
+	Other string
+}
+
+func newPKI(t testing.TB) *pki {
+	t.Helper()
+	openssl := need(t, "openssl")
+	dir := t.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(openssl, args...).CombinedOutput(); err != nil {
+			t.Fatalf("openssl %v: %v\n%s", args, err, out)
+		}
+	}
+	key := []string{"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"}
+	ca := func(name string) {
+		run(append(append([]string{"req", "-x509"}, key...), "-keyout", p(name+".key"), "-out", p(name+".pem"),
+			"-days", "3", "-subj", "/CN=outflow test "+name)...)
+	}
+	leaf := func(name, cn, ext string) {
+		run(append(append([]string{"req"}, key...), "-keyout", p(name+".key"), "-out", p(name+".csr"), "-subj", "/CN="+cn)...)
+		if err := os.WriteFile(p(name+".ext"), []byte(ext), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		run("x509", "-req", "-in", p(name+".csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"), "-CAcreateserial",
+			"-out", p(name+".pem"), "-days", "2", "-extfile", p(name+".ext"))
+	}
+	ca("ca")
+	ca("other")
+	leaf("server", "localhost", "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+	leaf("client", "outflow-sensor", "extendedKeyUsage=clientAuth\n")
+	return &pki{CA: p("ca.pem"), CAKey: p("ca.key"), ServerCert: p("server.pem"), ServerKey: p("server.key"),
+		ClientCert: p("client.pem"), ClientKey: p("client.key"), Other: p("other.pem")}
+}

@@ -6,9 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in tshark:tshark tcpdump:tcpdump ip:iproute2 ethtool:ethtool curl:curl socat:socat tcpreplay:tcpreplay openssl:openssl softflowd:softflowd nfdump:nfdump pmacctd:pmacct fprobe:fprobe wget:wget python3:python3 logrotate:logrotate nginx:nginx; do
+for tool in tshark:tshark tcpdump:tcpdump ip:iproute2 ethtool:ethtool curl:curl socat:socat tcpreplay:tcpreplay openssl:openssl softflowd:softflowd nfdump:nfdump pmacctd:pmacct fprobe:fprobe wget:wget python3:python3 logrotate:logrotate nginx:nginx rsyslogd:rsyslog editcap:wireshark-common; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
+# The syslog sink's tests run rsyslog over TLS too: its gtls driver is a
+# package of its own.
+ls /usr/lib/*/rsyslog/lmnsd_gtls.so >/dev/null 2>&1 || need+=(rsyslog-gnutls)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "test.sh: installing ${need[*]}"

@@ -56,6 +56,7 @@ type core struct {
 	records        func(*record.Flow)
 	hostFiles      *HostEventStats // counts of HostEventFiles
 	stopHostEvents func() *HostEventStats
+	liveHostEvents func() []HostEventFile // the followed sources' counts so far
 	stopWatcher    func()
 }
 
@@ -122,7 +123,7 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 		// Files are followed, listeners listen, for as long as the
 		// sensor runs.
 		var ix *process.Index
-		ix, sh.stopHostEvents = startHostEvents(ctx, cfg.HostEventSources, log, sh.det)
+		ix, sh.stopHostEvents, sh.liveHostEvents = startHostEvents(ctx, cfg.HostEventSources, log, sh.det)
 		js = append(js, ix)
 	}
 	if len(js) > 0 {

@@ -82,7 +82,7 @@ func (js joiners) Join(f process.Flow) (orig, resp *process.Attribution) {
 // startHostEvents starts a source for each spec (files followed, syslog,
 // HTTP, Kafka) feeding one index, and returns it with a function that
 // stops the sources and returns their counts.
-func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, det *detector) (*process.Index, func() *HostEventStats) {
+func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, det *detector) (*process.Index, func() *HostEventStats, func() []HostEventFile) {
 	ix, add := newIndex(det)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -100,6 +100,13 @@ func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, det 
 			}
 		}()
 	}
+	live := func() []HostEventFile {
+		var out []HostEventFile
+		for _, s := range srcs {
+			out = append(out, HostEventFile{Path: s.URL, Stats: s.Stats()})
+		}
+		return out
+	}
 	return ix, func() *HostEventStats {
 		cancel()
 		wg.Wait()
@@ -112,5 +119,5 @@ func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, det 
 			}
 		}
 		return st
-	}
+	}, live
 }

@@ -29,10 +29,8 @@ type Snapshot struct {
 	Capture       *CaptureCounts  // nil without Sources.Capture
 	FlowListeners *ListenerCounts // nil without Sources.FlowListeners
 	Directories   []DirectoryCounts
-	// HostEvents are the host-event sources' counts, one per source. A
-	// followed source (Sources.HostEvents) reports them when the run
-	// stops; files read before any traffic (a replay), as soon as they
-	// are read.
+	// HostEvents are the host-event sources' counts, one per source, as
+	// they go.
 	HostEvents []FeedCounts
 	// Joins are what attributed flows to processes: the host-event index
 	// (JoinHostEvents) and /proc on this host (JoinProcfs), when in use.
@@ -162,17 +160,20 @@ func joinCounts(j joiner) []JoinCounts {
 }
 
 // feedCounts are the host-event sources' counts: the final ones once the
-// core has stopped, else those of files read at start.
+// core has stopped, else those of the sources followed so far, or of the
+// files read at start.
 func feedCounts(sh *core, final *coreStats) []FeedCounts {
-	hs := sh.hostFiles
-	if final != nil && final.HostEvents != nil {
-		hs = final.HostEvents
+	var files []HostEventFile
+	switch {
+	case final != nil && final.HostEvents != nil:
+		files = final.HostEvents.Files
+	case sh.liveHostEvents != nil:
+		files = sh.liveHostEvents()
+	case sh.hostFiles != nil:
+		files = sh.hostFiles.Files
 	}
-	if hs == nil {
-		return nil
-	}
-	out := make([]FeedCounts, 0, len(hs.Files))
-	for _, f := range hs.Files {
+	out := make([]FeedCounts, 0, len(files))
+	for _, f := range files {
 		out = append(out, FeedCounts{Feed: f.Path, Stats: f.Stats})
 	}
 	return out

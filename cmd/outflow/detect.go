@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/outflow-sensor/outflow/detect"
 	"github.com/outflow-sensor/outflow/sensor"
+	"github.com/outflow-sensor/outflow/sensor/destination"
 )
 
 // detectFlags are the detection options replay, live and collect share.
@@ -33,6 +35,10 @@ func (d *detectFlags) validate() error {
 	}
 	if err := checkTargets("--alerts", d.Alerts, d.AlertsFormat); err != nil {
 		return err
+	}
+	if d.Config == "" {
+		// Without a config, no State.Path can name where the spool goes.
+		return d.needSpool("")
 	}
 	if d.SaveEvery != nil && *d.SaveEvery <= 0 {
 		return fmt.Errorf("--save-every must be positive, not %v", *d.SaveEvery)
@@ -72,11 +78,35 @@ func (d *detectFlags) detection(nets homeNets, outs *outputs) (*sensor.Detection
 	if outs.spool == "" && path != "" {
 		outs.spool = filepath.Clean(path) + ".spool"
 	}
+	if err := d.needSpool(outs.spool); err != nil {
+		return nil, nil, err
+	}
 	alerts, err := outs.output("--alerts", true, targets(d.Alerts, d.AlertsFormat))
 	if err != nil {
 		return nil, nil, err
 	}
 	return &sensor.Detection{Config: cfg, StatePath: path, SaveEvery: every, AlertOutputs: alerts}, cfg, nil
+}
+
+// needSpool says alerts for a receiver need a spool when none is given.
+func (d *detectFlags) needSpool(spool string) error {
+	if spool != "" || d.Spool != "" || d.State != "" {
+		return nil
+	}
+	for _, t := range d.Alerts {
+		if destination.IsReceiver(t) {
+			return fmt.Errorf("--alerts %s: alerts for a receiver wait on disk while it is down: give --spool DIR (or --state DIR, beside which it goes)", redactURL(t))
+		}
+	}
+	return nil
+}
+
+// redactURL is a target without its query, which may hold a key.
+func redactURL(t string) string {
+	if i := strings.IndexByte(t, '?'); i >= 0 {
+		return t[:i] + "?…"
+	}
+	return t
 }
 
 // reload reads --config again (SIGHUP) and puts it in force in the

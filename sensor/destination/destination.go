@@ -20,6 +20,7 @@ import (
 	"github.com/outflow-sensor/outflow/sensor/sink/spool"
 	"github.com/outflow-sensor/outflow/sensor/sink/syslog"
 	"github.com/outflow-sensor/outflow/sensor/sink/webhook"
+	"github.com/valyala/fastjson"
 )
 
 // Config is one output as configured.
@@ -137,8 +138,13 @@ func transport(target string, alerts bool, log *slog.Logger) (sink.Transport, er
 		if err != nil {
 			return nil, err
 		}
-		if c.MsgID == "" && alerts {
-			c.MsgID = "alert"
+		if alerts {
+			if c.MsgID == "" {
+				c.MsgID = "alert"
+			}
+			if c.Severity == nil {
+				c.Severity = alertSeverity
+			}
 		}
 		return syslog.New(c)
 	case "http", "https":
@@ -244,4 +250,29 @@ func withURL(c webhook.Config, u string) (webhook.Config, error) {
 	}
 	c.URL = p.URL
 	return c, nil
+}
+
+// alertSeverity is the syslog severity of an alert record, from its own
+// severity, so a SIEM's syslog rules can route on it: the "severity" word
+// of Outflow's JSON, or outflow.severity of ECS. Anything else is notice.
+func alertSeverity(r sink.Record) syslog.Severity {
+	v, err := fastjson.ParseBytes(r.Value)
+	if err != nil {
+		return syslog.Notice
+	}
+	word := string(v.GetStringBytes("severity"))
+	if word == "" {
+		word = string(v.GetStringBytes("outflow", "severity")) // ECS keeps the word there
+	}
+	switch word {
+	case "critical":
+		return syslog.Critical
+	case "high":
+		return syslog.Error
+	case "medium":
+		return syslog.Warning
+	case "informational":
+		return syslog.Info
+	}
+	return syslog.Notice
 }

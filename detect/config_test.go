@@ -25,7 +25,7 @@ func loadShipped(t *testing.T) (*Config, error) {
 	rest := &yaml.Node{Kind: yaml.MappingNode}
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		switch top.Content[i].Value {
-		case "Sources", "Outputs", "Logging", "Fleet", "Metrics":
+		case "Sources", "Outputs", "Logging", "Fleet", "Metrics", "Privileges":
 		default:
 			rest.Content = append(rest.Content, top.Content[i], top.Content[i+1])
 		}

@@ -21,12 +21,53 @@ import (
 // before renaming the new one in, so a kill in between lost everything, and
 // it removes whatever PATH held: a directory shared with other files.
 
-var stateFile = regexp.MustCompile(`^(metadata\.bin|data\.[0-9]+\.bin)$`)
+// stateFile names what a state directory may hold: fastcache's files, and
+// the probe CheckStatePath makes and removes at once (a kill in between
+// leaves it; the next save replaces the directory whole).
+var stateFile = regexp.MustCompile(`^(metadata\.bin|data\.[0-9]+\.bin|\.outflow-probe)$`)
 
-// CheckStatePath says whether path can hold the state: missing (it will
-// be made), or a directory that holds only fastcache's files. A directory
-// holding anything else is refused, since a save replaces it whole.
+// CheckStatePath says, at start, whether path can hold the state: missing
+// (it will be made), or a directory that holds only fastcache's files; and
+// whether this process can save it there. A directory holding anything
+// else is refused, since a save replaces it whole. A probe file is made and
+// removed where a save writes: in the directory above, where its renames
+// happen, and in path itself, whose files it removes; so a state that
+// cannot be saved is an error at start, not a surprise at the first save
+// or at exit.
 func CheckStatePath(path string) error {
+	if err := checkStateContents(path); err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("state %s: cannot make the directory it goes in: %w", path, fserr.Plain(err))
+	}
+	if err := probe(filepath.Clean(path) + ".probe"); err != nil {
+		return fmt.Errorf("state %s cannot be saved: this process cannot write in %s (%v)", path, dir, err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		if err := probe(filepath.Join(path, ".outflow-probe")); err != nil {
+			return fmt.Errorf("state %s cannot be saved: this process cannot write in it, as a save that replaces it must (%v)", path, err)
+		}
+	}
+	return nil
+}
+
+// probe makes and removes a file.
+func probe(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fserr.Plain(err)
+	}
+	f.Close()
+	if err := os.Remove(path); err != nil {
+		return fserr.Plain(err)
+	}
+	return nil
+}
+
+// checkStateContents is CheckStatePath without the probe, for each save.
+func checkStateContents(path string) error {
 	ents, err := os.ReadDir(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -93,7 +134,7 @@ func recoverState(path string) {
 // Save writes the state to path so that a kill at any moment leaves a
 // whole state, the old or the new (see the top of this file).
 func (s *State) Save(path string) error {
-	if err := CheckStatePath(path); err != nil {
+	if err := checkStateContents(path); err != nil {
 		return err
 	}
 	dir := filepath.Dir(path)

@@ -208,21 +208,10 @@ func (d *decoder) uvarint(field string) uint64 {
 	return v
 }
 
+// varint is a zigzag-encoded signed varint, as binary.Varint reads it.
 func (d *decoder) varint(field string) int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b[d.off:])
-	switch {
-	case n == 0:
-		d.fail(field, ErrTruncated, "")
-		return 0
-	case n < 0:
-		d.malformed(field, "varint overflows 64 bits")
-		return 0
-	}
-	d.off += n
-	return v
+	u := d.uvarint(field)
+	return int64(u>>1) ^ -int64(u&1)
 }
 
 func (d *decoder) u64le(field string) uint64 {

@@ -6,12 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in tshark:tshark tcpdump:tcpdump ip:iproute2 ethtool:ethtool curl:curl socat:socat tcpreplay:tcpreplay openssl:openssl softflowd:softflowd nfdump:nfdump pmacctd:pmacct fprobe:fprobe wget:wget python3:python3 logrotate:logrotate nginx:nginx rsyslogd:rsyslog editcap:wireshark-common; do
+for tool in tshark:tshark tcpdump:tcpdump ip:iproute2 ethtool:ethtool curl:curl socat:socat tcpreplay:tcpreplay openssl:openssl softflowd:softflowd nfdump:nfdump pmacctd:pmacct fprobe:fprobe wget:wget python3:python3 logrotate:logrotate nginx:nginx rsyslogd:rsyslog editcap:wireshark-common chromium:chromium systemd-analyze:systemd setpriv:util-linux useradd:passwd pkg-config:pkg-config; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 # The syslog sink's tests run rsyslog over TLS too: its gtls driver is a
 # package of its own.
 ls /usr/lib/*/rsyslog/lmnsd_gtls.so >/dev/null 2>&1 || need+=(rsyslog-gnutls)
+# The report's browser test reads text Chromium laid out: it needs a font.
+[ -d /usr/share/fonts/truetype/liberation ] || need+=(fonts-liberation)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "test.sh: installing ${need[*]}"

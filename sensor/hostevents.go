@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"sync"
 
 	"github.com/outflow-sensor/outflow/enrich/feed"
@@ -87,19 +88,31 @@ func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, det 
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var srcs []*feed.Source
+	// A listener is bound, or has failed, before this returns: a sensor
+	// that gives root up once its sources are open (RunOptions.Opened)
+	// must not leave one to bind a privileged port after.
+	var bound sync.WaitGroup
 	for _, spec := range specs {
+		var once sync.Once
+		bound.Add(1)
 		src := &feed.Source{URL: spec, Ready: func(a net.Addr) {
 			log.Info("host events: listening", "address", a.String(), "source", spec)
+			once.Do(bound.Done)
 		}}
+		if !listens(spec) {
+			once.Do(bound.Done)
+		}
 		srcs = append(srcs, src)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer once.Do(bound.Done)
 			if err := src.Run(ctx, add, func(e *feed.Error) { log.Warn("host events: "+e.Error(), problemKey, "host_event_record") }); err != nil {
 				log.Error("host events: the source stopped", "source", src.URL, "err", err.Error())
 			}
 		}()
 	}
+	bound.Wait()
 	live := func() []HostEventFile {
 		var out []HostEventFile
 		for _, s := range srcs {
@@ -120,4 +133,11 @@ func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, det 
 		}
 		return st
 	}, live
+}
+
+// listens reports whether a host-event source is a listener (syslog,
+// HTTP), which says when it is bound (feed.Source.Ready).
+func listens(spec string) bool {
+	u, err := url.Parse(spec)
+	return err == nil && (u.Scheme == "syslog+udp" || u.Scheme == "syslog+tcp" || u.Scheme == "http")
 }

@@ -94,9 +94,18 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 // replayFiles reads the files through workers of its own into the shared
 // stages.
 func replayFiles(ctx context.Context, cfg ReplayConfig, sh *core) (ReplayStats, error) {
+	table := cfg.Table
+	if table.Capacity == 0 {
+		table = flows.DefaultConfig()
+		table.Inspect = cfg.Table.Inspect
+	}
+	if n := flowBound(cfg.Files); n > 0 {
+		// Each worker can hold every flow the files can hold.
+		table.Capacity = min(table.Capacity, max(n, 1024)*cfg.Workers)
+	}
 	workers := make([]*worker, cfg.Workers)
 	for i := range workers {
-		workers[i] = newWorker(tableConfig{cfg.Table, cfg.Workers, cfg.HomeNets, cfg.CommunityIDSeed}, sh)
+		workers[i] = newWorker(tableConfig{table, cfg.Workers, cfg.HomeNets, cfg.CommunityIDSeed}, sh)
 	}
 	var st ReplayStats
 	var tap *exportTap
@@ -479,6 +488,42 @@ func addTableStats(dst, s *flows.TableStats) {
 	dst.Fragments += s.Fragments
 	dst.FragOrphans += s.FragOrphans
 	dst.FragUnresolved += s.FragUnresolved
+}
+
+// minFlowBytes is the fewest bytes of an uncompressed capture one flow
+// can take: a 16-byte record header and a 20-byte IPv4 header with no
+// link header (raw IP), once more for a tunnel's inner flow: 36 bytes for
+// two flows, rounded down.
+const minFlowBytes = 16
+
+// flowBound is the most flows uncompressed capture files can hold, 0 when
+// it cannot be known (compressed or not a regular file). A replay sizes
+// its tables by it: a table for a million flows is 250 MB, zeroed again
+// for every file a watched directory reads, and a capture of a few
+// megabytes needs a fraction of it. A file that held more (nested
+// tunnels) would only see flows evicted early, counted.
+func flowBound(files []string) int {
+	var total int64
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil || !fi.Mode().IsRegular() || compressed(f) {
+			return 0
+		}
+		total += fi.Size()
+	}
+	return int(min(total/minFlowBytes+1, 1<<40))
+}
+
+// compressed says whether a capture file starts with gzip's magic.
+func compressed(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	var b [2]byte
+	n, _ := io.ReadFull(f, b[:])
+	return n == 2 && b[0] == 0x1f && b[1] == 0x8b
 }
 
 func fileSize(path string) (int64, error) {

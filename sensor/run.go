@@ -11,6 +11,7 @@ import (
 
 	"github.com/outflow-sensor/outflow/enrich/procfs"
 	"github.com/outflow-sensor/outflow/flows"
+	"github.com/outflow-sensor/outflow/record"
 	"github.com/outflow-sensor/outflow/sensor/collect"
 	"github.com/outflow-sensor/outflow/sensor/sink"
 )
@@ -24,9 +25,17 @@ type RunOptions struct {
 	FlowOutputs   []Output
 	HostEventsOut io.Writer
 	Detect        *Detection
+	// Records, when set, sees every record before it is encoded, as
+	// ReplayConfig.Records does (a report of a watched directory).
+	Records func(f *record.Flow)
 	// Log receives a warning per bad file, record or datagram, notices,
 	// and the statistics lines, every Logging.StatsInterval.
 	Log *slog.Logger
+	// Opened, when set, is called once every source is open (the capture
+	// sockets, the flow and host-event listeners) and before any runs or
+	// Ready is called: the moment a sensor started as root gives root up.
+	// An error stops the start, as a source that cannot open does.
+	Opened func() error
 	// Ready, when set, is called once every source is open.
 	Ready func()
 	// Listening, when set, is called with the flow listeners' addresses
@@ -64,7 +73,7 @@ func Run(ctx context.Context, rc *RunConfig, o RunOptions) (RunStats, error) {
 	o.Log = logger(o.Log, nil)
 	src := &rc.Sources
 	sh, err := newCore(ctx, coreConfig{Flows: o.Flows, FlowOutputs: o.FlowOutputs, Log: o.Log, Inspect: src.Inspect, Detect: o.Detect,
-		HostEventSources: src.HostEvents, OnHost: src.Capture.OnHost, HostEventsOut: o.HostEventsOut})
+		HostEventSources: src.HostEvents, OnHost: src.Capture.OnHost, HostEventsOut: o.HostEventsOut, Records: o.Records})
 	if err != nil {
 		return RunStats{}, err
 	}
@@ -92,6 +101,9 @@ func Run(ctx context.Context, rc *RunConfig, o RunOptions) (RunStats, error) {
 		var d *dirSource
 		d, err = openDirectory(src.Directories[i], tableConfig{table, 1, home, src.CommunityIDSeed}, sh)
 		r.dirs = append(r.dirs, d)
+	}
+	if err == nil && o.Opened != nil {
+		err = o.Opened()
 	}
 	if err != nil {
 		r.abandon()
@@ -232,8 +244,14 @@ func (r *running) logStats(o RunOptions) {
 			"suppressed", d.Suppressed, "queue_depth", d.QueueDepth, "queue_blocked", d.QueueBlocked)
 	}
 	for _, st := range s.Outputs {
-		o.Log.Info("statistics", "source", "output", "output", st.Name, "lines", st.Lines, "dropped", st.Dropped,
-			"errors", st.Errors, "pending_bytes", st.Pending, "rotations", st.Rotations)
+		attrs := []any{"source", "output", "output", st.Name, "lines", st.Lines, "dropped", st.Dropped,
+			"errors", st.Errors, "pending_bytes", st.Pending, "rotations", st.Rotations}
+		if st.Retries+st.Rejected > 0 || st.Queued+st.Spooled > 0 || st.SpoolBytes > 0 {
+			// A receiver's: what waits, in memory and on disk.
+			attrs = append(attrs, "queued", st.Queued, "retries", st.Retries, "rejected", st.Rejected,
+				"spooled", st.Spooled, "spool_bytes", st.SpoolBytes)
+		}
+		o.Log.Info("statistics", attrs...)
 	}
 }
 

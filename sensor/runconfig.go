@@ -30,6 +30,8 @@ type RunConfig struct {
 	Logging LoggingConfig `yaml:"Logging"`
 	Fleet   FleetConfig   `yaml:"Fleet"`
 	Metrics MetricsConfig `yaml:"Metrics"`
+	// Privileges is who the sensor runs as once its sockets are open.
+	Privileges PrivilegesConfig `yaml:"Privileges"`
 	// Detect is the file's detection config, compiled.
 	Detect *detect.Config `yaml:"-"`
 }
@@ -88,6 +90,13 @@ type OutputsConfig struct {
 	// SpoolMaxBytes per receiver. Default: beside the state, STATE.spool.
 	Spool         string       `yaml:"Spool"`
 	SpoolMaxBytes detect.Bytes `yaml:"SpoolMaxBytes"`
+	// QueueMaxBytes bounds the records waiting in memory per receiver
+	// (flows; alerts when their spool is full): past it they are dropped
+	// and counted.
+	QueueMaxBytes detect.Bytes `yaml:"QueueMaxBytes"`
+	// Report, with Sources.Directories only, is an HTML lab report of the
+	// captures read, written when the sensor stops (docs/report.md).
+	Report string `yaml:"Report"`
 }
 
 // SinkConfig is one output: a file or stdout (Path), or a receiver (URL),
@@ -163,6 +172,16 @@ func MetricsAddr(listen string) (addr string, named bool, err error) {
 	return listen, true, nil
 }
 
+// PrivilegesConfig is what a sensor started as root gives up.
+type PrivilegesConfig struct {
+	// User: once the capture sockets and every listener are open, the
+	// sensor becomes this user (its uid, gid and groups, on every thread)
+	// and keeps no capability. Every file it writes later must be the
+	// user's to write; it is checked, as the user, at start. Empty: it
+	// stays who it was started as (systemd's User= chooses then).
+	User string `yaml:"User"`
+}
+
 // LoggingConfig is how the sensor logs.
 type LoggingConfig struct {
 	Level         string          `yaml:"Level"`  // debug, info, warn, error
@@ -174,13 +193,13 @@ type LoggingConfig struct {
 func DefaultRunConfig() RunConfig {
 	return RunConfig{
 		Sources: SourcesConfig{StitchWindow: detect.Duration(time.Minute), Inspect: true},
-		Outputs: OutputsConfig{FlushInterval: detect.Duration(time.Second), SpoolMaxBytes: 256 << 20},
+		Outputs: OutputsConfig{FlushInterval: detect.Duration(time.Second), SpoolMaxBytes: 256 << 20, QueueMaxBytes: 16 << 20},
 		Logging: LoggingConfig{Level: "info", Format: "text", StatsInterval: detect.Duration(time.Minute)},
 	}
 }
 
 // runKeys are the top-level keys RunConfig reads; the rest are detect's.
-var runKeys = map[string]bool{"Sources": true, "Outputs": true, "Logging": true, "Fleet": true, "Metrics": true}
+var runKeys = map[string]bool{"Sources": true, "Outputs": true, "Logging": true, "Fleet": true, "Metrics": true, "Privileges": true}
 
 // LoadRunConfig reads a run config file. Every problem of the file is
 // reported, each with its line and key.
@@ -310,8 +329,11 @@ func (c *RunConfig) check(file string) []error {
 		}
 	}
 	o := &c.Outputs
-	if len(o.Flows)+len(o.Alerts) == 0 {
-		bad("Outputs", "names nowhere to write: give Flows or Alerts")
+	if len(o.Flows)+len(o.Alerts) == 0 && o.Report == "" {
+		bad("Outputs", "names nowhere to write: give Flows, Alerts or Report")
+	}
+	if o.Report != "" && (len(s.Directories) == 0 || len(s.Capture.Interfaces)+len(s.FlowListeners) > 0) {
+		bad("Outputs.Report", "is for captures read from Sources.Directories alone: a report of live traffic would never be finished")
 	}
 	for _, list := range []struct {
 		key   string
@@ -366,6 +388,14 @@ func (c *RunConfig) check(file string) []error {
 	if m := c.Metrics.Listen; m != "" {
 		if _, _, err := MetricsAddr(m); err != nil {
 			bad("Metrics.Listen", "%v", err)
+		}
+	}
+	if u := c.Privileges.User; u != "" {
+		switch {
+		case u == "root" || u == "0":
+			bad("Privileges.User", "%q: name the unprivileged user to run as once the sockets are open", u)
+		case s.Capture.OnHost:
+			bad("Privileges.User", "cannot go with Sources.Capture.OnHost, which reads every process's sockets in /proc and so needs root: leave one out")
 		}
 	}
 	l := &c.Logging

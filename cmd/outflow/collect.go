@@ -19,6 +19,7 @@ type collectCmd struct {
 	recordFlags
 	detectFlags
 	statsFlags
+	userFlag
 	StitchWindow time.Duration `default:"1m" help:"How long a one-way record waits for the reverse direction."`
 	SamplingRate uint32        `placeholder:"N" help:"Sampling rate to apply instead of what exporters announce (0: theirs)."`
 	HostEvents   []string      `sep:"none" placeholder:"SRC" help:"Host-event source: a file (followed), -, syslog+udp://:5514, syslog+tcp://:5514, http://:8088/events or kafka://BROKERS/TOPIC; repeat for several."`
@@ -39,6 +40,13 @@ func (c *collectCmd) Run(e *env) error {
 }
 
 func (c *collectCmd) run(e *env, outs *outputs) error {
+	drop, err := flagsDropPlan(c.User, &c.recordFlags, &c.detectFlags, c.HostEvents, "")
+	if err == nil {
+		err = drop.prepare()
+	}
+	if err != nil {
+		return err
+	}
 	det, dcfg, err := c.detection(c.HomeNets, outs)
 	if err != nil {
 		return err
@@ -49,7 +57,8 @@ func (c *collectCmd) run(e *env, outs *outputs) error {
 	rc.Sources.HostEvents, rc.Sources.CommunityIDSeed = c.HostEvents, c.CommunityIDSeed
 	rc.Logging.StatsInterval = detect.Duration(c.StatsInterval)
 	rc.Metrics.Listen = c.Metrics
-	return runFromFlags(e, outs, &rc, det, &c.recordFlags, "", func() { c.reload(e, det, len(c.HomeNets) > 0) })
+	return runFromFlags(e, outs, &rc, det, &c.recordFlags, "", drop,
+		reloadTrusted(e, c.Config, func() { c.reload(e, det, len(c.HomeNets) > 0) }))
 }
 
 func printExportSummary(w io.Writer, st *sensor.ExportStats) {

@@ -29,6 +29,11 @@ type statsFlags struct {
 	Metrics       string        `placeholder:"[HOST]:PORT" help:"Serve Prometheus metrics at /metrics, with /healthz and /readyz; a port alone is loopback, another host only when named."`
 }
 
+// userFlag is --user, for the commands that run as a service.
+type userFlag struct {
+	User string `placeholder:"NAME" help:"Once the capture sockets and listeners are open, run as this user (its uid, gid and groups) with no capability left; needs root. Every file written after must be the user's to write, which is checked at start (outflow run: default Privileges.User of its config)."`
+}
+
 func (r *recordFlags) validate() error {
 	if r.FlushInterval <= 0 {
 		return fmt.Errorf("--flush-interval must be positive, not %v", r.FlushInterval)

@@ -16,6 +16,7 @@ type liveCmd struct {
 	recordFlags
 	detectFlags
 	statsFlags
+	userFlag
 	Workers       int      `default:"1" help:"Capture workers, each with a socket of every interface's AF_PACKET fanout group."`
 	Filter        string   `placeholder:"EXPR" help:"tcpdump filter expression."`
 	Inspect       bool     `default:"true" negatable:"" help:"Payload inspection: TLS/QUIC handshakes, HTTP, DNS, entropy."`
@@ -29,6 +30,9 @@ func (c *liveCmd) Validate() error {
 	if c.HostEventsOut != "" && !c.OnHost {
 		errs = append(errs, errors.New("--host-events-out needs --on-host"))
 	}
+	if c.User != "" && c.OnHost {
+		errs = append(errs, errOnHostUser)
+	}
 	return errors.Join(append(errs, checkWorkers(c.Workers), checkHostEvents(c.HostEvents), c.recordFlags.validate(), c.detectFlags.validate())...)
 }
 
@@ -39,6 +43,13 @@ func (c *liveCmd) Run(e *env) error {
 }
 
 func (c *liveCmd) run(e *env, outs *outputs) error {
+	drop, err := flagsDropPlan(c.User, &c.recordFlags, &c.detectFlags, c.HostEvents, c.HostEventsOut)
+	if err == nil {
+		err = drop.prepare()
+	}
+	if err != nil {
+		return err
+	}
 	det, dcfg, err := c.detection(c.HomeNets, outs)
 	if err != nil {
 		return err
@@ -49,5 +60,6 @@ func (c *liveCmd) run(e *env, outs *outputs) error {
 	rc.Sources.HostEvents, rc.Sources.Inspect, rc.Sources.CommunityIDSeed = c.HostEvents, c.Inspect, c.CommunityIDSeed
 	rc.Logging.StatsInterval = detect.Duration(c.StatsInterval)
 	rc.Metrics.Listen = c.Metrics
-	return runFromFlags(e, outs, &rc, det, &c.recordFlags, c.HostEventsOut, func() { c.reload(e, det, len(c.HomeNets) > 0) })
+	return runFromFlags(e, outs, &rc, det, &c.recordFlags, c.HostEventsOut, drop,
+		reloadTrusted(e, c.Config, func() { c.reload(e, det, len(c.HomeNets) > 0) }))
 }

@@ -21,6 +21,7 @@ type outputs struct {
 	flush    time.Duration
 	spool    string // the spool directory for alerts to receivers
 	spoolMax int64
+	queueMax int // bytes of records waiting in memory per receiver (0: the default)
 	sinks    []sink.Sink
 	formats  map[string]encode.Format // by file, the format it was opened in
 	stopW    chan struct{}
@@ -93,7 +94,7 @@ func (o *outputs) start(t target, alerts bool) (sink.Sink, error) {
 		}
 	}
 	s, err := destination.New(destination.Config{
-		Target: t.To, Alerts: alerts, SpoolDir: o.spool, SpoolMaxBytes: o.spoolMax,
+		Target: t.To, Alerts: alerts, SpoolDir: o.spool, SpoolMaxBytes: o.spoolMax, MaxQueue: o.queueMax,
 		Header:     func() []byte { return t.Format.Header(time.Now()) },
 		RotateSize: t.RotateSize, RotateAge: t.RotateAge, Keep: t.Keep,
 		Stdout: o.e.stdout, FlushInterval: o.flush, Log: o.e.log,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/outflow-sensor/outflow/flows"
+	"github.com/outflow-sensor/outflow/report"
 	"github.com/outflow-sensor/outflow/sensor"
 )
 
@@ -27,6 +28,7 @@ type replayCmd struct {
 	Exports      []string      `sep:"none" placeholder:"URL" help:"netflow://[HOST]:PORT or sflow://[HOST]:PORT: UDP to this collector address in the capture is flow exports, decoded into flows as collect would; repeat for several."`
 	StitchWindow time.Duration `default:"1m" help:"With --exports: how long a one-way record waits for its reverse, in capture time."`
 	HostEvents   []string      `sep:"none" placeholder:"LOG" help:"A host-event log (Sysmon, Windows Security, auditd, AUOMS, VM Insights, osquery, Microsoft 365 audit, ESXi): flows gain orig_process and resp_process; repeat for several."`
+	Report       string        `placeholder:"FILE" help:"Write a lab report here: one HTML page (alerts with their evidence, hosts and processes, charts) that needs no network. Runs the analytics (--config), with or without --alerts."`
 }
 
 func (c *replayCmd) Validate() error {
@@ -48,6 +50,19 @@ func (c *replayCmd) run(e *env, outs *outputs) error {
 	if err != nil {
 		return err
 	}
+	// The report and the terminal's table see every record and alert.
+	f, ok := e.stderr.(*os.File)
+	tty := ok && isTerminal(f)
+	var col *report.Collector
+	if c.Report != "" || (tty && !c.Quiet) {
+		col = report.New(report.Config{Sources: c.Files})
+		if det == nil && c.Report != "" {
+			det = &sensor.Detection{Config: dcfg}
+		}
+		if det != nil {
+			det.Alerts = col.Alerts()
+		}
+	}
 	outs.watchHangup(func() { c.reload(e, det, len(c.HomeNets) > 0) })
 	table := flows.DefaultConfig()
 	if c.Inspect {
@@ -67,7 +82,10 @@ func (c *replayCmd) run(e *env, outs *outputs) error {
 		HostEvents:      c.HostEvents,
 		Detect:          det,
 	}
-	if f, ok := e.stderr.(*os.File); ok && isTerminal(f) {
+	if col != nil {
+		cfg.Records = col.Record
+	}
+	if tty {
 		bar := newProgress(e.stderr)
 		cfg.Progress = bar.update
 		defer bar.finish()
@@ -91,6 +109,17 @@ func (c *replayCmd) run(e *env, outs *outputs) error {
 	}
 	if !c.Quiet {
 		printSummary(e.stderr, &st)
+	}
+	if col != nil {
+		r := col.Report()
+		if tty && !c.Quiet {
+			_ = r.WriteSummary(e.stderr, 10, det != nil)
+		}
+		if c.Report != "" {
+			if werr := col.WriteFile(c.Report); werr != nil {
+				err = errors.Join(err, fmt.Errorf("--report %w", werr))
+			}
+		}
 	}
 	switch {
 	case err != nil:

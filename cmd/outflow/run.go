@@ -8,6 +8,8 @@ import (
 	"net"
 	"strings"
 
+	"github.com/outflow-sensor/outflow/record"
+	"github.com/outflow-sensor/outflow/report"
 	"github.com/outflow-sensor/outflow/sensor"
 	"github.com/outflow-sensor/outflow/sensor/encode"
 )
@@ -16,22 +18,34 @@ import (
 // everything from one file.
 type runCmd struct {
 	Config string `required:"" placeholder:"FILE" help:"The run config: Sources, Outputs and Logging, beside the detection keys (see deploy/outflow.yaml). Reloaded on SIGHUP."`
+	userFlag
 }
 
 func (c *runCmd) Run(e *env) error {
+	if err := trustFile("--config", c.Config); err != nil {
+		return err
+	}
 	rc, err := sensor.LoadRunConfig(c.Config)
 	if err != nil {
 		return err
 	}
 	e.log = newLogger(e.stderr, cmp.Or(e.logLevel, rc.Logging.Level), cmp.Or(e.logFormat, rc.Logging.Format))
+	drop, err := runDropPlan(c.User, c.Config, rc)
+	if err == nil {
+		err = drop.prepare()
+	}
+	if err != nil {
+		return err
+	}
 	outs := newOutputs(e, rc.Outputs.FlushInterval.D())
-	err = c.run(e, rc, outs)
+	err = c.run(e, rc, outs, drop)
 	return errors.Join(err, outs.stop())
 }
 
-func (c *runCmd) run(e *env, rc *sensor.RunConfig, outs *outputs) error {
+func (c *runCmd) run(e *env, rc *sensor.RunConfig, outs *outputs, drop *dropPlan) error {
 	outs.spool = rc.Outputs.SpoolDir(rc.Detect.State.Path)
 	outs.spoolMax = int64(rc.Outputs.SpoolMaxBytes)
+	outs.queueMax = int(min(rc.Outputs.QueueMaxBytes, 1<<40))
 	flows, err := outs.output("Outputs.Flows", false, configTargets(rc.Outputs.Flows))
 	if err != nil {
 		return err
@@ -47,7 +61,7 @@ func (c *runCmd) run(e *env, rc *sensor.RunConfig, outs *outputs) error {
 		}
 	}
 	var det *sensor.Detection
-	if alerts != nil {
+	if alerts != nil || rc.Outputs.Report != "" {
 		fl, err := sensor.FleetOf(rc.Fleet)
 		if err != nil {
 			return fmt.Errorf("Fleet.URL: %w", err)
@@ -55,25 +69,41 @@ func (c *runCmd) run(e *env, rc *sensor.RunConfig, outs *outputs) error {
 		det = &sensor.Detection{Config: rc.Detect, StatePath: rc.Detect.State.Path, SaveEvery: rc.Detect.State.SaveEvery.D(),
 			AlertOutputs: alerts, Fleet: fl}
 	}
+	// Outputs.Report: the watched directories' lab report, at stop.
+	var col *report.Collector
+	var records func(*record.Flow)
+	if rc.Outputs.Report != "" {
+		var dirs []string
+		for _, d := range rc.Sources.Directories {
+			dirs = append(dirs, d.Path)
+		}
+		col = report.New(report.Config{Sources: dirs})
+		det.Alerts, records = col.Alerts(), col.Record
+	}
 	srv, err := startMetrics(e, rc)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
 	running := rc
-	outs.watchHangup(func() { running = c.reload(e, running, det) })
+	outs.watchHangup(reloadTrusted(e, c.Config, func() { running = c.reload(e, running, det) }))
 	st, err := sensor.Run(e.ctx, rc, sensor.RunOptions{Snapshots: srv.Snapshots,
-		FlowOutputs: flows, HostEventsOut: events, Detect: det, Log: e.log, Outputs: outs.counts,
+		FlowOutputs: flows, HostEventsOut: events, Detect: det, Log: e.log, Outputs: outs.counts, Records: records, Opened: drop.opened(e),
 		Ready: func() { logSources(e, rc) }, Listening: func(addrs []net.Addr) { logListening(e, addrs) },
 	})
 	srv.Stopped()
 	printRunSummary(e.stderr, &st)
+	if col != nil {
+		if werr := col.WriteFile(rc.Outputs.Report); werr != nil {
+			err = errors.Join(err, fmt.Errorf("Outputs.Report: %w", werr))
+		}
+	}
 	return err
 }
 
 // runFromFlags runs the sensor as live and collect build it from flags,
 // and prints what it counted.
-func runFromFlags(e *env, outs *outputs, rc *sensor.RunConfig, det *sensor.Detection, rf *recordFlags, eventsPath string, reload func()) error {
+func runFromFlags(e *env, outs *outputs, rc *sensor.RunConfig, det *sensor.Detection, rf *recordFlags, eventsPath string, drop *dropPlan, reload func()) error {
 	flowOuts, err := rf.flowOutputs(outs)
 	if err != nil {
 		return err
@@ -91,7 +121,7 @@ func runFromFlags(e *env, outs *outputs, rc *sensor.RunConfig, det *sensor.Detec
 	defer srv.Close()
 	outs.watchHangup(reload)
 	st, err := sensor.Run(e.ctx, rc, sensor.RunOptions{Snapshots: srv.Snapshots,
-		FlowOutputs: flowOuts, HostEventsOut: evOut, Detect: det, Log: e.log, Outputs: outs.counts,
+		FlowOutputs: flowOuts, HostEventsOut: evOut, Detect: det, Log: e.log, Outputs: outs.counts, Opened: drop.opened(e),
 		Ready: func() { logSources(e, rc) }, Listening: func(addrs []net.Addr) { logListening(e, addrs) },
 	})
 	srv.Stopped()
@@ -160,13 +190,13 @@ func (c *runCmd) reload(e *env, running *sensor.RunConfig, det *sensor.Detection
 		return running
 	}
 	if !sameRun(rc, running) {
-		e.log.Warn("Sources, Outputs or Logging changed; they take effect at the next start", "config", c.Config)
+		e.log.Warn("Sources, Outputs, Logging or Privileges changed; they take effect at the next start", "config", c.Config)
 	}
 	putInForce(e, c.Config, det, rc.Detect, running.Detect.HomePrefixes(), true)
-	rc.Sources, rc.Outputs, rc.Logging = running.Sources, running.Outputs, running.Logging
+	rc.Sources, rc.Outputs, rc.Logging, rc.Privileges = running.Sources, running.Outputs, running.Logging, running.Privileges
 	return rc
 }
 
 func sameRun(a, b *sensor.RunConfig) bool {
-	return fmt.Sprint(a.Sources, a.Outputs, a.Logging) == fmt.Sprint(b.Sources, b.Outputs, b.Logging)
+	return fmt.Sprint(a.Sources, a.Outputs, a.Logging, a.Privileges) == fmt.Sprint(b.Sources, b.Outputs, b.Logging, b.Privileges)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -161,6 +162,9 @@ func OpenAFPacketGroup(cfg AFPacketConfig, n int) ([]*AFPacketSource, error) {
 			afpacket.OptAddVLANHeader(true),
 		)
 		if err != nil {
+			if perr := needPrivilege(cfg.Interface, err); perr != nil {
+				return fail(perr)
+			}
 			return fail(fmt.Errorf("unable to open AF_PACKET ring on %s: %w", cfg.Interface, err))
 		}
 		srcs = append(srcs, &AFPacketSource{tp: tp, iface: cfg.Interface, v2: cfg.LowLatency})
@@ -172,6 +176,9 @@ func OpenAFPacketGroup(cfg AFPacketConfig, n int) ([]*AFPacketSource, error) {
 	}
 	for _, s := range srcs {
 		if err := s.tp.SetFanout(afpacket.FanoutHashWithDefrag, cfg.FanoutGroup); err != nil {
+			if perr := needPrivilege(cfg.Interface, err); perr != nil {
+				return fail(perr)
+			}
 			return fail(fmt.Errorf("unable to join fanout group %d on %s: %w", cfg.FanoutGroup, cfg.Interface, err))
 		}
 	}
@@ -284,12 +291,51 @@ func Promiscuous(iface string) (func() error, error) {
 	}
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
+		if perr := needPrivilege(iface, err); perr != nil {
+			return nil, perr
+		}
 		return nil, fmt.Errorf("unable to open a packet socket for %s: %w", iface, err)
 	}
 	mreq := unix.PacketMreq{Ifindex: int32(ifi.Index), Type: unix.PACKET_MR_PROMISC}
 	if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
 		unix.Close(fd)
+		if perr := needPrivilege(iface, err); perr != nil {
+			return nil, perr
+		}
 		return nil, fmt.Errorf("unable to make %s promiscuous: %w", iface, err)
 	}
 	return func() error { return unix.Close(fd) }, nil
+}
+
+// PrivilegeError is a packet socket the kernel refused for want of a
+// capability, said with what to do instead of "operation not permitted".
+// CAP_NET_RAW is all capture needs: with it alone an unprivileged process
+// opens the rings, joins a fanout group and makes the interface
+// promiscuous (a PACKET_MR_PROMISC membership), as the live tests show;
+// CAP_NET_ADMIN would add nothing.
+type PrivilegeError struct {
+	Interface string
+	Program   string // the running executable, for setcap
+	Err       error  // the kernel's
+}
+
+func (e *PrivilegeError) Error() string {
+	return fmt.Sprintf("capturing on %s needs CAP_NET_RAW: run as root, or give the program that capability "+
+		"(`setcap cap_net_raw+ep %s`, or AmbientCapabilities=CAP_NET_RAW in its systemd unit)", e.Interface, e.Program)
+}
+
+// Unwrap is the kernel's error.
+func (e *PrivilegeError) Unwrap() error { return e.Err }
+
+// needPrivilege is a PrivilegeError when err is the kernel refusing a
+// privileged operation, else nil.
+func needPrivilege(iface string, err error) error {
+	if !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EACCES) {
+		return nil
+	}
+	exe, xerr := os.Executable()
+	if xerr != nil {
+		exe = "/path/to/outflow"
+	}
+	return &PrivilegeError{Interface: iface, Program: exe, Err: err}
 }

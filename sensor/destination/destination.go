@@ -70,6 +70,9 @@ func New(cfg Config) (sink.Sink, error) {
 	}
 	dc := sink.DeliveryConfig{Transport: tr, MaxQueue: cfg.MaxQueue, Log: cfg.Log}
 	if cfg.Alerts {
+		// One receiver may take flows and alerts: their sinks are two,
+		// counted apart.
+		dc.Name = tr.Name() + " (alerts)"
 		if cfg.SpoolDir == "" {
 			tr.Close()
 			return nil, fmt.Errorf("%s: alerts to a receiver wait on disk while it is down: give a spool directory", tr.Name())

@@ -8,11 +8,11 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/outflow-sensor/outflow/internal/neterr"
 	"github.com/outflow-sensor/outflow/sensor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -64,7 +64,7 @@ func Serve(ctx context.Context, addr string, opts Options) (*Server, error) {
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("metrics: unable to listen on %s: %w", addr, plainNetError(err))
+		return nil, fmt.Errorf("metrics: unable to listen on %s: %w", addr, neterr.Plain(err))
 	}
 	if !opts.AllowRemote && !isLoopback(ln.Addr()) {
 		// A name such as localhost that resolved to another address.
@@ -193,20 +193,6 @@ func notLoopback(addr string) error {
 func isLoopback(a net.Addr) bool {
 	ta, ok := a.(*net.TCPAddr)
 	return ok && ta.IP.IsLoopback()
-}
-
-// plainNetError drops the operation and address Go's network errors
-// repeat ("listen tcp 127.0.0.1:80: bind: "), leaving the reason.
-func plainNetError(err error) error {
-	var oe *net.OpError
-	if errors.As(err, &oe) {
-		err = oe.Err
-	}
-	var se *os.SyscallError
-	if errors.As(err, &se) {
-		err = se.Err
-	}
-	return err
 }
 
 // slogLogger gives promhttp's error log to a slog.Logger.

@@ -51,6 +51,9 @@ type Spool interface {
 // DeliveryConfig says what a Delivery sends to and how it holds records.
 type DeliveryConfig struct {
 	Transport Transport
+	// Name is the sink's name in logs and counts (default: the
+	// transport's).
+	Name string
 	// Spool, when set, holds every record on disk until the receiver has
 	// it; the Delivery closes it at Stop. Nil: memory, MaxQueue bytes.
 	Spool Spool
@@ -62,7 +65,7 @@ type DeliveryConfig struct {
 	BatchRecords int
 	BatchBytes   int
 	// MinBackoff and MaxBackoff bound the wait after a failed send
-	// (default 250 ms and 30 s; it doubles with each failure in a row).
+	// (default 250 ms and 10 s; it doubles with each failure in a row).
 	MinBackoff, MaxBackoff time.Duration
 	// SendTimeout bounds one Send (default 15 s).
 	SendTimeout time.Duration
@@ -108,7 +111,7 @@ func NewDelivery(cfg DeliveryConfig) *Delivery {
 		cfg.MinBackoff = 250 * time.Millisecond
 	}
 	if cfg.MaxBackoff < cfg.MinBackoff {
-		cfg.MaxBackoff = max(30*time.Second, cfg.MinBackoff)
+		cfg.MaxBackoff = max(10*time.Second, cfg.MinBackoff)
 	}
 	if cfg.SendTimeout <= 0 {
 		cfg.SendTimeout = 15 * time.Second
@@ -119,11 +122,14 @@ func NewDelivery(cfg DeliveryConfig) *Delivery {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Name == "" {
+		cfg.Name = cfg.Transport.Name()
+	}
 	return &Delivery{cfg: cfg, wake: make(chan struct{}, 1)}
 }
 
 // Name is the receiver, as the user gave it.
-func (d *Delivery) Name() string { return d.cfg.Transport.Name() }
+func (d *Delivery) Name() string { return d.cfg.Name }
 
 // Start starts the sender. Records a spool kept from an earlier run go
 // first.

@@ -6,11 +6,13 @@ import (
 	"io"
 	"net"
 	"testing"
+
+	"github.com/outflow-sensor/outflow/internal/testserver"
 )
 
 // discard is a loopback receiver that reads and drops what it gets; it
 // returns the address to send to.
-func discard(b *testing.B, network string, p *pki) string {
+func discard(b *testing.B, network string, p *testserver.PKI) string {
 	b.Helper()
 	if network == "udp" {
 		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -60,7 +62,7 @@ func BenchmarkSend(b *testing.B) {
 	for _, r := range recs {
 		size += len(r.Value)
 	}
-	p := newPKI(b)
+	p := testserver.NewPKI(b)
 	for _, network := range []string{"udp", "tcp", "tls"} {
 		b.Run(network, func(b *testing.B) {
 			tr := mustNew(b, Config{Network: network, Addr: discard(b, network, p), CAFile: map[bool]string{true: p.CA}[network == "tls"]})

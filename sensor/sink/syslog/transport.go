@@ -3,7 +3,6 @@ package syslog
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -12,7 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/outflow-sensor/outflow/internal/fserr"
+	"github.com/outflow-sensor/outflow/internal/neterr"
+	"github.com/outflow-sensor/outflow/internal/tlsfiles"
 	"github.com/outflow-sensor/outflow/sensor/sink"
 )
 
@@ -105,37 +105,13 @@ func New(cfg Config) (*Transport, error) {
 }
 
 // tlsConfig is cfg.TLS with the CA and the client certificate of cfg's
-// files.
+// files, and its server name.
 func tlsConfig(cfg Config) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.TLS != nil {
-		c = cfg.TLS.Clone()
-	}
-	if cfg.ServerName != "" {
+	c, err := tlsfiles.Config(cfg.TLS, tlsfiles.Files{CA: cfg.CAFile, Cert: cfg.CertFile, Key: cfg.KeyFile})
+	if err == nil && cfg.ServerName != "" {
 		c.ServerName = cfg.ServerName
 	}
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("CA file %s: cannot read it: %w", cfg.CAFile, fserr.Plain(err))
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA file %s: holds no PEM certificate", cfg.CAFile)
-		}
-		c.RootCAs = pool
-	}
-	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
-		return nil, fmt.Errorf("a client certificate needs both a certificate file and a key file")
-	}
-	if cfg.CertFile != "" {
-		pair, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("client certificate %s with key %s: %w", cfg.CertFile, cfg.KeyFile, fserr.Plain(err))
-		}
-		c.Certificates = append(c.Certificates, pair)
-	}
-	return c, nil
+	return c, err
 }
 
 // Name is the receiver, as syslog+NETWORK://HOST:PORT.
@@ -318,7 +294,7 @@ func (t *Transport) dial(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: stopped: %w", t.name, ctx.Err())
 		}
-		return fmt.Errorf("%s: cannot connect: %w", t.name, plain(err))
+		return fmt.Errorf("%s: cannot connect: %w", t.name, neterr.Plain(err))
 	}
 	if t.cfg.Network != "udp" {
 		if err := t.settle(ctx, min(max(time.Since(start), settleMin), settleMax)); err != nil {
@@ -358,7 +334,7 @@ func (t *Transport) settle(ctx context.Context, wait time.Duration) error {
 			return nil
 		}
 		return fmt.Errorf("%s: the receiver closed the connection once made (does it take our address and client certificate?): %w",
-			t.name, plain(err))
+			t.name, neterr.Plain(err))
 	}
 }
 
@@ -368,7 +344,7 @@ func (t *Transport) failed(ctx context.Context, what string, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s: stopped: %w", t.name, ctx.Err())
 	}
-	return fmt.Errorf("%s: %s: %w", t.name, what, plain(err))
+	return fmt.Errorf("%s: %s: %w", t.name, what, neterr.Plain(err))
 }
 
 // drop closes the connection, if any; the next Send dials again.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outflow-sensor/outflow/internal/testserver"
 	"github.com/outflow-sensor/outflow/sensor/sink"
 )
 
@@ -45,7 +46,7 @@ type want struct {
 
 // check compares what rsyslog wrote with recs, in order, and the header
 // fields with w; the timestamps must lie in [from, to].
-func check(t *testing.T, got []received, recs []sink.Record, w want, from, to time.Time) {
+func check(t *testing.T, got []testserver.Message, recs []sink.Record, w want, from, to time.Time) {
 	t.Helper()
 	if len(got) != len(recs) {
 		t.Fatalf("rsyslog wrote %d messages, want %d", len(got), len(recs))
@@ -95,11 +96,11 @@ func send(t *testing.T, tr *Transport, recs []sink.Record) {
 // and the header fields are what the configuration says, as rsyslog's own
 // parser reads them.
 func TestRsyslog(t *testing.T) {
-	rs := startRsyslog(t)
+	rs := testserver.StartRsyslog(t)
 	host, _ := os.Hostname()
 
 	t.Run("udp", func(t *testing.T) {
-		tr := mustNew(t, Config{Network: "udp", Addr: rs.addr("udp")})
+		tr := mustNew(t, Config{Network: "udp", Addr: rs.Addr(testserver.UDP)})
 		// Up to the biggest message a datagram and rsyslog's 64k take;
 		// one past MaxDatagram is refused for good, and what follows it
 		// goes in the next Send.
@@ -115,17 +116,17 @@ func TestRsyslog(t *testing.T) {
 			t.Fatalf("Send: %d delivered, %v; want %d and a sink.Rejected for 1 record", n, err, tooBig)
 		}
 		send(t, tr, recs[tooBig+1:])
-		got := rs.wait("udp", len(recs)-1)
+		got := rs.Wait(testserver.UDP, len(recs)-1)
 		// One datagram each, which rsyslog may take in any order.
 		sent := slices.Delete(slices.Clone(recs), tooBig, tooBig+1)
-		slices.SortFunc(got, func(a, b received) int { return strings.Compare(a.Msg, b.Msg) })
+		slices.SortFunc(got, func(a, b testserver.Message) int { return strings.Compare(a.Msg, b.Msg) })
 		slices.SortFunc(sent, func(a, b sink.Record) int { return bytes.Compare(a.Value, b.Value) })
 		check(t, got, sent, want{host, "outflow", "flow", "local0", ""}, from, time.Now())
 	})
 
 	t.Run("tcp", func(t *testing.T) {
 		// Options from a URL; a hostname rsyslog could not take as it is.
-		cfg, err := ParseURL("syslog+tcp://" + rs.addr("tcp") +
+		cfg, err := ParseURL("syslog+tcp://" + rs.Addr(testserver.TCP) +
 			"?facility=local3&msgid=alert&app=outflow-test&hostname=" + url.QueryEscape("sensor one/ü"))
 		if err != nil {
 			t.Fatal(err)
@@ -146,7 +147,7 @@ func TestRsyslog(t *testing.T) {
 		send(t, tr, recs[:700])
 		send(t, tr, big)
 		send(t, tr, recs[700:])
-		got := rs.wait("tcp", len(recs)+1)
+		got := rs.Wait(testserver.TCP, len(recs)+1)
 		all := slices.Concat(recs[:700], big, recs[700:])
 		w := want{"sensor_one/_", "outflow-test", "alert", "local3", "notice"}
 		check(t, got[:700], all[:700], w, from, time.Now())
@@ -156,7 +157,7 @@ func TestRsyslog(t *testing.T) {
 	})
 
 	t.Run("tls", func(t *testing.T) {
-		cfg, err := ParseURL("syslog+tls://" + rs.addr("tls") + "?ca=" + url.QueryEscape(rs.pki.CA))
+		cfg, err := ParseURL("syslog+tls://" + rs.Addr(testserver.TLS) + "?ca=" + url.QueryEscape(rs.PKI.CA))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,20 +165,20 @@ func TestRsyslog(t *testing.T) {
 		recs := slices.Concat(records("s", 800, 100), records("S", 1, 20<<10), records("s2", 10, 0))
 		from := time.Now()
 		send(t, tr, recs)
-		check(t, rs.wait("tls", len(recs)), recs, want{host, "outflow", "flow", "local0", ""}, from, time.Now())
+		check(t, rs.Wait(testserver.TLS, len(recs)), recs, want{host, "outflow", "flow", "local0", ""}, from, time.Now())
 	})
 
 	t.Run("tls client certificate", func(t *testing.T) {
-		tr := mustNew(t, Config{Network: "tls", Addr: rs.addr("tlsauth"), CAFile: rs.pki.CA,
-			CertFile: rs.pki.ClientCert, KeyFile: rs.pki.ClientKey, MsgID: "alert"})
+		tr := mustNew(t, Config{Network: "tls", Addr: rs.Addr(testserver.TLSAuth), CAFile: rs.PKI.CA,
+			CertFile: rs.PKI.ClientCert, KeyFile: rs.PKI.ClientKey, MsgID: "alert"})
 		recs := records("c", 100, 50)
 		from := time.Now()
 		send(t, tr, recs)
-		check(t, rs.wait("tlsauth", len(recs)), recs, want{host, "outflow", "alert", "local0", ""}, from, time.Now())
+		check(t, rs.Wait(testserver.TLSAuth, len(recs)), recs, want{host, "outflow", "alert", "local0", ""}, from, time.Now())
 	})
 
 	t.Run("tls unknown CA", func(t *testing.T) {
-		tr := mustNew(t, Config{Network: "tls", Addr: rs.addr("tls"), CAFile: rs.pki.Other})
+		tr := mustNew(t, Config{Network: "tls", Addr: rs.Addr(testserver.TLS), CAFile: rs.PKI.Other})
 		n, err := tr.Send(context.Background(), records("e", 3, 0))
 		var perm *sink.Rejected
 		if n != 0 || err == nil || errors.As(err, &perm) || !strings.Contains(err.Error(), "certificate") {
@@ -190,18 +191,18 @@ func TestRsyslog(t *testing.T) {
 // of writing into the dead connection; once rsyslog is back, the Send
 // after connects again, and rsyslog has every record exactly once.
 func TestRsyslogRestart(t *testing.T) {
-	rs := startRsyslog(t)
+	rs := testserver.StartRsyslog(t)
 	host, _ := os.Hostname()
 	trs := map[string]*Transport{
-		"tcp": mustNew(t, Config{Network: "tcp", Addr: rs.addr("tcp")}),
-		"tls": mustNew(t, Config{Network: "tls", Addr: rs.addr("tls"), CAFile: rs.pki.CA}),
+		"tcp": mustNew(t, Config{Network: "tcp", Addr: rs.Addr(testserver.TCP)}),
+		"tls": mustNew(t, Config{Network: "tls", Addr: rs.Addr(testserver.TLS), CAFile: rs.PKI.CA}),
 	}
 	from := time.Now()
 	for in, tr := range trs {
 		send(t, tr, records(in+"a", 200, 30))
-		rs.wait(in, 200)
+		rs.Wait(in, 200)
 	}
-	rs.stop()
+	rs.Stop()
 	for in, tr := range trs {
 		n, err := tr.Send(context.Background(), records(in+"b", 200, 30))
 		var perm *sink.Rejected
@@ -210,11 +211,11 @@ func TestRsyslogRestart(t *testing.T) {
 		}
 		t.Logf("%s, rsyslog stopped: %v", in, err)
 	}
-	rs.start()
+	rs.Start()
 	for in, tr := range trs {
 		send(t, tr, records(in+"b", 200, 30))
 		recs := slices.Concat(records(in+"a", 200, 30), records(in+"b", 200, 30))
-		got := rs.wait(in, len(recs))
+		got := rs.Wait(in, len(recs))
 		check(t, got, recs, want{host, "outflow", "flow", "local0", ""}, from, time.Now())
 	}
 }
@@ -353,10 +354,10 @@ func TestNewRefuses(t *testing.T) {
 // client without the certificate it wants) gets no record counted as
 // delivered: the Send fails, every time.
 func TestRsyslogRefusesClient(t *testing.T) {
-	rs := startRsyslog(t)
+	rs := testserver.StartRsyslog(t)
 	defer func(d time.Duration) { settleMin = d }(settleMin)
 	settleMin = 2 * time.Second // rsyslog's refusal, however slow the machine
-	tr := mustNew(t, Config{Network: "tls", Addr: rs.addr("tlsauth"), CAFile: rs.pki.CA})
+	tr := mustNew(t, Config{Network: "tls", Addr: rs.Addr(testserver.TLSAuth), CAFile: rs.PKI.CA})
 	for range 2 {
 		n, err := tr.Send(context.Background(), records("n", 3, 0))
 		var perm *sink.Rejected
@@ -364,8 +365,8 @@ func TestRsyslogRefusesClient(t *testing.T) {
 			t.Fatalf("Send without the client certificate rsyslog wants: %d delivered, %v", n, err)
 		}
 	}
-	if !strings.Contains(rs.output(), "peer did not provide a certificate") {
-		t.Fatalf("rsyslogd did not say why it refused:\n%s", rs.output())
+	if !strings.Contains(rs.Output(), "peer did not provide a certificate") {
+		t.Fatalf("rsyslogd did not say why it refused:\n%s", rs.Output())
 	}
 }
 

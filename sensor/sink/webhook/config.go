@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/outflow-sensor/outflow/internal/fserr"
+	"github.com/outflow-sensor/outflow/internal/neterr"
+	"github.com/outflow-sensor/outflow/internal/tlsfiles"
 )
 
 // Config says where a Transport POSTs and how.
@@ -67,7 +68,7 @@ func checkURL(s string) (*url.URL, string, error) {
 	u, err := url.Parse(s)
 	if err != nil {
 		// url.Error would repeat the URL, secrets and all.
-		return nil, "", fmt.Errorf("webhook URL: cannot parse it: %v", plain(err))
+		return nil, "", fmt.Errorf("webhook URL: cannot parse it: %v", neterr.Plain(err))
 	}
 	name := redact(u)
 	switch {
@@ -153,30 +154,5 @@ func authorization(cfg Config) (string, error) {
 // tlsConfig is cfg.TLS with the CA and the client certificate of cfg's
 // files.
 func tlsConfig(cfg Config) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.TLS != nil {
-		c = cfg.TLS.Clone()
-	}
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("CA file %s: cannot read it: %w", cfg.CAFile, fserr.Plain(err))
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA file %s: holds no PEM certificate", cfg.CAFile)
-		}
-		c.RootCAs = pool
-	}
-	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
-		return nil, fmt.Errorf("a client certificate needs both a certificate file and a key file")
-	}
-	if cfg.CertFile != "" {
-		pair, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("client certificate %s with key %s: %w", cfg.CertFile, cfg.KeyFile, fserr.Plain(err))
-		}
-		c.Certificates = append(c.Certificates, pair)
-	}
-	return c, nil
+	return tlsfiles.Config(cfg.TLS, tlsfiles.Files{CA: cfg.CAFile, Cert: cfg.CertFile, Key: cfg.KeyFile})
 }

@@ -1,12 +1,8 @@
 package webhook
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -66,23 +62,4 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
-}
-
-// plain drops what Go's errors add around the reason: the method and the
-// whole URL, whose query may hold a secret ("Post \"https://…?key=…\":"),
-// and the operation and addresses of a network error.
-func plain(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Err != nil {
-		err = oe.Err
-	}
-	var se *os.SyscallError
-	if errors.As(err, &se) {
-		err = se.Err
-	}
-	return err
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/outflow-sensor/outflow/internal/neterr"
 	"github.com/outflow-sensor/outflow/sensor/sink"
 )
 
@@ -166,7 +167,7 @@ func (t *Transport) post(ctx context.Context, body []byte, n int) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("webhook %s: cannot make the request: %v", t.name, plain(err))
+		return fmt.Errorf("webhook %s: cannot make the request: %v", t.name, neterr.Plain(err))
 	}
 	req.Header.Set("Content-Type", "application/x-ndjson")
 	req.Header.Set("User-Agent", "outflow")
@@ -178,7 +179,7 @@ func (t *Transport) post(ctx context.Context, body []byte, n int) error {
 	}
 	resp, err := t.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook %s: cannot POST: %w", t.name, plain(err))
+		return fmt.Errorf("webhook %s: cannot POST: %w", t.name, neterr.Plain(err))
 	}
 	defer func() {
 		// Read what is left, within reason, so the connection serves again.

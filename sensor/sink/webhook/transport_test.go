@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outflow-sensor/outflow/internal/testserver"
 	"github.com/outflow-sensor/outflow/sensor/sink"
 )
 
@@ -64,7 +65,7 @@ func secret(t *testing.T, content string) string {
 
 // delivered checks that nginx kept, in POSTs answered 200, each at most
 // max bytes of NDJSON, exactly recs.
-func delivered(t *testing.T, reqs []request, recs []sink.Record, max int, encoding string) {
+func delivered(t *testing.T, reqs []testserver.Request, recs []sink.Record, max int, encoding string) {
 	t.Helper()
 	var all []byte
 	for i, r := range reqs {
@@ -86,7 +87,7 @@ func delivered(t *testing.T, reqs []request, recs []sink.Record, max int, encodi
 // checks get in, wrong ones get a refusal the caller can tell from a
 // failure worth retrying; and nginx's other answers read as they should.
 func TestNginx(t *testing.T) {
-	ng := startNginx(t)
+	ng := testserver.StartNginx(t)
 	ctx := context.Background()
 
 	t.Run("split", func(t *testing.T) {
@@ -96,7 +97,7 @@ func TestNginx(t *testing.T) {
 		if n != len(recs) || err != nil {
 			t.Fatalf("Send: %d of %d, %v", n, len(recs), err)
 		}
-		reqs := ng.bodies("/ok", len(ndjson(recs)))
+		reqs := ng.Bodies("/ok", len(ndjson(recs)))
 		if len(reqs) < 9 {
 			t.Fatalf("%d POSTs for %d bytes in POSTs of 16 KiB at most", len(reqs), len(ndjson(recs)))
 		}
@@ -104,12 +105,12 @@ func TestNginx(t *testing.T) {
 	})
 
 	t.Run("gzip over https", func(t *testing.T) {
-		tr := mustNew(t, Config{URL: ng.URL("https", "/bearer"), CAFile: ng.pki.CA, TokenFile: secret(t, ng.Token+"\n"), Gzip: true})
+		tr := mustNew(t, Config{URL: ng.URL("https", "/bearer"), CAFile: ng.PKI.CA, TokenFile: secret(t, ng.Token+"\n"), Gzip: true})
 		recs := records("g", 2000, 100)
 		if n, err := tr.Send(ctx, recs); n != len(recs) || err != nil {
 			t.Fatalf("Send: %d of %d, %v", n, len(recs), err)
 		}
-		reqs := ng.bodies("/bearer", len(ndjson(recs)))
+		reqs := ng.Bodies("/bearer", len(ndjson(recs)))
 		delivered(t, reqs, recs, 1<<20, "gzip")
 		if reqs[0].Length >= len(ndjson(recs))/3 {
 			t.Fatalf("gzip took %d bytes to %d", len(ndjson(recs)), reqs[0].Length)
@@ -117,13 +118,13 @@ func TestNginx(t *testing.T) {
 	})
 
 	t.Run("basic", func(t *testing.T) {
-		tr := mustNew(t, Config{URL: ng.URL("https", "/basic"), CAFile: ng.pki.CA, User: ng.User,
+		tr := mustNew(t, Config{URL: ng.URL("https", "/basic"), CAFile: ng.PKI.CA, User: ng.User,
 			PasswordFile: secret(t, ng.Password+"\n")})
 		recs := records("p", 5, 10)
 		if n, err := tr.Send(ctx, recs); n != len(recs) || err != nil {
 			t.Fatalf("Send: %d of %d, %v", n, len(recs), err)
 		}
-		delivered(t, ng.bodies("/basic", len(ndjson(recs))), recs, 1<<20, "")
+		delivered(t, ng.Bodies("/basic", len(ndjson(recs))), recs, 1<<20, "")
 	})
 
 	t.Run("wrong credentials", func(t *testing.T) {
@@ -131,7 +132,7 @@ func TestNginx(t *testing.T) {
 		// wait (the spool holds alerts), nothing is refused.
 		for _, cfg := range []Config{
 			{URL: ng.URL("http", "/bearer"), TokenFile: secret(t, "not-"+ng.Token)},
-			{URL: ng.URL("https", "/basic"), CAFile: ng.pki.CA, User: ng.User, PasswordFile: secret(t, "guess")},
+			{URL: ng.URL("https", "/basic"), CAFile: ng.PKI.CA, User: ng.User, PasswordFile: secret(t, "guess")},
 		} {
 			tr := mustNew(t, cfg)
 			n, err := tr.Send(ctx, records("c", 3, 100))
@@ -153,14 +154,14 @@ func TestNginx(t *testing.T) {
 			tr := mustNew(t, cfg)
 			recs := records("r", 20, 100) // equal lengths, several to a POST
 			uri := cfg.URL[strings.LastIndexByte(cfg.URL, '/'):]
-			before := len(ng.read(uri))
+			before := len(ng.Read(uri))
 			n, err := tr.Send(ctx, recs)
 			var perm *sink.Rejected
 			var st *StatusError
 			if n != 0 || !errors.As(err, &perm) || !errors.As(err, &st) {
 				t.Fatalf("%s: Send: %d, %v; want 0 and a sink.Rejected", cfg.URL, n, err)
 			}
-			reqs := ng.requests(uri, before+1)
+			reqs := ng.Requests(uri, before+1)
 			if len(reqs) != before+1 {
 				t.Fatalf("%s: %d POSTs after a refusal", uri, len(reqs)-before)
 			}
@@ -183,8 +184,8 @@ func TestNginx(t *testing.T) {
 		if n != len(recs) || !errors.As(err, &perm) || perm.Rejected() != 1 {
 			t.Fatalf("Send: %d, %v; want %d and 1 refused", n, err, len(recs))
 		}
-		reqs := ng.bodies("/small", len(ndjson(recs)))
-		var ok []request
+		reqs := ng.Bodies("/small", len(ndjson(recs)))
+		var ok []testserver.Request
 		for _, r := range reqs {
 			if r.Status == "200" {
 				ok = append(ok, r)
@@ -228,7 +229,7 @@ func TestNginx(t *testing.T) {
 	})
 
 	t.Run("unknown CA", func(t *testing.T) {
-		for _, ca := range []string{"", ng.pki.Other} { // the system's roots, another CA
+		for _, ca := range []string{"", ng.PKI.Other} { // the system's roots, another CA
 			tr := mustNew(t, Config{URL: ng.URL("https", "/ok"), CAFile: ca})
 			n, err := tr.Send(ctx, records("c", 1, 0))
 			var perm *sink.Rejected
@@ -253,25 +254,23 @@ func TestNginx(t *testing.T) {
 // When nginx stops, Send fails with an error to retry; once it is back,
 // the next Send delivers.
 func TestNginxRestart(t *testing.T) {
-	ng := startNginx(t)
+	ng := testserver.StartNginx(t)
 	ctx := context.Background()
-	tr := mustNew(t, Config{URL: ng.URL("https", "/ok"), CAFile: ng.pki.CA})
+	tr := mustNew(t, Config{URL: ng.URL("https", "/ok"), CAFile: ng.PKI.CA})
 	a, b := records("a", 10, 10), records("b", 10, 10)
 	if n, err := tr.Send(ctx, a); n != len(a) || err != nil {
 		t.Fatalf("Send: %d, %v", n, err)
 	}
-	ng.stop()
+	ng.Stop()
 	n, err := tr.Send(ctx, b)
 	var perm *sink.Rejected
 	if n != 0 || err == nil || errors.As(err, &perm) {
 		t.Fatalf("Send with nginx stopped: %d, %v; want 0 and an error to retry", n, err)
 	}
 	t.Logf("nginx stopped: %v", err)
-	if err := ng.start(); err != nil {
-		t.Fatal(err)
-	}
+	ng.Start()
 	if n, err := tr.Send(ctx, b); n != len(b) || err != nil {
 		t.Fatalf("Send after nginx's restart: %d, %v", n, err)
 	}
-	delivered(t, ng.bodies("/ok", 2*len(ndjson(a))), slices.Concat(a, b), 1<<20, "")
+	delivered(t, ng.Bodies("/ok", 2*len(ndjson(a))), slices.Concat(a, b), 1<<20, "")
 }

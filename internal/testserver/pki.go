@@ -1,4 +1,4 @@
-package webhook
+package testserver
 
 import (
 	"os"
@@ -7,30 +7,10 @@ import (
 	"testing"
 )
 
-// need returns the path of a program a test runs. Missing, it fails the
-// test in CI (CI=true) and skips it, loudly, elsewhere.
-func need(t testing.TB, prog string) string {
-	t.Helper()
-	if p, err := exec.LookPath(prog); err == nil {
-		return p
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin"} {
-		p := filepath.Join(dir, prog)
-		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is missing: install it (Debian packages: nginx, openssl)", prog)
-	}
-	t.Skipf("SKIPPED — %s is missing (Debian packages: nginx, openssl; in CI this fails)", prog)
-	return ""
-}
-
-// pki is a test CA and the certificates it signed, made by openssl in a
+// PKI is a test CA and the certificates it signed, made by openssl in a
 // temporary directory: a server's for 127.0.0.1, ::1 and localhost, and a
-// client's.
-type pki struct {
+// client's. Every field is a PEM file's path.
+type PKI struct {
 	CA, CAKey             string
 	ServerCert, ServerKey string
 	ClientCert, ClientKey string
@@ -39,9 +19,10 @@ type pki struct {
 	Other string
 }
 
-func newPKI(t testing.TB) *pki {
+// NewPKI makes a PKI with openssl: P-256 keys, valid for two days.
+func NewPKI(t testing.TB) *PKI {
 	t.Helper()
-	openssl := need(t, "openssl")
+	openssl := Need(t, "openssl")
 	dir := t.TempDir()
 	p := func(name string) string { return filepath.Join(dir, name) }
 	run := func(args ...string) {
@@ -67,6 +48,6 @@ func newPKI(t testing.TB) *pki {
 	ca("other")
 	leaf("server", "localhost", "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
 	leaf("client", "outflow-sensor", "extendedKeyUsage=clientAuth\n")
-	return &pki{CA: p("ca.pem"), CAKey: p("ca.key"), ServerCert: p("server.pem"), ServerKey: p("server.key"),
+	return &PKI{CA: p("ca.pem"), CAKey: p("ca.key"), ServerCert: p("server.pem"), ServerKey: p("server.key"),
 		ClientCert: p("client.pem"), ClientKey: p("client.key"), Other: p("other.pem")}
 }

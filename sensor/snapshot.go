@@ -136,6 +136,9 @@ type JoinCounts struct {
 	// Processes and Connects are the process starts and connections the
 	// host-event index took in (JoinHostEvents only).
 	Processes, Connects uint64
+	// ByEventFeed splits Joined by the feed whose connect event named the
+	// process: sysmon, auditd, osquery... (JoinHostEvents only).
+	ByEventFeed map[string]uint64
 }
 
 // joinCounts reads the attributers' counts; they are safe to read at any
@@ -150,7 +153,8 @@ func joinCounts(j joiner) []JoinCounts {
 		switch x := x.(type) {
 		case *process.Index:
 			s := x.Snapshot()
-			out = append(out, JoinCounts{Feed: JoinHostEvents, Joined: s.Joined, Missed: s.Missed, Processes: s.Processes, Connects: s.Connects})
+			out = append(out, JoinCounts{Feed: JoinHostEvents, Joined: s.Joined, Missed: s.Missed, Processes: s.Processes, Connects: s.Connects,
+				ByEventFeed: s.JoinedByFeed})
 		case *procfs.Watcher:
 			s := x.Snapshot()
 			out = append(out, JoinCounts{Feed: JoinProcfs, Joined: s.Joined, Missed: s.Missed})

@@ -12,6 +12,7 @@
 package process
 
 import (
+	"maps"
 	"net/netip"
 	"sort"
 	"strings"
@@ -82,6 +83,9 @@ type connect struct {
 type Stats struct {
 	Processes, Connects, Evicted uint64
 	Joined, Missed               uint64 // flow ends with and without a process
+	// JoinedByFeed splits Joined by the feed of the connect event that
+	// named the process (sysmon, auditd, osquery...).
+	JoinedByFeed map[string]uint64
 }
 
 // Index holds processes and connect events. Safe for concurrent use.
@@ -322,7 +326,9 @@ func (x *Index) dropConnect(c *connect) {
 func (x *Index) Snapshot() Stats {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return x.Stats
+	s := x.Stats
+	s.JoinedByFeed = maps.Clone(x.Stats.JoinedByFeed)
+	return s
 }
 
 // Expire drops processes and connect events older than the retention,

@@ -76,6 +76,10 @@ func (x *Index) end(f Flow, local, remote netip.AddrPort, initiator bool) *Attri
 			lead = c
 		}
 	}
+	if x.Stats.JoinedByFeed == nil {
+		x.Stats.JoinedByFeed = map[string]uint64{}
+	}
+	x.Stats.JoinedByFeed[lead.ev.Feed]++
 	a := &Attribution{Process: x.resolve(&lead.ev), Match: match, Feed: lead.ev.Feed,
 		SkewMS: lead.ev.Time.Sub(f.Start).Milliseconds()}
 	for _, c := range chosen {

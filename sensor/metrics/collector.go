@@ -5,6 +5,8 @@
 package metrics
 
 import (
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/outflow-sensor/outflow/flows"
@@ -75,6 +77,7 @@ var (
 	feedErrors  = counter("outflow_host_event_errors_total", "Host-event records skipped, by reason.", "feed", "reason")
 	joins       = counter("outflow_host_event_joins_total", "Flow ends given a process, by what attributed them (host-events: the index every host-event source feeds; procfs: /proc on this host).", "feed")
 	joinMisses  = counter("outflow_host_event_join_misses_total", "Flow ends of an instrumented host that no process was found for.", "feed")
+	feedJoins   = counter("outflow_host_event_feed_joins_total", "Flow ends given a process by the host-event index, by the feed whose connect event named it (sysmon, auditd, osquery...).", "event_feed")
 	processes   = counter("outflow_host_event_processes_total", "Process starts the host-event index took in.", "feed")
 	connects    = counter("outflow_host_event_connects_total", "Connections the host-event index took in.", "feed")
 
@@ -216,6 +219,9 @@ func (e *emitter) snapshot(s sensor.Snapshot) {
 		if j.Feed == sensor.JoinHostEvents {
 			e.add(processes, float64(j.Processes), j.Feed)
 			e.add(connects, float64(j.Connects), j.Feed)
+			for _, f := range slices.Sorted(maps.Keys(j.ByEventFeed)) {
+				e.add(feedJoins, float64(j.ByEventFeed[f]), f)
+			}
 		}
 	}
 	if d := s.Detect; d != nil {

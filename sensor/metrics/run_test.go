@@ -98,6 +98,7 @@ func TestRunMetrics(t *testing.T) {
 	}
 	var bySource = map[string]int{}
 	var joined, clientHellos, serverHellos int
+	joinedBy := map[string]int{} // by the feed the record names
 	for _, l := range flowsOut {
 		var rec struct {
 			Resp     int             `json:"resp_p"`
@@ -126,11 +127,18 @@ func TestRunMetrics(t *testing.T) {
 				serverHellos++
 			}
 		}
-		if len(rec.OrigProc) > 0 {
+		for _, p := range []json.RawMessage{rec.OrigProc, rec.RespProc} {
+			if len(p) == 0 {
+				continue
+			}
 			joined++
-		}
-		if len(rec.RespProc) > 0 {
-			joined++
+			var proc struct {
+				Feed string `json:"feed"`
+			}
+			if err := json.Unmarshal(p, &proc); err != nil || proc.Feed == "" {
+				t.Fatalf("a process without its feed: %s (%v)", p, err)
+			}
+			joinedBy[proc.Feed]++
 		}
 	}
 	for source, n := range bySource {
@@ -206,6 +214,11 @@ func TestRunMetrics(t *testing.T) {
 	}
 	if v := f.sum("outflow_host_event_joins_total", lbl("feed", sensor.JoinHostEvents)); v != float64(joined) || v == 0 {
 		t.Errorf("joins %v, the records have %d processes", v, joined)
+	}
+	for feed, n := range joinedBy {
+		if v := f.sum("outflow_host_event_feed_joins_total", lbl("event_feed", feed)); v != float64(n) {
+			t.Errorf("joins by %s: %v, the records name it %d times", feed, v, n)
+		}
 	}
 
 	// The flow listener: what flowbeat decoded of the same datagrams.

@@ -63,6 +63,19 @@ type AlertProcess struct {
 	User        string `json:"user,omitempty"`
 	ParentImage string `json:"parent_image,omitempty"`
 	Feed        string `json:"feed,omitempty"`
+	// Conflict lists the other processes whose host events claimed the
+	// same flow; the alert's confidence is one step lower for it.
+	Conflict []AlertProcessRef `json:"conflict,omitempty"`
+}
+
+// AlertProcessRef is another process that claimed the flow.
+type AlertProcessRef struct {
+	Host  string `json:"host,omitempty"`
+	PID   int64  `json:"pid,omitempty"`
+	GUID  string `json:"guid,omitempty"`
+	Image string `json:"image"`
+	Name  string `json:"name"`
+	Feed  string `json:"feed,omitempty"`
 }
 
 // Destination is the remote end.
@@ -87,13 +100,35 @@ func alertProcess(a *process.Attribution) *AlertProcess {
 	if a == nil {
 		return nil
 	}
-	return &AlertProcess{PID: a.PID, GUID: a.GUID, Image: a.Image, Name: baseName(a.Image), CommandLine: a.Command,
+	p := &AlertProcess{PID: a.PID, GUID: a.GUID, Image: a.Image, Name: baseName(a.Image), CommandLine: a.Command,
 		User: a.User, ParentImage: a.ParentImage, Feed: a.Feed}
+	for _, r := range a.Conflict {
+		p.Conflict = append(p.Conflict, AlertProcessRef{Host: r.Host, PID: r.PID, GUID: r.GUID, Image: r.Image,
+			Name: baseName(r.Image), Feed: r.Feed})
+	}
+	return p
+}
+
+// lower returns a confidence one step lower, at least Low.
+func lower(c string) string {
+	switch c {
+	case Critical:
+		return High
+	case High:
+		return Medium
+	}
+	return Low
 }
 
 // finish fills in the id from the dedup key and the time, so the same
-// detection in two replays has the same id.
+// detection in two replays has the same id, and lowers the confidence of
+// an alert whose process is contested.
 func (a *Alert) finish() {
+	// A process two host events claimed is less sure, whatever the
+	// analytic made of it.
+	if a.Process != nil && len(a.Process.Conflict) > 0 {
+		a.Confidence = lower(a.Confidence)
+	}
 	h := sha256.Sum256([]byte(a.DedupKey + "|" + a.TS.UTC().Format(time.RFC3339Nano)))
 	a.ID = hex.EncodeToString(h[:8])
 }

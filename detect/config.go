@@ -103,6 +103,9 @@ func DefaultConfig() *Config {
 				"22": {"ssh"}, "53": {"dns"}, "80": {"http"}, "443": {"tls", "quic"}, "853": {"tls"}, "993": {"tls"},
 				"995": {"tls"}, "465": {"tls"}, "636": {"tls"}, "8443": {"tls"}, "500": {"opaque"}, "4500": {"opaque"},
 				"1194": {"opaque"}, "51820": {"opaque"}, "3478": {"opaque"}, "19302": {"opaque"},
+				// One-way by design, on the ports IANA registers for them.
+				"514": {"syslog"}, "601": {"syslog"}, "6514": {"tls", "syslog"}, "4739": {"ipfix"}, "4740": {"ipfix"},
+				"6343": {"sflow"}, "5004": {"rtp"}, "5005": {"rtp"},
 			},
 			AllowedCryptoProcesses: []string{"chrome.exe", "msedge.exe", "firefox.exe", "lsass.exe", "svchost.exe", "msmpeng.exe",
 				"onedrive.exe", "teams.exe", "ssh", "sshd", "ssh.exe", "chrome", "firefox", "openvpn", "wireguard-go", "tailscaled"},
@@ -110,7 +113,9 @@ func DefaultConfig() *Config {
 				"libcrypto.so*", "libgcrypt.so*", "libsodium.so*", "libmbedcrypto.so*", "libnettle.so*", "libcrypto.*.dylib",
 				"CommonCrypto*", "Security.framework*"},
 			TimeWindow: Duration(5 * time.Minute)},
-		RareHost: RareHostConfig{Enabled: true, RarePrevalence: 2, Global: true},
+		RareHost: RareHostConfig{Enabled: true, RarePrevalence: 2, Global: true,
+			Severities: RareSeverities{Base: Informational, Curl: Informational, UnixLOLBin: Low, VSCodeExtension: Low,
+				OfficeLOLBin: High, LOLBin: Low, MSBuild: High, MSBuildT112701: Medium}},
 		WebFileSharing: WebFileSharingConfig{Enabled: true, FirstUploadThreshold: 20 << 20, UploadHistory: Duration(30 * 24 * time.Hour),
 			FileSharingServices: []string{"cloud-storage", "file-sharing", "anonymous-file-drop", "paste-site"}, TopN: 5,
 			ToolCapabilities: []string{"tunnel", "tls-tunnel", "cloud-sync/exfil"}, ToolVolumeThreshold: 1 << 20,
@@ -238,6 +243,7 @@ func (c *Config) compile(file string) []error {
 	if c.RareHost.RarePrevalence < 1 {
 		bad("RareHost.RarePrevalence", "at least 1 (a destination only one internal host talks to)")
 	}
+	c.RareHost.Severities.check(bad)
 	if c.AN1514.APICallThreshold < 1 {
 		bad("AN1514.APICallThreshold", "at least 1")
 	}

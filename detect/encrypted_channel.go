@@ -56,7 +56,9 @@ func (e *EncryptedConfig) compile(bad func(key, format string, a ...any)) {
 			switch pr {
 			case "tls", "quic", "ssh", "http", "dns", "opaque":
 			default:
-				bad("EncryptedChannel.PortProfiles."+p, "%q: expected tls, quic, ssh, http, dns or opaque", pr)
+				if !oneWayProtocols[pr] {
+					bad("EncryptedChannel.PortProfiles."+p, "%q: expected tls, quic, ssh, http, dns, opaque, syslog, netflow, ipfix, sflow or rtp", pr)
+				}
 			}
 		}
 		e.ports[port] = protos
@@ -90,14 +92,21 @@ func (encryptedChannel) flow(e *Engine, f *Flow, v *view) {
 	if f.Handshake || f.App == "tls" || f.App == "quic" || f.App == "ssh" || f.App == "openvpn" || f.App == "wireguard" {
 		return
 	}
-	if f.OrigPkts == 0 || f.RespPkts == 0 {
-		// One direction unseen (asymmetric routing, a capture cut short):
-		// its handshake may be in the half that is missing.
+	// A one-way flow (payload in one direction only: a UDP stream, a TCP
+	// upload the peer only acknowledges) is judged like a two-way one
+	// (issue 15): TLS, QUIC and SSH handshakes show in either direction,
+	// so the half that carried the payload holds its own. A half never
+	// seen is another matter (asymmetric routing, a capture of one
+	// direction): an originator with no packets was guessed from the
+	// ports, and a TCP peer always acknowledges, so one with no packets
+	// was not captured rather than silent.
+	if f.OrigPkts == 0 || f.Proto == 6 && f.RespPkts == 0 {
 		return
 	}
 	if v.totalOut+v.totalIn < uint64(c.TrafficVolumeThreshold) {
 		return
 	}
+	oneWay := f.OrigBytes == 0 || f.RespBytes == 0
 	if r := e.cfg.lists.doh(v.remote.Addr(), v.name); r != "" || inList(c.DoHResolvers, v.remote.Addr(), v.name) {
 		return
 	}
@@ -107,6 +116,13 @@ func (encryptedChannel) flow(e *Engine, f *Flow, v *view) {
 	port := v.remote.Port()
 	profile, hasProfile := c.ports[port]
 	if contains(profile, "opaque") {
+		return
+	}
+	if oneWay && (f.App == "dns" || framedOneWay(profile)) {
+		// A protocol that is one-way by design and carries its own
+		// framing or handshake, which inspection does not decode: DNS as
+		// inspection read it; syslog, flow exports and RTP media on the
+		// ports registered for them.
 		return
 	}
 	hostVariant := v.proc != nil && !nameIn(v.proc.Image, c.AllowedCryptoProcesses)
@@ -140,13 +156,15 @@ func (encryptedChannel) flow(e *Engine, f *Flow, v *view) {
 
 	out, in := v.totalOut, v.totalIn
 	r := ratio(out, in)
+	// Nothing came back: infinitely asymmetric, whatever went out.
+	asymmetric := c.TrafficAsymmetryRatio > 0 && (in == 0 && out > 0 || r >= c.TrafficAsymmetryRatio)
 	mismatch := hasProfile && !contains(profile, f.App)
 	a := e.alertFor(f, v, "DET0143", "T1573.001")
 	a.Severity, a.Confidence = Low, "low"
 	if mismatch || !hasProfile {
 		a.Severity = Medium
 	}
-	if r >= c.TrafficAsymmetryRatio && c.TrafficAsymmetryRatio > 0 && a.Severity == Medium {
+	if asymmetric && a.Severity == Medium {
 		a.Severity = High
 	}
 	if f.Observed && f.N[dir] >= 1024 {
@@ -159,6 +177,23 @@ func (encryptedChannel) flow(e *Engine, f *Flow, v *view) {
 	case f.App != "unknown" && f.App != "":
 		what = "encrypted payload inside " + f.App
 	}
+	if oneWay {
+		what = "one-way " + what
+	}
+	// The title says which way the encrypted bytes went: the side whose
+	// payload read as encrypted, seen from the internal host (the
+	// originator here). Router flows carry no payload to tell.
+	verb, prep := "exchanged", "with"
+	switch {
+	case dir == 0:
+		verb, prep = "sent", "to"
+	case dir == 1:
+		verb, prep = "received", "from"
+	case oneWay && out > 0:
+		verb, prep = "sent", "to"
+	case oneWay:
+		verb, prep = "received", "from"
+	}
 	where := fmt.Sprintf("%s port %d", strings.ToUpper(protoName(f.Proto)), port)
 	switch {
 	case mismatch:
@@ -170,7 +205,7 @@ func (encryptedChannel) flow(e *Engine, f *Flow, v *view) {
 	if v.proc != nil {
 		proc = baseName(v.proc.Image)
 	}
-	a.Title = fmt.Sprintf("%s sent %s with no TLS, QUIC or SSH handshake to %s on %s", proc, what, v.destName(), where)
+	a.Title = fmt.Sprintf("%s %s %s with no TLS, QUIC or SSH handshake %s %s on %s", proc, verb, what, prep, v.destName(), where)
 	if hostVariant {
 		a.Analytic = hostAnalytic(v.proc.Image)
 		a.Severity, a.Confidence = High, "high"
@@ -187,11 +222,18 @@ func (encryptedChannel) flow(e *Engine, f *Flow, v *view) {
 		a.Evidence.Thresholds["EntropyThreshold"] = c.EntropyThreshold
 	} else {
 		a.Evidence.Thresholds["PayloadEntropyThreshold"] = c.PayloadEntropyThreshold
-		if v.proc != nil && e.ev != nil {
-			a.Missing = append(a.Missing, "crypto module load")
-		}
 	}
 	m := a.Evidence.Measured
+	if !hostVariant && v.proc != nil && e.ev != nil {
+		// Why the host variant did not apply, said as it is: a process on
+		// the allowed list was not looked up, which is not a load missing.
+		if nameIn(v.proc.Image, c.AllowedCryptoProcesses) {
+			m["host_variant"] = baseName(v.proc.Image) + " is on AllowedCryptoProcesses: its crypto module loads were not considered"
+		} else {
+			a.Missing = append(a.Missing, "crypto module load")
+			m["host_variant"] = fmt.Sprintf("no untrusted crypto module load by %s within TimeWindow (%v) before the connection", baseName(v.proc.Image), c.TimeWindow)
+		}
+	}
 	if f.Observed {
 		side := [2]string{"orig", "resp"}
 		for i := 0; i < 2; i++ {
@@ -203,6 +245,15 @@ func (encryptedChannel) flow(e *Engine, f *Flow, v *view) {
 	m["app_proto"] = f.App
 	m["handshake"] = false
 	m["out_bytes"], m["in_bytes"], m["out_in_ratio"] = out, in, round3(r)
+	if oneWay {
+		// out/in has no value when nothing came in: null, as in the flow
+		// record, and the flow is said to be one-way.
+		m["one_way"] = true
+		if in == 0 {
+			m["out_in_ratio"] = nil
+			m["asymmetry"] = "infinite: the peer sent no payload"
+		}
+	}
 	if hasProfile {
 		m["port_profile"] = profile
 	}
@@ -211,6 +262,23 @@ func (encryptedChannel) flow(e *Engine, f *Flow, v *view) {
 	a.Evidence.Thresholds["MinSample"] = c.MinSample
 	a.DedupKey = strings.Join([]string{"T1573.001", v.hostIP(), procKey(v), v.remote.String()}, "|")
 	e.emit(a)
+}
+
+// oneWayProtocols are the PortProfiles names of protocols that are one-way
+// by design and carry their own framing or handshake, which inspection
+// does not decode: syslog (RFC 5424 over UDP, TCP, TLS or DTLS), flow
+// exports (NetFlow, IPFIX, sFlow) and RTP or SRTP media. A one-way flow to
+// a port whose profile names one stays quiet.
+var oneWayProtocols = map[string]bool{"syslog": true, "netflow": true, "ipfix": true, "sflow": true, "rtp": true}
+
+// framedOneWay reports whether a port's profile names a one-way protocol.
+func framedOneWay(profile []string) bool {
+	for _, p := range profile {
+		if oneWayProtocols[p] {
+			return true
+		}
+	}
+	return false
 }
 
 // cryptoLoads returns the process's loads of crypto modules within the

@@ -11,11 +11,49 @@ import (
 // RareHostConfig: a process connected to an external host few internal
 // hosts talk to.
 type RareHostConfig struct {
-	Enabled         bool     `yaml:"Enabled"`
-	RarePrevalence  int      `yaml:"RarePrevalence"`
-	Global          bool     `yaml:"Global"`
-	IgnoreProcesses []string `yaml:"IgnoreProcesses"`
-	IgnoreServices  []string `yaml:"IgnoreServices"`
+	Enabled         bool           `yaml:"Enabled"`
+	RarePrevalence  int            `yaml:"RarePrevalence"`
+	Global          bool           `yaml:"Global"`
+	GlobalRaise     bool           `yaml:"GlobalRaise"`
+	IgnoreProcesses []string       `yaml:"IgnoreProcesses"`
+	IgnoreServices  []string       `yaml:"IgnoreServices"`
+	Severities      RareSeverities `yaml:"Severities"`
+}
+
+// Informational is the severity below Low: the rare-host seed's rating of
+// its base alert (issue 15).
+const Informational = "informational"
+
+// RareSeverities rates each variation of the rare-host alert. The
+// defaults are the seed's ratings (Cortex XDR, "A process connected to a
+// rare external host"): the base alert and curl informational, UNIX
+// LOLBINs and VS Code extensions low, a LOLBIN spawned by Office and
+// MSBuild high, and MSBuild's second variation, Trusted Developer
+// Utilities Proxy Execution (T1127.001), medium.
+type RareSeverities struct {
+	Base            string `yaml:"Base"`
+	Curl            string `yaml:"Curl"`
+	UnixLOLBin      string `yaml:"UnixLOLBin"`
+	VSCodeExtension string `yaml:"VSCodeExtension"`
+	OfficeLOLBin    string `yaml:"OfficeLOLBin"`
+	// LOLBin is a Windows LOLBIN not spawned by Office, which the seed
+	// does not name; its "commonly abused process" alert rates it low.
+	LOLBin         string `yaml:"LOLBin"`
+	MSBuild        string `yaml:"MSBuild"`
+	MSBuildT112701 string `yaml:"MSBuildT1127.001"`
+}
+
+// check reports a value that is no severity.
+func (s *RareSeverities) check(bad func(key, format string, a ...any)) {
+	for k, v := range map[string]string{"Base": s.Base, "Curl": s.Curl, "UnixLOLBin": s.UnixLOLBin,
+		"VSCodeExtension": s.VSCodeExtension, "OfficeLOLBin": s.OfficeLOLBin, "LOLBin": s.LOLBin, "MSBuild": s.MSBuild,
+		"MSBuildT1127.001": s.MSBuildT112701} {
+		switch v {
+		case Informational, Low, Medium, High, Critical:
+		default:
+			bad("RareHost.Severities."+k, "%q: expected informational, low, medium, high or critical", v)
+		}
+	}
 }
 
 // rareHost: a process connected to an external host that few internal
@@ -23,9 +61,11 @@ type RareHostConfig struct {
 // reached the destination within Baseline.TrainingPeriod (30 days); alerts
 // start once Baseline.ActivationAfter (14 days) of data has been seen and
 // repeat at most once per Baseline.Dedup (a day) per host, process and
-// destination. MSBuild, curl, VS Code extensions, a LOLBIN that an Office
-// program spawned and UNIX LOLBINs rate higher. The globally rare variant
-// is a destination no internal host had reached before this one.
+// destination. Each variation (MSBuild, curl, VS Code extensions, a
+// LOLBIN that an Office program spawned, UNIX LOLBINs) is rated as
+// RareHost.Severities says; MSBuild raises a second alert under
+// T1127.001. The globally rare variant is a destination no internal host
+// had reached before this one, rated the same unless GlobalRaise.
 type rareHost struct{}
 
 // maxPrevalence bounds the hosts kept per destination: past it a
@@ -47,11 +87,14 @@ func (rareHost) flow(e *Engine, f *Flow, v *view) {
 	if f.Proto == 6 && f.RespPkts == 0 {
 		return // no answer: nothing was reached
 	}
-	if c.IgnoreServices != nil && inList(c.IgnoreServices, v.remote.Addr(), v.name) {
-		return
-	}
+	// Prevalence learns from every destination, ignored services
+	// included: taken off IgnoreServices later, a service is as common
+	// as it was all along, not never seen (issue 15).
 	prev, firstSeen, known := e.prevalence(v, f.Start)
 	if !e.active() {
+		return
+	}
+	if c.IgnoreServices != nil && inList(c.IgnoreServices, v.remote.Addr(), v.name) {
 		return
 	}
 	global := !known
@@ -65,16 +108,29 @@ func (rareHost) flow(e *Engine, f *Flow, v *view) {
 	if global && c.Global {
 		analytic = "rare_host_global"
 	}
-	a := e.alertFor(f, v, analytic, "T1071")
-	a.Severity, a.Confidence = Low, "medium"
-	why := ""
+	sev, why, variant := c.Severities.Base, "", rareBase
 	if v.proc != nil {
-		a.Severity, why = rareSeverity(e, v)
-	} else {
+		sev, why, variant = rareSeverity(e, v)
+	}
+	rareAlert(e, f, v, analytic, "T1071", sev, why, prev, firstSeen, global)
+	if variant == rareMSBuild {
+		// The seed's second MSBuild variation: the same connection as
+		// Trusted Developer Utilities Proxy Execution.
+		rareAlert(e, f, v, analytic, "T1127.001", c.Severities.MSBuildT112701, "MSBuild, Trusted Developer Utilities Proxy Execution",
+			prev, firstSeen, global)
+	}
+}
+
+// rareAlert raises one variation of the rare-host alert.
+func rareAlert(e *Engine, f *Flow, v *view, analytic, technique, sev, why string, prev int, firstSeen time.Time, global bool) {
+	c := &e.cfg.RareHost
+	a := e.alertFor(f, v, analytic, technique)
+	a.Severity, a.Confidence = sev, "medium"
+	if v.proc == nil {
 		a.Confidence = "low"
 	}
-	if global && c.Global {
-		a.Severity = raise(a.Severity)
+	if global && c.Global && c.GlobalRaise {
+		a.Severity = raiseRare(a.Severity)
 	}
 	who := "a host"
 	if v.proc != nil {
@@ -92,8 +148,20 @@ func (rareHost) flow(e *Engine, f *Flow, v *view) {
 	a.Evidence.Baseline["first_seen"] = firstSeen.UTC()
 	a.Evidence.Baseline["training_period"] = e.cfg.Baseline.TrainingPeriod.String()
 	a.Evidence.Baseline["data_since"] = e.first.UTC()
-	a.DedupKey = strings.Join([]string{"rare_host", v.hostIP(), procKey(v), v.destName()}, "|")
+	key := "rare_host"
+	if technique != "T1071" {
+		key += "|" + technique
+	}
+	a.DedupKey = strings.Join([]string{key, v.hostIP(), procKey(v), v.destName()}, "|")
 	e.emit(a)
+}
+
+// raiseRare is raise, from Informational too.
+func raiseRare(s string) string {
+	if s == Informational {
+		return Low
+	}
+	return raise(s)
 }
 
 // prevalence records that the flow's internal host reached its destination
@@ -177,28 +245,37 @@ func hostHash(a netip.Addr) uint64 {
 	return h
 }
 
-// rareSeverity rates the process: higher for programs that attackers
-// use to reach out.
-func rareSeverity(e *Engine, v *view) (string, string) {
+// The rare-host variations a process falls into.
+const (
+	rareBase = iota
+	rareMSBuild
+	rareOther
+)
+
+// rareSeverity rates the process by the variation it falls into, as
+// RareHost.Severities says: the seed's programs that attackers use to
+// reach out.
+func rareSeverity(e *Engine, v *view) (sev, why string, variant int) {
 	img, b := v.proc.Image, baseName(v.proc.Image)
 	lists := e.cfg.lists
+	s := &e.cfg.RareHost.Severities
 	limg := strings.ToLower(img)
 	switch {
 	case b == "msbuild.exe":
-		return High, "MSBuild"
+		return s.MSBuild, "MSBuild", rareMSBuild
 	case b == "curl" || b == "curl.exe":
-		return High, "curl"
+		return s.Curl, "curl", rareOther
 	case strings.Contains(limg, `\.vscode\extensions\`) || strings.Contains(limg, "/.vscode/extensions/") ||
 		strings.Contains(strings.ToLower(v.proc.Command), ".vscode/extensions") || strings.Contains(strings.ToLower(v.proc.Command), `.vscode\extensions`):
-		return High, "a VS Code extension"
+		return s.VSCodeExtension, "a VS Code extension", rareOther
 	case lists.office[baseName(v.proc.ParentImage)] && isTool(lists, img, "windows"):
-		return High, "a LOLBIN spawned by " + baseName(v.proc.ParentImage)
+		return s.OfficeLOLBin, "a LOLBIN spawned by " + baseName(v.proc.ParentImage), rareOther
 	case isUnixLOLBin(lists, img):
-		return Medium, "a UNIX LOLBIN"
+		return s.UnixLOLBin, "a UNIX LOLBIN", rareOther
 	case isTool(lists, img, "windows"):
-		return Medium, "a LOLBIN"
+		return s.LOLBin, "a LOLBIN", rareOther
 	}
-	return Low, ""
+	return s.Base, "", rareBase
 }
 
 func isTool(l *lists, image, platform string) bool {

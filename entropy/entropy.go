@@ -4,9 +4,13 @@
 // size, and a chi-square statistic against the uniform distribution.
 //
 // Random and encrypted data is near-uniform on both measures. Compressed
-// formats reach high entropy too but keep structure a chi-square test sees
-// (and usually announce themselves with magic bytes). Small samples read low:
-// compare with ExpectedRandom for the same length, never with 8.0.
+// formats reach high entropy too but keep structure a chi-square test sees.
+// Their magic bytes alone prove nothing (a cipher stream may start with any
+// four bytes), so the first PrefixBytes of a stream that starts like a known
+// container are kept and checked: it is compressed when it decodes or parses
+// as that format, encrypted when it is an encrypted container (issue 15).
+// Small samples read low: compare with ExpectedRandom for the same length,
+// never with 8.0.
 package entropy
 
 import (
@@ -26,7 +30,17 @@ type Counter struct {
 	n     uint32
 	limit uint32
 	head  [8]byte // the first bytes, for magic numbers
+	// pre holds the first PrefixBytes when head looks like a container's
+	// start; its storage is kept across Reset, so a pooled Counter
+	// allocates it once.
+	pre     []byte
+	decided bool // head is complete and keep is set
+	keep    bool
 }
+
+// PrefixBytes is how many of a stream's first bytes are kept to check a
+// container's structure, for streams whose first bytes look like one.
+const PrefixBytes = 1024
 
 // Reset empties c and sets how many bytes it will count.
 func (c *Counter) Reset(limit int) {
@@ -34,6 +48,7 @@ func (c *Counter) Reset(limit int) {
 		c.counts[v] = 0
 	}
 	c.nSeen, c.n, c.limit, c.head = 0, 0, uint32(limit), [8]byte{}
+	c.pre, c.decided, c.keep = c.pre[:0], false, false
 }
 
 // Add counts bytes from b until the limit and reports whether it is reached.
@@ -46,8 +61,8 @@ func (c *Counter) Add(b []byte) bool {
 	if len(b) > room {
 		b = b[:room]
 	}
-	if c.n < uint32(len(c.head)) {
-		copy(c.head[c.n:], b)
+	if c.n < PrefixBytes {
+		c.retain(b)
 	}
 	for _, v := range b {
 		if c.counts[v] == 0 {
@@ -59,6 +74,37 @@ func (c *Counter) Add(b []byte) bool {
 	c.n += uint32(len(b))
 	return c.n >= c.limit
 }
+
+// retain copies the bytes at offset c.n into head and, for a stream that
+// starts like a container, into pre.
+func (c *Counter) retain(b []byte) {
+	start := int(c.n)
+	if start < len(c.head) {
+		copy(c.head[start:], b)
+	}
+	end := start + len(b)
+	if !c.decided {
+		if end < len(c.head) {
+			return
+		}
+		c.decided = true
+		c.keep = mayBeContainer(&c.head)
+		if !c.keep {
+			return
+		}
+		if cap(c.pre) < PrefixBytes {
+			c.pre = make([]byte, 0, PrefixBytes)
+		}
+		c.pre = append(c.pre[:0], c.head[:min(start, len(c.head))]...)
+	}
+	if c.keep && len(c.pre) < PrefixBytes {
+		c.pre = append(c.pre, b[len(c.pre)-start:min(len(b), PrefixBytes-start)]...)
+	}
+}
+
+// Prefix returns the first bytes kept for the container check (nil when
+// the stream did not start like a container). It is borrowed until Reset.
+func (c *Counter) Prefix() []byte { return c.pre }
 
 // N returns how many bytes were counted.
 func (c *Counter) N() int { return int(c.n) }
@@ -202,25 +248,51 @@ const (
 )
 
 // Classify says whether the counted bytes look like text, a compressed
-// format, a cipher stream, or something mixed. Magic numbers of common
-// compressed formats win over statistics, so a gzip upload is never read as a
-// cipher stream whatever its entropy.
+// format, a cipher stream, or something mixed. It is Judge's class, with
+// decoders that live for the call.
 func (c *Counter) Classify() Class {
-	return c.classify(c.Shannon(), c.ChiSquare())
+	_, _, class, _ := c.Judge(nil)
+	return class
 }
 
 // Summary returns Shannon, ChiSquare and Classify, each computed once.
 func (c *Counter) Summary() (bits, chi2 float64, class Class) {
-	bits, chi2 = c.Shannon(), c.ChiSquare()
-	return bits, chi2, c.classify(bits, chi2)
+	bits, chi2, class, _ = c.Judge(nil)
+	return bits, chi2, class
 }
 
+// Judge returns Shannon, ChiSquare, the payload class and what decided it.
+// A stream that starts like a container is checked with x's decoders (a
+// nil x uses fresh ones): a container that decodes or parses is compressed,
+// an encrypted container is encrypted, and a magic followed by bytes that
+// are not that format keeps the class the statistics give.
+func (c *Counter) Judge(x *Examiner) (bits, chi2 float64, class Class, reason Reason) {
+	bits, chi2 = c.Shannon(), c.ChiSquare()
+	class = c.classify(bits, chi2)
+	if class == Unknown || len(c.pre) == 0 {
+		return bits, chi2, class, ByStatistics
+	}
+	if x == nil {
+		x = new(Examiner)
+	}
+	v := x.Examine(c.pre)
+	switch {
+	case v.Reason == ByStatistics:
+	case v.Class == Encrypted && class == Text:
+		// A header of an encrypted format before plain text is not one.
+		reason = MagicWithoutStructure
+	case v.Class != Unknown:
+		class, reason = v.Class, v.Reason
+	default:
+		reason = MagicWithoutStructure
+	}
+	return bits, chi2, class, reason
+}
+
+// classify is the verdict of the statistics alone.
 func (c *Counter) classify(h, chi2 float64) Class {
 	if c.n < MinSample {
 		return Unknown
-	}
-	if c.compressedMagic() {
-		return Compressed
 	}
 	if h >= expectedFor(int(c.n))-RandomMargin {
 		if chi2 <= UniformChi2Max*max(1, float64(c.n)/65536) {
@@ -242,19 +314,4 @@ func (c *Counter) printable() float64 {
 		}
 	}
 	return float64(k) / float64(c.n)
-}
-
-// compressedMagic recognises gzip, zip, zstd, xz, 7z, bzip2, PNG, JPEG and
-// ISO media (MP4) by their first bytes.
-func (c *Counter) compressedMagic() bool {
-	h := c.head[:min(int(c.n), len(c.head))]
-	has := func(m ...byte) bool { return len(h) >= len(m) && string(h[:len(m)]) == string(m) }
-	switch {
-	case has(0x1f, 0x8b), has('P', 'K', 3, 4), has(0x28, 0xb5, 0x2f, 0xfd), has(0xfd, '7', 'z', 'X', 'Z', 0),
-		has('7', 'z', 0xbc, 0xaf, 0x27, 0x1c), has('B', 'Z', 'h'), has(0x89, 'P', 'N', 'G'), has(0xff, 0xd8, 0xff):
-		return true
-	case len(h) >= 8 && string(h[4:8]) == "ftyp":
-		return true
-	}
-	return false
 }

@@ -93,6 +93,7 @@ type inspector struct {
 	server  tls.ServerHello
 	fp      tls.Fingerprints
 	dns     dnsParser
+	exam    entropy.Examiner // decoders for the payload class's container check
 	Stats   InspectStats
 }
 
@@ -195,8 +196,8 @@ func (in *inspector) sample(s *Inspection, d int) {
 	if c.N() == 0 || c.N() == s.Entropy[d].N {
 		return // nothing counted, or nothing new since the last sample
 	}
-	bits, chi2, class := c.Summary()
-	s.Entropy[d] = EntropySample{Bits: bits, N: c.N(), Chi2: chi2, Class: class}
+	bits, chi2, class, reason := c.Judge(&in.exam)
+	s.Entropy[d] = EntropySample{Bits: bits, N: c.N(), Chi2: chi2, Class: class, Reason: reason}
 }
 
 // snapshot fills the entropy samples of a flow still under inspection, for

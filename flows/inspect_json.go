@@ -175,6 +175,21 @@ func (s *Inspection) AppendJSON(dst []byte, httpBody int64) []byte {
 			dst = append(dst, e.Class.String()...)
 			dst = append(dst, '"')
 		}
+		dst = append(dst, `},"payload_class_reason":{`...)
+		sep = false
+		for d, name := range [2]string{"orig", "resp"} {
+			if e := &s.Entropy[d]; e.N > 0 {
+				if sep {
+					dst = append(dst, ',')
+				}
+				sep = true
+				dst = append(dst, '"')
+				dst = append(dst, name...)
+				dst = append(dst, `":"`...)
+				dst = append(dst, e.Reason.String()...)
+				dst = append(dst, '"')
+			}
+		}
 		dst = append(dst, '}')
 	}
 	return dst

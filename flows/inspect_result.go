@@ -86,6 +86,9 @@ type EntropySample struct {
 	N     int     // bytes measured
 	Chi2  float64 // chi-square against uniform
 	Class entropy.Class
+	// Reason says what decided Class: the statistics, or a container
+	// checked in the first bytes (payload_class_reason).
+	Reason entropy.Reason
 }
 
 // Inspection holds what payload inspection learned of one flow. A Table

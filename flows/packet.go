@@ -72,6 +72,10 @@ type Packet struct {
 	Seq    uint32
 	Ack    uint32
 	Window uint16
+	// WScale is the shift of a SYN's window-scale option; HasWScale says
+	// the option was there. Read on SYNs only: scaling is agreed there.
+	WScale    uint8
+	HasWScale bool
 
 	VLAN      uint16 // outermost 802.1Q tag, 0 when untagged
 	InnerVLAN uint16 // second tag (QinQ)

@@ -28,7 +28,7 @@ type Endpoint struct {
 	retrans uint8
 	zeroWin uint8
 	gaps    uint8
-	seen    uint16 // history letters already logged, one bit each
+	seen    uint16 // history letters already logged, one bit each; window scaling on top
 }
 
 // Record is one flow: fixed-size and pointer-free so a table of a million
@@ -127,6 +127,17 @@ func (r *Record) OrigBytes() uint64 {
 		return r.Orig.bytes
 	}
 	return tcpSize(&r.Orig, &r.Resp)
+}
+
+// BeyondWindow reports, per side, a TCP stream that reached further past the
+// peer's acknowledgment than any window the peer could offer, which only a
+// forged or corrupted segment does; that side's bytes are then what the peer
+// acknowledged, not the sequence space Zeek would count.
+func (r *Record) BeyondWindow() (orig, resp bool) {
+	if r.Proto != 6 {
+		return false, false
+	}
+	return r.Orig.jumped(&r.Resp), r.Resp.jumped(&r.Orig)
 }
 
 // RespBytes returns the responder's payload bytes, as OrigBytes.

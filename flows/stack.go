@@ -74,6 +74,10 @@ func (s *stack) decode(data []byte, first gopacket.LayerType, p *Packet) (tunnel
 			p.SrcPort, p.DstPort = uint16(t.SrcPort), uint16(t.DstPort)
 			p.Flags = tcpFlags(t)
 			p.Seq, p.Ack, p.Window = t.Seq, t.Ack, t.Window
+			p.WScale, p.HasWScale = 0, false
+			if t.SYN {
+				p.WScale, p.HasWScale = windowScale(t.Options)
+			}
 			p.L4Len = uint32(max(ipPayload-int(t.DataOffset)*4, 0))
 			p.Payload = t.Payload
 			l4 = true
@@ -328,6 +332,18 @@ func etherStart(proto uint16) gopacket.LayerType {
 		return layerTypeIPAny
 	}
 	return gopacket.LayerTypeZero
+}
+
+// windowScale returns the shift a SYN's window-scale option asks for
+// (RFC 7323 caps it at 14) and whether the option is there.
+func windowScale(opts []layers.TCPOption) (uint8, bool) {
+	for i := range opts {
+		o := &opts[i]
+		if o.OptionType == layers.TCPOptionKindWindowScale && len(o.OptionData) == 1 {
+			return min(o.OptionData[0], maxWScale), true
+		}
+	}
+	return 0, false
 }
 
 func tcpFlags(t *layers.TCP) uint8 {

@@ -58,6 +58,11 @@ type TableStats struct {
 	Fragments      uint64
 	FragOrphans    uint64 // fragments whose first fragment never came
 	FragUnresolved uint64 // fragments counted before their first fragment arrived
+	// BeyondWindow counts the TCP directions of ended flows whose stream
+	// reached further past the peer's acknowledgment than any window the
+	// peer could offer (Record.BeyondWindow): anomalies, counted in place
+	// of the bytes Zeek would count.
+	BeyondWindow uint64
 }
 
 // Timeout classes. Each has one LRU list ordered by last packet (the attempt
@@ -400,6 +405,9 @@ func (t *Table) end(idx uint32, evicted bool) {
 	t.unlink(idx, classOf(r))
 	t.out = *r
 	t.out.flags |= recFinal
+	if o, s := r.BeyondWindow(); o || s {
+		t.Stats.BeyondWindow += b2u(o) + b2u(s)
+	}
 	if evicted {
 		t.out.flags |= recEvicted
 	}

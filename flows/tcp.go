@@ -16,10 +16,26 @@ const (
 	epFin      = 1 << iota // sent a FIN
 	epRst                  // sent a RST
 	epDidClose             // its close (FIN or RST) was processed
+	epJumped               // its stream went beyond the window before its FIN
+	epData                 // it sent a segment with payload
 )
 
 // History letters; the bit index is the letter's position here.
 const histLetters = "SHADFRCGTWIQ"
+
+// The top four bits of Endpoint.seen, above the letters, hold the side's
+// window scaling: 0 when its SYN was not seen, else 1 + the shift its SYN's
+// window-scale option asked for (1 also when it had none, which may
+// overstate the peer's window, never understate it). They belong to
+// the endpoint, the letter bits to the role (see flip).
+const (
+	wsShift = 12
+	wsMask  = 0xf << wsShift
+)
+
+// TCP window limits (RFC 7323): a shift above 14 is taken as 14, so no
+// window exceeds 65535<<14 bytes, just under 1 GiB.
+const maxWScale = 14
 
 func letterBit(c byte) uint16 {
 	for i := 0; i < len(histLetters); i++ {
@@ -107,7 +123,8 @@ func (r *Record) flip() {
 	r.OrigP, r.RespP = r.RespP, r.OrigP
 	os, rs := r.Orig.seen, r.Resp.seen
 	r.Orig, r.Resp = r.Resp, r.Orig
-	r.Orig.seen, r.Resp.seen = os, rs
+	r.Orig.seen = os&^wsMask | r.Orig.seen&wsMask
+	r.Resp.seen = rs&^wsMask | r.Resp.seen&wsMask
 	r.frameDelta[0], r.frameDelta[1] = r.frameDelta[1], r.frameDelta[0]
 	r.flags ^= recFlipped
 	r.addHistory('^')
@@ -171,6 +188,13 @@ func tcpUpdate(r *Record, isOrig bool, p *Packet) (senderIsOrig, touch bool) {
 		}
 	}
 	rel, underflow := e.relSeq(p.Seq, e.bytes)
+	if syn {
+		code := uint16(1)
+		if p.HasWScale {
+			code += uint16(min(p.WScale, maxWScale))
+		}
+		e.seen = e.seen&^wsMask | code<<wsShift
+	}
 
 	// History.
 	switch {
@@ -212,6 +236,9 @@ func tcpUpdate(r *Record, isOrig bool, p *Packet) (senderIsOrig, touch bool) {
 	if fin {
 		e.flags |= epFin
 	}
+	if length > 0 && !rst {
+		e.flags |= epData
+	}
 	if rst {
 		e.flags |= epRst
 	}
@@ -237,6 +264,14 @@ func tcpUpdate(r *Record, isOrig bool, p *Packet) (senderIsOrig, touch bool) {
 		e.bytes = end
 	case length > 0:
 		r.scaledLetter(&e.retrans, isOrig, 'T')
+	}
+	if fin && !rst && !underflow && end < e.bytes && e.beyondWindow(peer) {
+		// Nothing follows a FIN: the stream ends here, not at a jump
+		// no window allowed. Zeek keeps the FIN's place apart
+		// (FIN_seq); the end of the stream stands for it here, so that
+		// its ACK is not taken for a missed byte.
+		e.bytes = end
+		e.flags |= epJumped
 	}
 
 	if tcpStateMachine(r, e, peer, stateIsOrig, syn, fin, rst, ack, length) {
@@ -409,13 +444,46 @@ func (r *Record) ackReceived(e, sender *Endpoint, x uint64, eIsOrig bool) {
 	e.delivered = x
 }
 
+// maxWindow is the largest receive window e could advertise: 65535 scaled
+// by its SYN's shift, by the largest shift when its SYN was not seen.
+func (e *Endpoint) maxWindow() uint64 {
+	shift := uint8(maxWScale)
+	if c := e.seen >> wsShift; c != 0 {
+		shift = uint8(c - 1)
+	}
+	return 0xffff << shift
+}
+
+// beyondWindow reports whether e's stream reaches further past what the
+// peer acknowledged than any window the peer could offer (+1: a FIN
+// octet): no TCP sender can have sent that, and Zeek counts it all the same
+// ("### check for large jumps here" in its TCP analyzer), so one forged
+// segment far ahead in sequence would make the byte count any size. Taken as
+// they are: a side the peer never acknowledged (a capture of one direction
+// only), and one that sent no payload (SYN to FIN, as a capture filtered on
+// TCP flags keeps them, which Zeek's FIN rule is there for).
+func (e *Endpoint) beyondWindow(peer *Endpoint) bool {
+	return e.ackSeq > 0 && e.flags&epData != 0 && e.bytes > e.ackSeq+peer.maxWindow()+1
+}
+
+// jumped reports a stream that went beyond the window: still, or before a
+// FIN that ended it.
+func (e *Endpoint) jumped(peer *Endpoint) bool {
+	return e.flags&epJumped != 0 || e.beyondWindow(peer)
+}
+
 // tcpSize is Zeek's TCP_Endpoint::Size: the sequence space the side covered,
 // or what the peer acked if that is further, less the SYN and FIN octets.
+// A stream beyond any window (beyondWindow) counts only what the peer
+// acknowledged.
 func tcpSize(e, peer *Endpoint) uint64 {
 	if e.prevState == tcpSynSent && e.state == tcpReset && peer.state == tcpInactive && e.ackSeq > 1 {
 		return 0 // a half-open connection torn down
 	}
 	size := max(e.bytes, e.ackSeq)
+	if e.beyondWindow(peer) {
+		size = e.ackSeq
+	}
 	if size != 0 {
 		size--
 	}

@@ -48,7 +48,7 @@ type Report struct {
 // critical, 5 high".
 func (r *Report) Severities() string {
 	var parts []string
-	for _, s := range []string{detect.Critical, detect.High, detect.Medium, detect.Low} {
+	for _, s := range []string{detect.Critical, detect.High, detect.Medium, detect.Low, detect.Informational} {
 		n := 0
 		for _, a := range r.Alerts {
 			if a.Severity == s {
@@ -173,8 +173,10 @@ func severityRank(s string) int {
 		return 2
 	case detect.Low:
 		return 1
+	case detect.Informational:
+		return 0
 	}
-	return 0
+	return -1
 }
 
 func alertView(a *detect.Alert) AlertView {

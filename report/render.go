@@ -83,7 +83,7 @@ func cspHash(s string) string {
 // severityClass is an alert's CSS class, from a known severity only.
 func severityClass(s string) string {
 	switch s {
-	case detect.Critical, detect.High, detect.Medium, detect.Low:
+	case detect.Critical, detect.High, detect.Medium, detect.Low, detect.Informational:
 		return "sev-" + s
 	}
 	return "sev-unknown"

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in tshark:tshark tcpdump:tcpdump ip:iproute2 ethtool:ethtool curl:curl socat:socat tcpreplay:tcpreplay openssl:openssl softflowd:softflowd nfdump:nfdump pmacctd:pmacct fprobe:fprobe wget:wget python3:python3 logrotate:logrotate nginx:nginx rsyslogd:rsyslog editcap:wireshark-common chromium:chromium systemd-analyze:systemd setpriv:util-linux useradd:passwd pkg-config:pkg-config; do
+for tool in tshark:tshark tcpdump:tcpdump ip:iproute2 ethtool:ethtool curl:curl socat:socat tcpreplay:tcpreplay openssl:openssl softflowd:softflowd nfdump:nfdump pmacctd:pmacct fprobe:fprobe wget:wget python3:python3 logrotate:logrotate nginx:nginx rsyslogd:rsyslog editcap:wireshark-common chromium:chromium systemd-analyze:systemd setpriv:util-linux useradd:passwd pkg-config:pkg-config zstd:zstd xz:xz-utils bzip2:bzip2 zip:zip 7z:p7zip-full gpg:gnupg age:age pnmtopng:netpbm cjpeg:libjpeg-turbo-progs logger:bsdutils; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 # The syslog sink's tests run rsyslog over TLS too: its gtls driver is a

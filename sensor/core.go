@@ -29,6 +29,9 @@ type coreConfig struct {
 	// HostEventSources are followed while the sensor runs.
 	HostEventFiles   []string
 	HostEventSources []string
+	// HostEventIndex is the process index's config, its byte budget
+	// (zero: the defaults).
+	HostEventIndex process.Config
 	// OnHost attributes flows from /proc (ProcRoot, default /proc), and
 	// writes what it found as host events to HostEventsOut when set.
 	OnHost        bool
@@ -111,7 +114,7 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 		js = append(js, sh.watcher)
 	}
 	if len(cfg.HostEventFiles) > 0 {
-		ix, st, err := loadHostEvents(cfg.HostEventFiles, log, sh.det)
+		ix, st, err := loadHostEvents(cfg.HostEventFiles, log, sh.det, cfg.HostEventIndex)
 		if err != nil {
 			sh.close()
 			return nil, err
@@ -123,7 +126,7 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 		// Files are followed, listeners listen, for as long as the
 		// sensor runs.
 		var ix *process.Index
-		ix, sh.stopHostEvents, sh.liveHostEvents = startHostEvents(ctx, cfg.HostEventSources, log, sh.det)
+		ix, sh.stopHostEvents, sh.liveHostEvents = startHostEvents(ctx, cfg.HostEventSources, log, sh.det, cfg.HostEventIndex)
 		js = append(js, ix)
 	}
 	if len(js) > 0 {

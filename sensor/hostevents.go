@@ -27,8 +27,11 @@ type HostEventFile struct {
 
 // newIndex returns a process index and what feeds it: the index, and the
 // analytics that read host events themselves when detection runs.
-func newIndex(det *detector) (*process.Index, func(*feed.Event)) {
-	ix := process.New(process.DefaultConfig())
+func newIndex(det *detector, cfg process.Config) (*process.Index, func(*feed.Event)) {
+	if cfg.MaxBytes == 0 {
+		cfg = process.DefaultConfig()
+	}
+	ix := process.New(cfg)
 	if det == nil {
 		return ix, ix.Add
 	}
@@ -42,8 +45,8 @@ func newIndex(det *detector) (*process.Index, func(*feed.Event)) {
 // loadHostEvents reads host-event logs into a process index. A broken
 // record is reported on errs with its file and offset and skipped; a file
 // that cannot be opened is an error.
-func loadHostEvents(paths []string, log *slog.Logger, det *detector) (*process.Index, *HostEventStats, error) {
-	ix, add := newIndex(det)
+func loadHostEvents(paths []string, log *slog.Logger, det *detector, cfg process.Config) (*process.Index, *HostEventStats, error) {
+	ix, add := newIndex(det, cfg)
 	st := &HostEventStats{}
 	for _, p := range paths {
 		fs, err := feed.ReadFile(p, add, func(e *feed.Error) { log.Warn("host events: "+e.Error(), problemKey, "host_event_record") })
@@ -83,8 +86,8 @@ func (js joiners) Join(f process.Flow) (orig, resp *process.Attribution) {
 // startHostEvents starts a source for each spec (files followed, syslog,
 // HTTP, Kafka) feeding one index, and returns it with a function that
 // stops the sources and returns their counts.
-func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, det *detector) (*process.Index, func() *HostEventStats, func() []HostEventFile) {
-	ix, add := newIndex(det)
+func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, det *detector, cfg process.Config) (*process.Index, func() *HostEventStats, func() []HostEventFile) {
+	ix, add := newIndex(det, cfg)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var srcs []*feed.Source

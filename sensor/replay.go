@@ -488,6 +488,7 @@ func addTableStats(dst, s *flows.TableStats) {
 	dst.Fragments += s.Fragments
 	dst.FragOrphans += s.FragOrphans
 	dst.FragUnresolved += s.FragUnresolved
+	dst.BeyondWindow += s.BeyondWindow
 }
 
 // minFlowBytes is the fewest bytes of an uncompressed capture one flow

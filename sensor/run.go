@@ -73,7 +73,7 @@ func Run(ctx context.Context, rc *RunConfig, o RunOptions) (RunStats, error) {
 	o.Log = logger(o.Log, nil)
 	src := &rc.Sources
 	sh, err := newCore(ctx, coreConfig{Flows: o.Flows, FlowOutputs: o.FlowOutputs, Log: o.Log, Inspect: src.Inspect, Detect: o.Detect,
-		HostEventSources: src.HostEvents, OnHost: src.Capture.OnHost, HostEventsOut: o.HostEventsOut, Records: o.Records})
+		HostEventSources: src.HostEvents, HostEventIndex: src.HostEventBudget.IndexConfig(), OnHost: src.Capture.OnHost, HostEventsOut: o.HostEventsOut, Records: o.Records})
 	if err != nil {
 		return RunStats{}, err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/outflow-sensor/outflow/detect"
 	"github.com/outflow-sensor/outflow/enrich/feed"
+	"github.com/outflow-sensor/outflow/enrich/process"
 	"github.com/outflow-sensor/outflow/fleet"
 	"github.com/outflow-sensor/outflow/internal/fserr"
 	"github.com/outflow-sensor/outflow/internal/yamlcfg"
@@ -48,11 +49,34 @@ type SourcesConfig struct {
 	// HostEvents are host-event sources: files (followed), syslog+udp://,
 	// syslog+tcp://, http://, kafka://.
 	HostEvents []string `yaml:"HostEvents"`
+	// HostEventBudget bounds the process index the host events fill.
+	HostEventBudget HostEventBudget `yaml:"HostEventBudget"`
 	// Directories are watched for capture files, each read once when it
 	// has stopped growing.
 	Directories     []DirectoryConfig `yaml:"Directories"`
 	Inspect         bool              `yaml:"Inspect"`
 	CommunityIDSeed uint16            `yaml:"CommunityIDSeed"`
+}
+
+// HostEventBudget is the memory the process index may hold
+// (enrich/process.Config): past MaxBytes it evicts and refuses, counted by
+// reason; command lines are cut at MaxCommandLine and marked.
+type HostEventBudget struct {
+	MaxBytes       detect.Bytes `yaml:"MaxBytes"`
+	MaxCommandLine detect.Bytes `yaml:"MaxCommandLine"`
+}
+
+// IndexConfig is the process index's config under this budget; zero
+// values keep the index's defaults.
+func (b HostEventBudget) IndexConfig() process.Config {
+	c := process.DefaultConfig()
+	if b.MaxBytes > 0 {
+		c.MaxBytes = int64(min(uint64(b.MaxBytes), 1<<62))
+	}
+	if b.MaxCommandLine > 0 {
+		c.MaxCommandLine = int(min(uint64(b.MaxCommandLine), 1<<30))
+	}
+	return c
 }
 
 // CaptureConfig is capture from interfaces: each worker reads every
@@ -192,7 +216,8 @@ type LoggingConfig struct {
 // DefaultRunConfig is what a run config starts from.
 func DefaultRunConfig() RunConfig {
 	return RunConfig{
-		Sources: SourcesConfig{StitchWindow: detect.Duration(time.Minute), Inspect: true},
+		Sources: SourcesConfig{StitchWindow: detect.Duration(time.Minute), Inspect: true,
+			HostEventBudget: HostEventBudget{MaxBytes: 64 << 20, MaxCommandLine: 4 << 10}},
 		Outputs: OutputsConfig{FlushInterval: detect.Duration(time.Second), SpoolMaxBytes: 256 << 20, QueueMaxBytes: 16 << 20},
 		Logging: LoggingConfig{Level: "info", Format: "text", StatsInterval: detect.Duration(time.Minute)},
 	}

@@ -139,6 +139,13 @@ type JoinCounts struct {
 	// ByEventFeed splits Joined by the feed whose connect event named the
 	// process: sysmon, auditd, osquery... (JoinHostEvents only).
 	ByEventFeed map[string]uint64
+	// The host-event index's budget (JoinHostEvents only): what it
+	// dropped or refused for room, by reason, command lines cut, flows
+	// two processes claimed, and the bytes it holds against its bound.
+	Dropped              map[string]uint64
+	Truncated            uint64
+	Conflicts            uint64
+	IndexBytes, MaxBytes int64
 }
 
 // joinCounts reads the attributers' counts; they are safe to read at any
@@ -154,7 +161,9 @@ func joinCounts(j joiner) []JoinCounts {
 		case *process.Index:
 			s := x.Snapshot()
 			out = append(out, JoinCounts{Feed: JoinHostEvents, Joined: s.Joined, Missed: s.Missed, Processes: s.Processes, Connects: s.Connects,
-				ByEventFeed: s.JoinedByFeed})
+				ByEventFeed: s.JoinedByFeed, Truncated: s.Truncated, Conflicts: s.Conflicts, IndexBytes: s.Bytes, MaxBytes: s.MaxBytes,
+				Dropped: map[string]uint64{"connect_evicted": s.EvictedConnects, "connect_refused": s.RefusedConnects,
+					"process_evicted": s.EvictedProcesses, "other_evicted": s.EvictedOthers}})
 		case *procfs.Watcher:
 			s := x.Snapshot()
 			out = append(out, JoinCounts{Feed: JoinProcfs, Joined: s.Joined, Missed: s.Missed})

@@ -162,6 +162,11 @@ func printSummary(w io.Writer, st *sensor.ReplayStats) {
 		fmt.Fprintf(w, "outflow: non-IP frames %d, evicted flows %d, orphan fragments %d\n",
 			st.Decode.NonIP, st.Table.Evicted, st.Table.FragOrphans)
 	}
+	if n := st.Table.BeyondWindow; n > 0 {
+		// A forged or broken stream: data far past anything the peer
+		// acknowledged is not counted as bytes.
+		fmt.Fprintf(w, "outflow: %d flow directions sent data beyond any window the peer acknowledged; their bytes count only what was acknowledged\n", n)
+	}
 }
 
 // printHostEvents prints what the host-event sources read and joined.

@@ -15,7 +15,7 @@ import (
 
 // lsassLog is the largest real log at hand: 948 Sysmon and Security
 // records in PowerShell's flattened JSON.
-func lsassLog(b *testing.B) []byte {
+func lsassLog(b testing.TB) []byte {
 	raw, err := os.ReadFile(shared.Path(b, "hostlogs/otrf-lsass-metasploit/metasploit_logonpasswords_lsass_memory_dump.subset.json"))
 	if err != nil {
 		b.Fatal(err)

@@ -36,6 +36,9 @@ type Process struct {
 	ParentImage   string
 	ParentCommand string
 	Feed          string
+	// CommandTruncated says Command or ParentCommand was cut at
+	// Config.MaxCommandLine bytes.
+	CommandTruncated bool
 }
 
 // Attribution is the process at one end of a flow and how it was found.
@@ -44,6 +47,19 @@ type Attribution struct {
 	Match  string // "5tuple": the connect event's full tuple; "host+remote": host address, remote address and port
 	Feed   string // the feed of the connect event
 	SkewMS int64  // the event's clock minus the flow's, as matched
+	// Conflict lists the other processes whose connect events claim the
+	// same flow end within the window (a forged or confused report): the
+	// attribution is contested, and whoever reads it should trust it less.
+	Conflict []ProcessRef
+}
+
+// ProcessRef names a process that claimed a flow end.
+type ProcessRef struct {
+	Host  string
+	PID   int64 // -1 when the feed did not say
+	GUID  string
+	Image string
+	Feed  string // the feed of its connect event
 }
 
 // Config bounds the index.
@@ -51,18 +67,27 @@ type Config struct {
 	// Window is how far from the flow's start, after the learned clock
 	// difference, a connect event may lie.
 	Window time.Duration
-	// MaxProcesses and MaxConnects bound memory; past them the oldest go.
+	// MaxProcesses and MaxConnects bound the counts; MaxBytes bounds the
+	// memory the processes, connect events and other events hold, as
+	// estimated from their structs and strings (budget.go says what goes
+	// when it bites).
 	MaxProcesses int
 	MaxConnects  int
+	MaxBytes     int64
+	// MaxCommandLine caps each command line kept, in bytes; a longer one
+	// is cut and its process marked CommandTruncated.
+	MaxCommandLine int
 	// Retention is how long a process or event is kept after its time, in
 	// the events' clock.
 	Retention time.Duration
 }
 
 // DefaultConfig: a two-minute window (the Security log of one fixture
-// drifts by 50 s in four minutes), a million processes and connects, a day.
+// drifts by 50 s in four minutes), a million processes and connects,
+// 64 MiB, command lines of 4 KiB, a day.
 func DefaultConfig() Config {
-	return Config{Window: 2 * time.Minute, MaxProcesses: 1 << 20, MaxConnects: 1 << 20, Retention: 24 * time.Hour}
+	return Config{Window: 2 * time.Minute, MaxProcesses: 1 << 20, MaxConnects: 1 << 20, MaxBytes: 64 << 20,
+		MaxCommandLine: 4 << 10, Retention: 24 * time.Hour}
 }
 
 type tupleKey struct {
@@ -75,14 +100,35 @@ type tupleKey struct {
 type hostFeed struct{ host, feed string }
 
 type connect struct {
-	ev  feed.Event
-	seq uint64
+	ev    feed.Event
+	seq   uint64
+	bytes int64
 }
 
 // Stats counts the index's work.
 type Stats struct {
-	Processes, Connects, Evicted uint64
-	Joined, Missed               uint64 // flow ends with and without a process
+	Processes, Connects uint64
+	// Evicted is every process and event dropped for room: the sum of
+	// the reasons below.
+	Evicted uint64
+	// EvictedConnects: connect events past their host's join horizon,
+	// dropped for room. RefusedConnects: connect events still inside it,
+	// the newest of a host over its share of the budget, dropped; a flood
+	// shows here, and costs its own host alone.
+	EvictedConnects, RefusedConnects uint64
+	// EvictedProcesses: processes no stored connect event names, oldest
+	// first, dropped for room (or past MaxProcesses).
+	EvictedProcesses uint64
+	// EvictedOthers: module loads, file writes, DNS queries and log
+	// lines, dropped for room.
+	EvictedOthers uint64
+	// Truncated counts command lines cut at MaxCommandLine.
+	Truncated uint64
+	// Bytes is the memory held now, as estimated; MaxBytes its bound.
+	Bytes, MaxBytes int64
+	Joined, Missed  uint64 // flow ends with and without a process
+	// Conflicts counts flow ends two processes claimed.
+	Conflicts uint64
 	// JoinedByFeed splits Joined by the feed of the connect event that
 	// named the process (sysmon, auditd, osquery...).
 	JoinedByFeed map[string]uint64
@@ -94,13 +140,18 @@ type Index struct {
 	mu        sync.Mutex
 	byGUID    map[string]*Process
 	byPID     map[hostPID][]*Process
-	procOrder []*Process
 	tuples    map[tupleKey][]*connect
-	conns     []*connect
 	skew      map[hostFeed]time.Duration
 	hostAddrs map[netip.Addr]string // addresses hosts reported as their own
 	seq       uint64
 	Stats     Stats
+	// hosts holds what each reporting host (or "user:" account) keeps,
+	// in arrival order, with its bytes: the budget is shared by host.
+	hosts      map[string]*hostStore
+	procCharge map[*Process]int64 // what each stored process is charged
+	nConn      int
+	nProc      int
+	bytes      int64
 	// Events other than processes and connects (module loads, file writes,
 	// DNS queries), by host, for the analytics.
 	others map[string][]feed.Event
@@ -123,56 +174,79 @@ func New(cfg Config) *Index {
 	if cfg.MaxConnects <= 0 {
 		cfg.MaxConnects = d.MaxConnects
 	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = d.MaxBytes
+	}
+	if cfg.MaxCommandLine <= 0 {
+		cfg.MaxCommandLine = d.MaxCommandLine
+	}
 	if cfg.Retention <= 0 {
 		cfg.Retention = d.Retention
 	}
 	return &Index{cfg: cfg, byGUID: map[string]*Process{}, byPID: map[hostPID][]*Process{},
 		tuples: map[tupleKey][]*connect{}, skew: map[hostFeed]time.Duration{}, hostAddrs: map[netip.Addr]string{},
-		others: map[string][]feed.Event{}}
+		others: map[string][]feed.Event{}, hosts: map[string]*hostStore{}, procCharge: map[*Process]int64{}, Stats: Stats{MaxBytes: cfg.MaxBytes}}
 }
 
 // Add takes one host event.
-func (x *Index) Add(e *feed.Event) {
+func (x *Index) Add(in *feed.Event) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	// The caller's event is left as it came (the analytics read it too);
+	// the index keeps a copy with its command lines capped.
+	ev := *in
+	e := &ev
+	cut := x.capStrings(e)
+	key := e.Host
 	if e.HostAddr.IsValid() {
 		x.hostAddrs[e.HostAddr] = e.Host
 	}
 	switch e.Kind {
 	case feed.KindProcessStart:
-		x.addProcess(e)
+		x.addProcess(e, cut)
 	case feed.KindConnect:
 		x.addConnect(e)
 	case feed.KindModuleLoad, feed.KindFileCreate, feed.KindDNSQuery, feed.KindServiceLog:
 		x.addOther(e.Host, e)
 	case feed.KindSaaSFile:
 		// A cloud service's record names the account, not a host.
-		x.addOther("user:"+e.User, e)
+		key = "user:" + e.User
+		x.addOther(key, e)
 	}
 	// Every event with a GUID or pid names a process, even when its
 	// creation came before the feed began: keep what it says.
 	if e.Kind != feed.KindProcessStart && (e.GUID != "" || e.PID >= 0) && e.Image != "" {
 		x.notice(e)
 	}
+	x.fit(key)
+	if key != e.Host {
+		x.fit(e.Host)
+	}
 }
 
 func (x *Index) addOther(key string, e *feed.Event) {
-	list := append(x.others[key], *e)
-	if len(list) > x.cfg.MaxConnects {
-		list = list[len(list)-x.cfg.MaxConnects:]
+	h := x.host(key)
+	x.seq++
+	x.others[key] = append(x.others[key], *e)
+	h.others = append(h.others, item{bytes: eventBytes(e), seq: x.seq})
+	x.charge(h, h.others[len(h.others)-1].bytes)
+	h.see(e.Time)
+	if len(h.others) > x.cfg.MaxConnects {
+		x.dropOther(key, h, 0)
+		x.Stats.EvictedOthers++
 		x.Stats.Evicted++
 	}
-	x.others[key] = list
 }
 
-func (x *Index) addProcess(e *feed.Event) {
+func (x *Index) addProcess(e *feed.Event, cut bool) {
 	p := &Process{Host: e.Host, PID: e.PID, GUID: e.GUID, Start: e.Time, Image: e.Image, Command: e.Command,
-		User: e.User, PPID: e.PPID, ParentGUID: e.ParentGUID, ParentImage: e.ParentImg, ParentCommand: e.ParentCmd, Feed: e.Feed}
+		User: e.User, PPID: e.PPID, ParentGUID: e.ParentGUID, ParentImage: e.ParentImg, ParentCommand: e.ParentCmd, Feed: e.Feed,
+		CommandTruncated: cut}
 	if p.GUID != "" {
 		if old := x.byGUID[p.GUID]; old != nil {
 			// A second report of the same process (Sysmon and Security
 			// both) fills what the first lacked.
-			merge(old, p)
+			x.mergeCharged(old, p)
 			return
 		}
 		x.byGUID[p.GUID] = p
@@ -184,7 +258,7 @@ func (x *Index) addProcess(e *feed.Event) {
 		// Sysmon 1): merge rather than keep two.
 		for _, q := range list {
 			if sameProcess(q, p) {
-				merge(q, p)
+				x.mergeCharged(q, p)
 				if q.GUID != "" {
 					x.byGUID[q.GUID] = q
 				}
@@ -195,12 +269,28 @@ func (x *Index) addProcess(e *feed.Event) {
 		sort.Slice(list, func(i, j int) bool { return list[i].Start.Before(list[j].Start) })
 		x.byPID[k] = list
 	}
-	x.procOrder = append(x.procOrder, p)
+	h := x.host(p.Host)
+	x.seq++
+	h.procs = append(h.procs, p)
+	h.procItems = append(h.procItems, item{seq: x.seq})
+	x.procCharge[p] = processBytes(p)
+	x.charge(h, x.procCharge[p])
+	h.see(p.Start)
+	x.nProc++
 	x.Stats.Processes++
-	for len(x.procOrder) > x.cfg.MaxProcesses {
-		x.dropProcess(x.procOrder[0])
-		x.procOrder = x.procOrder[1:]
-		x.Stats.Evicted++
+}
+
+// mergeCharged merges src into dst and charges dst's host what dst grew.
+func (x *Index) mergeCharged(dst, src *Process) {
+	before := processBytes(dst)
+	merge(dst, src)
+	grown := processBytes(dst) - before
+	if grown == 0 {
+		return
+	}
+	if _, ok := x.procCharge[dst]; ok {
+		x.procCharge[dst] += grown
+		x.charge(x.host(dst.Host), grown)
 	}
 }
 
@@ -220,6 +310,7 @@ func merge(dst, src *Process) {
 	}
 	if dst.Command == "" {
 		dst.Command = src.Command
+		dst.CommandTruncated = dst.CommandTruncated || src.CommandTruncated
 	}
 	if dst.User == "" {
 		dst.User = src.User
@@ -275,39 +366,43 @@ func (x *Index) notice(e *feed.Event) {
 		}
 	}
 	x.addProcess(&feed.Event{Kind: feed.KindProcessStart, Host: e.Host, PID: e.PID, GUID: e.GUID, Image: e.Image,
-		User: e.User, PPID: -1, Feed: e.Feed, Time: time.Time{}})
+		User: e.User, PPID: -1, Feed: e.Feed, Time: time.Time{}}, false)
+}
+
+func keyOf(e *feed.Event) tupleKey {
+	local, lport := e.Local()
+	remote, rport := e.Remote()
+	k := tupleKey{proto: e.Proto, remote: netip.AddrPortFrom(remote, rport)}
+	if e.HasSrcPort {
+		k.local, k.hasLocalPrt = netip.AddrPortFrom(local, lport), true
+	}
+	return k
 }
 
 func (x *Index) addConnect(e *feed.Event) {
 	x.seq++
 	c := &connect{ev: *e, seq: x.seq}
-	local, lport := e.Local()
-	remote, rport := e.Remote()
+	// The join reads command lines from the process's own record, never
+	// from its connect events: they are not kept twice.
+	c.ev.Command, c.ev.ParentCmd = "", ""
+	c.bytes = eventBytes(&c.ev) + connectOverhead
+	local, _ := e.Local()
 	if e.HasSrcPort && local.IsValid() && !local.IsUnspecified() && !local.IsLoopback() {
 		x.hostAddrs[local] = e.Host
 	}
-	k := tupleKey{proto: e.Proto, remote: netip.AddrPortFrom(remote, rport)}
-	if e.HasSrcPort {
-		k.local, k.hasLocalPrt = netip.AddrPortFrom(local, lport), true
-	}
+	k := keyOf(e)
 	x.tuples[k] = append(x.tuples[k], c)
-	x.conns = append(x.conns, c)
+	h := x.host(e.Host)
+	h.conns = append(h.conns, c)
+	h.ref(&c.ev, 1)
+	h.see(e.Time)
+	x.charge(h, c.bytes)
+	x.nConn++
 	x.Stats.Connects++
-	for len(x.conns) > x.cfg.MaxConnects {
-		x.dropConnect(x.conns[0])
-		x.conns = x.conns[1:]
-		x.Stats.Evicted++
-	}
 }
 
 func (x *Index) dropConnect(c *connect) {
-	e := &c.ev
-	local, lport := e.Local()
-	remote, rport := e.Remote()
-	k := tupleKey{proto: e.Proto, remote: netip.AddrPortFrom(remote, rport)}
-	if e.HasSrcPort {
-		k.local, k.hasLocalPrt = netip.AddrPortFrom(local, lport), true
-	}
+	k := keyOf(&c.ev)
 	list := x.tuples[k]
 	for i, q := range list {
 		if q == c {
@@ -327,6 +422,7 @@ func (x *Index) Snapshot() Stats {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	s := x.Stats
+	s.Bytes = x.bytes
 	s.JoinedByFeed = maps.Clone(x.Stats.JoinedByFeed)
 	return s
 }
@@ -337,17 +433,17 @@ func (x *Index) Expire(now time.Time) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	limit := now.Add(-x.cfg.Retention)
-	for len(x.conns) > 0 && x.conns[0].ev.Time.Before(limit) {
-		x.dropConnect(x.conns[0])
-		x.conns = x.conns[1:]
-	}
-	kept := x.procOrder[:0]
-	for _, p := range x.procOrder {
-		if !p.Start.IsZero() && p.Start.Before(limit) {
-			x.dropProcess(p)
-			continue
+	for name, h := range x.hosts {
+		for len(h.conns) > 0 && h.conns[0].ev.Time.Before(limit) {
+			x.dropConnectAt(h, 0)
 		}
-		kept = append(kept, p)
+		for i := 0; i < len(h.procs); {
+			if p := h.procs[i]; !p.Start.IsZero() && p.Start.Before(limit) {
+				x.dropProcessAt(h, i)
+				continue
+			}
+			i++
+		}
+		x.forgetIfEmpty(name, h)
 	}
-	x.procOrder = kept
 }

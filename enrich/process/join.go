@@ -3,6 +3,7 @@ package process
 import (
 	"encoding/json"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/outflow-sensor/outflow/enrich/feed"
@@ -36,7 +37,7 @@ func abs(d time.Duration) time.Duration {
 // is the flow's originator.
 func (x *Index) end(f Flow, local, remote netip.AddrPort, initiator bool) *Attribution {
 	cands := x.tuples[tupleKey{proto: f.Proto, local: local, remote: remote, hasLocalPrt: true}]
-	chosen := x.pick(cands, f.Start, nil)
+	chosen, rivals := x.pick(cands, f.Start, nil)
 	match := "5tuple"
 	if len(chosen) == 0 {
 		// Feeds without the local port: the host that owns the local
@@ -58,7 +59,7 @@ func (x *Index) end(f Flow, local, remote netip.AddrPort, initiator bool) *Attri
 		if !initiator {
 			list = append(list, x.tuples[tupleKey{proto: f.Proto, remote: remote}]...)
 		}
-		chosen = x.pick(list, f.Start, keep)
+		chosen, rivals = x.pick(list, f.Start, keep)
 		match = "host+remote"
 	}
 	if len(chosen) == 0 {
@@ -82,23 +83,60 @@ func (x *Index) end(f Flow, local, remote netip.AddrPort, initiator bool) *Attri
 	x.Stats.JoinedByFeed[lead.ev.Feed]++
 	a := &Attribution{Process: x.resolve(&lead.ev), Match: match, Feed: lead.ev.Feed,
 		SkewMS: lead.ev.Time.Sub(f.Start).Milliseconds()}
-	for _, c := range chosen {
-		if c != lead {
-			p := x.resolve(&c.ev)
+	// Reports of the same process fill in what the lead lacks; a report
+	// naming another process is a rival claim, kept beside it.
+	for _, c := range append(chosen, rivals...) {
+		if c == lead {
+			continue
+		}
+		p := x.resolve(&c.ev)
+		if same(&a.Process, &p) {
 			merge(&a.Process, &p)
+			continue
+		}
+		r := ProcessRef{Host: p.Host, PID: p.PID, GUID: p.GUID, Image: p.Image, Feed: c.ev.Feed}
+		known := false
+		for _, q := range a.Conflict {
+			known = known || q == r
+		}
+		if !known {
+			a.Conflict = append(a.Conflict, r)
 		}
 	}
+	if len(a.Conflict) > 0 {
+		x.Stats.Conflicts++
+	}
 	return a
+}
+
+// same says whether two reports name one process: one GUID, or one pid
+// of one host running one program (Sysmon's report beside the Security
+// log's; a connect event by pid beside one by GUID). Start times are not
+// compared: the feeds see a process start seconds apart, or not at all.
+func same(a, b *Process) bool {
+	if a.Host != b.Host {
+		return false
+	}
+	if a.GUID != "" && a.GUID == b.GUID {
+		return true
+	}
+	if a.PID >= 0 && b.PID >= 0 && a.PID != b.PID {
+		return false
+	}
+	an, bn := feed.ImageName(a.Image), feed.ImageName(b.Image)
+	return an == "" || bn == "" || strings.EqualFold(an, bn)
 }
 
 // pick returns, per host and feed, the connect event nearest the flow's
 // start after that feed's learned clock difference, within the window. A
 // host and feed with no difference learned yet take their only candidate,
 // and learn from it; the latest difference wins, so a drifting clock is
-// followed.
-func (x *Index) pick(cands []*connect, start time.Time, keep func(*connect) bool) []*connect {
+// followed. The group's other events within the window are returned as
+// rivals: the same tuple claimed twice in a window is one process
+// reported twice, or a forgery, and the join says which.
+func (x *Index) pick(cands []*connect, start time.Time, keep func(*connect) bool) (chosen, rivals []*connect) {
 	if len(cands) == 0 {
-		return nil
+		return nil, nil
 	}
 	groups := map[hostFeed][]*connect{}
 	var order []hostFeed
@@ -137,8 +175,13 @@ func (x *Index) pick(cands []*connect, start time.Time, keep func(*connect) bool
 			x.skew[hf] = best.ev.Time.Sub(start)
 		}
 		out = append(out, best)
+		for _, c := range g {
+			if c != best && abs(c.ev.Time.Sub(start)-sk) <= x.cfg.Window {
+				rivals = append(rivals, c)
+			}
+		}
 	}
-	return out
+	return out, rivals
 }
 
 // resolve finds the process behind an event: by GUID, else by host and pid
@@ -242,6 +285,15 @@ type jsonParent struct {
 	CommandLine string `json:"command_line,omitempty"`
 }
 
+type jsonRef struct {
+	Host  string `json:"host"`
+	PID   *int64 `json:"pid"`
+	GUID  string `json:"guid,omitempty"`
+	Image string `json:"image"`
+	Name  string `json:"name"`
+	Feed  string `json:"feed"`
+}
+
 type jsonAttribution struct {
 	Host        string      `json:"host"`
 	PID         *int64      `json:"pid"`
@@ -249,11 +301,22 @@ type jsonAttribution struct {
 	Image       string      `json:"image"`
 	Name        string      `json:"name"`
 	CommandLine string      `json:"command_line,omitempty"`
+	Truncated   bool        `json:"command_line_truncated,omitempty"`
 	User        string      `json:"user,omitempty"`
 	Parent      *jsonParent `json:"parent,omitempty"`
 	Feed        string      `json:"feed"`
 	Match       string      `json:"match"`
 	SkewMS      int64       `json:"skew_ms"`
+	// Confidence is "contested" when Conflict names other claimants.
+	Confidence string    `json:"confidence,omitempty"`
+	Conflict   []jsonRef `json:"conflict,omitempty"`
+}
+
+func pidOrNil(pid int64) *int64 {
+	if pid < 0 {
+		return nil
+	}
+	return &pid
 }
 
 // AppendJSON appends `,"key":{...}` for a, nothing for nil.
@@ -261,11 +324,12 @@ func AppendJSON(dst []byte, key string, a *Attribution) []byte {
 	if a == nil {
 		return dst
 	}
-	j := jsonAttribution{Host: a.Host, GUID: a.GUID, Image: a.Image, Name: feed.ImageName(a.Image),
-		CommandLine: a.Command, User: a.User, Feed: a.Feed, Match: a.Match, SkewMS: a.SkewMS}
-	if a.PID >= 0 {
-		pid := a.PID
-		j.PID = &pid
+	j := jsonAttribution{Host: a.Host, PID: pidOrNil(a.PID), GUID: a.GUID, Image: a.Image, Name: feed.ImageName(a.Image),
+		CommandLine: a.Command, Truncated: a.CommandTruncated, User: a.User, Feed: a.Feed, Match: a.Match, SkewMS: a.SkewMS}
+	for _, r := range a.Conflict {
+		j.Confidence = "contested"
+		j.Conflict = append(j.Conflict, jsonRef{Host: r.Host, PID: pidOrNil(r.PID), GUID: r.GUID, Image: r.Image,
+			Name: feed.ImageName(r.Image), Feed: r.Feed})
 	}
 	if a.ParentImage != "" || a.ParentCommand != "" {
 		j.Parent = &jsonParent{Image: a.ParentImage, CommandLine: a.ParentCommand}

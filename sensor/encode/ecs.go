@@ -385,6 +385,13 @@ func (w *jw) outflowInspection(s *flows.Inspection) {
 			}
 		}
 		w.end()
+		w.begin("payload_class_reason")
+		for d, name := range [2]string{"orig", "resp"} {
+			if e := &s.Entropy[d]; e.N > 0 {
+				w.lit(name, e.Reason.String())
+			}
+		}
+		w.end()
 	}
 }
 
@@ -441,7 +448,10 @@ var alertSeverity = map[string]struct {
 	rank int64
 	risk float64
 }{
-	detect.Low: {1, 21}, detect.Medium: {2, 47}, detect.High: {3, 73}, detect.Critical: {4, 99},
+	// Informational is below Elastic's lowest rule severity: rank 0,
+	// and no risk.
+	detect.Informational: {0, 0},
+	detect.Low:           {1, 21}, detect.Medium: {2, 47}, detect.High: {3, 73}, detect.Critical: {4, 99},
 }
 
 // attackTechnique is an ATT&CK technique's name and tactic, for the

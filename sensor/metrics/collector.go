@@ -71,15 +71,20 @@ var (
 	listenerErrors    = counter("outflow_flow_listener_decode_errors_total", "Export datagrams and sets that could not be decoded, by reason.", "reason")
 	listenerDrops     = counter("outflow_flow_listener_kernel_drops_total", "Datagrams the kernel dropped on the listeners' sockets.")
 
-	feedLines   = counter("outflow_host_event_lines_total", "Lines (records) read from the host-event source.", "feed")
-	feedEvents  = counter("outflow_host_events_total", "Host events parsed from the source and handed to the process index.", "feed")
-	feedIgnored = counter("outflow_host_events_ignored_total", "Well-formed host-event records of kinds no analytic reads.", "feed")
-	feedErrors  = counter("outflow_host_event_errors_total", "Host-event records skipped, by reason.", "feed", "reason")
-	joins       = counter("outflow_host_event_joins_total", "Flow ends given a process, by what attributed them (host-events: the index every host-event source feeds; procfs: /proc on this host).", "feed")
-	joinMisses  = counter("outflow_host_event_join_misses_total", "Flow ends of an instrumented host that no process was found for.", "feed")
-	feedJoins   = counter("outflow_host_event_feed_joins_total", "Flow ends given a process by the host-event index, by the feed whose connect event named it (sysmon, auditd, osquery...).", "event_feed")
-	processes   = counter("outflow_host_event_processes_total", "Process starts the host-event index took in.", "feed")
-	connects    = counter("outflow_host_event_connects_total", "Connections the host-event index took in.", "feed")
+	feedLines      = counter("outflow_host_event_lines_total", "Lines (records) read from the host-event source.", "feed")
+	feedEvents     = counter("outflow_host_events_total", "Host events parsed from the source and handed to the process index.", "feed")
+	feedIgnored    = counter("outflow_host_events_ignored_total", "Well-formed host-event records of kinds no analytic reads.", "feed")
+	feedErrors     = counter("outflow_host_event_errors_total", "Host-event records skipped, by reason.", "feed", "reason")
+	joins          = counter("outflow_host_event_joins_total", "Flow ends given a process, by what attributed them (host-events: the index every host-event source feeds; procfs: /proc on this host).", "feed")
+	joinMisses     = counter("outflow_host_event_join_misses_total", "Flow ends of an instrumented host that no process was found for.", "feed")
+	indexDropped   = counter("outflow_host_event_index_dropped_total", "Processes and events the host-event index dropped or refused to stay within its byte budget, by reason.", "reason")
+	indexTruncated = counter("outflow_host_event_command_lines_truncated_total", "Command lines cut at the index's MaxCommandLine.")
+	joinConflicts  = counter("outflow_host_event_join_conflicts_total", "Flow ends that two processes claimed: the record and alerts name both.")
+	indexBytes     = gauge("outflow_host_event_index_bytes", "Memory the host-event index holds, as estimated.")
+	indexMaxBytes  = gauge("outflow_host_event_index_max_bytes", "The host-event index's byte budget.")
+	feedJoins      = counter("outflow_host_event_feed_joins_total", "Flow ends given a process by the host-event index, by the feed whose connect event named it (sysmon, auditd, osquery...).", "event_feed")
+	processes      = counter("outflow_host_event_processes_total", "Process starts the host-event index took in.", "feed")
+	connects       = counter("outflow_host_event_connects_total", "Connections the host-event index took in.", "feed")
 
 	detectFlows      = counter("outflow_detect_flows_total", "Flow records the analytics read.")
 	detectEvents     = counter("outflow_detect_saas_events_total", "SaaS host events the analytics read.")
@@ -222,6 +227,13 @@ func (e *emitter) snapshot(s sensor.Snapshot) {
 			for _, f := range slices.Sorted(maps.Keys(j.ByEventFeed)) {
 				e.add(feedJoins, float64(j.ByEventFeed[f]), f)
 			}
+			for _, r := range slices.Sorted(maps.Keys(j.Dropped)) {
+				e.add(indexDropped, float64(j.Dropped[r]), r)
+			}
+			e.add(indexTruncated, float64(j.Truncated))
+			e.add(joinConflicts, float64(j.Conflicts))
+			e.add(indexBytes, float64(j.IndexBytes))
+			e.add(indexMaxBytes, float64(j.MaxBytes))
 		}
 	}
 	if d := s.Detect; d != nil {

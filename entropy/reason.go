@@ -1,0 +1,55 @@
+package entropy
+
+// Reason says what decided a payload class: the byte statistics, or a
+// container whose structure was checked in the stream's first bytes.
+type Reason uint8
+
+// Reasons, written as short machine-friendly strings by String.
+const (
+	ByStatistics          Reason = iota // entropy and chi-square alone
+	MagicWithoutStructure               // a known magic, but the bytes after it are not that format
+	GzipDecoded
+	ZlibDecoded
+	Bzip2Decoded
+	ZstdFrame
+	XzHeaders
+	ZipEntry
+	ZipEncryptedEntry
+	ZipAESEntry
+	SevenZipHeader
+	SevenZipEncryptedHeader
+	PNGHeader
+	JPEGMarkers
+	MP4FileType
+	OpenSSLSalted
+	OpenPGPEncrypted
+	AgeHeader
+)
+
+var reasonNames = [...]string{
+	ByStatistics:            "statistics",
+	MagicWithoutStructure:   "magic-without-structure",
+	GzipDecoded:             "gzip-decoded",
+	ZlibDecoded:             "zlib-decoded",
+	Bzip2Decoded:            "bzip2-decoded",
+	ZstdFrame:               "zstd-frame",
+	XzHeaders:               "xz-headers",
+	ZipEntry:                "zip-entry",
+	ZipEncryptedEntry:       "zip-encrypted-entry",
+	ZipAESEntry:             "zip-aes-entry",
+	SevenZipHeader:          "7z-header",
+	SevenZipEncryptedHeader: "7z-encrypted-header",
+	PNGHeader:               "png-ihdr",
+	JPEGMarkers:             "jpeg-markers",
+	MP4FileType:             "mp4-ftyp",
+	OpenSSLSalted:           "openssl-salted",
+	OpenPGPEncrypted:        "openpgp-encrypted",
+	AgeHeader:               "age-header",
+}
+
+func (r Reason) String() string {
+	if int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return "statistics"
+}

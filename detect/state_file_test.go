@@ -85,7 +85,7 @@ func TestStateSurvivesKill(t *testing.T) {
 	if err := filled(t, 2000).Save(path); err != nil {
 		t.Fatal(err)
 	}
-	kills := 20 // OUTFLOW_STATE_KILLS=200 by hand
+	kills := 200 // the issue asks at least 200; OUTFLOW_STATE_KILLS sets more
 	if n, err := strconv.Atoi(os.Getenv("OUTFLOW_STATE_KILLS")); err == nil && n > 0 {
 		kills = n
 	}

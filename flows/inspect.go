@@ -21,6 +21,12 @@ type InspectConfig struct {
 	// EntropyBytes is how many application payload bytes each direction's
 	// entropy is measured over.
 	EntropyBytes int
+	// MaxHeldBytes bounds the bytes one inspector (one table, one worker)
+	// holds for reassembly: gathered hellos and HTTP headers, out-of-order
+	// segments, QUIC CRYPTO streams, its pooled buffers included. A flow
+	// whose buffer would take it past the bound has its inspection
+	// abandoned (InspectStats.Abandoned, reason budget).
+	MaxHeldBytes int64
 	// DNSAnswer, when set, receives each A and AAAA answer of the DNS
 	// responses seen: the client that asked, the address, the name the
 	// client asked for (CNAME chains lead back to it), the TTL in seconds and
@@ -29,9 +35,15 @@ type InspectConfig struct {
 }
 
 // DefaultInspectConfig returns inspection switched on with the documented
-// defaults: 16 KiB per direction for handshakes, 4 KiB for entropy.
+// defaults: 16 KiB per direction for handshakes, 4 KiB for entropy, and
+// 64 MiB held per inspector. Real handshakes hold little for long: a
+// ClientHello split over two segments, post-quantum key shares included,
+// is under 4 KiB and whole within a round trip, so 64 MiB holds some
+// 8,000 flows gathering one at once per worker, far more than a link's
+// handshakes in flight, while one worker of a sensor under a flood of
+// unfinished hellos holds 64 MiB rather than 45 KB per flow.
 func DefaultInspectConfig() InspectConfig {
-	return InspectConfig{Enable: true, MaxFlows: 1 << 18, StreamBytes: 16 << 10, EntropyBytes: 4096}
+	return InspectConfig{Enable: true, MaxFlows: 1 << 18, StreamBytes: 16 << 10, EntropyBytes: 4096, MaxHeldBytes: 64 << 20}
 }
 
 // Direction phases.
@@ -77,6 +89,9 @@ type inspectWork struct {
 	quic quic.Assembler
 	// quicOff: the client's Initials failed to open; stop trying.
 	quicOff bool
+	// quicRes is what quic holds, charged against the budget once its
+	// first Initial is fed (quicHeld).
+	quicRes int
 }
 
 // inspector owns the inspection pool of one Table.
@@ -87,14 +102,18 @@ type inspector struct {
 	states  [][]Inspection
 	nStates int
 	free    []uint32
-	works   []*inspectWork
-	scratch []byte // gathers a hello split over several records
-	hello   tls.ClientHello
-	server  tls.ServerHello
-	fp      tls.Fingerprints
-	dns     dnsParser
-	exam    entropy.Examiner // decoders for the payload class's container check
-	Stats   InspectStats
+	works   []*inspectWork // pooled works that hold no buffers
+	// worksBuf are pooled works that kept their buffers: handed out first,
+	// so a busy table allocates none, and dropped first when the budget
+	// is short.
+	worksBuf []*inspectWork
+	scratch  []byte // gathers a hello split over several records
+	hello    tls.ClientHello
+	server   tls.ServerHello
+	fp       tls.Fingerprints
+	dns      dnsParser
+	exam     entropy.Examiner // decoders for the payload class's container check
+	Stats    InspectStats
 }
 
 func newInspector(cfg InspectConfig) *inspector {
@@ -107,6 +126,9 @@ func newInspector(cfg InspectConfig) *inspector {
 	}
 	if cfg.EntropyBytes <= 0 {
 		cfg.EntropyBytes = d.EntropyBytes
+	}
+	if cfg.MaxHeldBytes <= 0 {
+		cfg.MaxHeldBytes = d.MaxHeldBytes
 	}
 	return &inspector{cfg: cfg, scratch: make([]byte, 0, cfg.StreamBytes)}
 }
@@ -139,7 +161,10 @@ func (in *inspector) alloc() uint32 {
 
 func (in *inspector) getWork() *inspectWork {
 	var w *inspectWork
-	if n := len(in.works); n > 0 {
+	if n := len(in.worksBuf); n > 0 {
+		w = in.worksBuf[n-1]
+		in.worksBuf = in.worksBuf[:n-1]
+	} else if n := len(in.works); n > 0 {
 		w = in.works[n-1]
 		in.works = in.works[:n-1]
 	} else {
@@ -149,6 +174,7 @@ func (in *inspector) getWork() *inspectWork {
 	for d := range w.ent {
 		w.ent[d].Reset(in.cfg.EntropyBytes)
 		w.acc[d] = w.acc[d][:0]
+		w.hold[d] = w.hold[d][:0]
 	}
 	w.quic.Reset()
 	w.quicOff = false
@@ -184,7 +210,11 @@ func (in *inspector) finish(s *Inspection) {
 	for d := 0; d < 2; d++ {
 		in.sample(s, d)
 	}
-	in.works = append(in.works, s.work)
+	if s.work.held() > 0 {
+		in.worksBuf = append(in.worksBuf, s.work)
+	} else {
+		in.works = append(in.works, s.work)
+	}
 	s.work = nil
 }
 

@@ -38,12 +38,11 @@ func (in *inspector) httpHead(s *Inspection, d int, data []byte) []byte {
 			ds.phase = afterHTTP(s)
 			return data[i+4:]
 		}
-		if w.acc[d] == nil {
-			w.acc[d] = make([]byte, 0, in.cfg.StreamBytes)
-		}
 	}
 	take := min(len(data), in.cfg.StreamBytes-start)
-	w.acc[d] = append(w.acc[d], data[:take]...)
+	if !in.gather(s, d, data[:take]) {
+		return nil
+	}
 	from := max(0, start-3)
 	if i := bytes.Index(w.acc[d][from:], []byte("\r\n\r\n")); i >= 0 {
 		end := from + i + 4

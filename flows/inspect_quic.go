@@ -24,6 +24,19 @@ func (in *inspector) quicInitial(s *Inspection, b []byte) {
 	if v, ok := quic.IsLongHeaderInitial(b); ok && q.Version == 0 {
 		q.Version = v
 	}
+	// The assembler's buffers are charged before its first Initial, and
+	// again should a datagram larger than its scratch come.
+	need := quicHeld
+	if len(b) > 2<<10 {
+		need += 2 * len(b)
+	}
+	if need > w.quicRes {
+		if !in.reserve(need - w.quicRes) {
+			in.abandon(s, 0, AbandonBudget)
+			return
+		}
+		w.quicRes = need
+	}
 	done, err := w.quic.Feed(b)
 	if err != nil {
 		in.Stats.QUICErrors[err.(*quic.Error).Reason]++

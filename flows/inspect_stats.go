@@ -25,6 +25,12 @@ type InspectStats struct {
 	QUICErrors [quic.NumReasons]uint64
 	DNS        uint64
 	DNSError   uint64
+	// Abandoned counts flows whose handshake inspection was given up, by
+	// AbandonReason.
+	Abandoned [NumAbandonReasons]uint64
+	// HeldBytes is what the inspectors hold for reassembly now, and
+	// HeldPeak the most each held (summed over tables).
+	HeldBytes, HeldPeak int64
 }
 
 // Add adds another table's counts.
@@ -44,6 +50,21 @@ func (s *InspectStats) Add(o *InspectStats) {
 	}
 	s.DNS += o.DNS
 	s.DNSError += o.DNSError
+	for i := range o.Abandoned {
+		s.Abandoned[i] += o.Abandoned[i]
+	}
+	s.HeldBytes += o.HeldBytes
+	s.HeldPeak += o.HeldPeak
+}
+
+// AbandonedTotal is how many flows had their inspection abandoned,
+// for any reason.
+func (s *InspectStats) AbandonedTotal() uint64 {
+	var n uint64
+	for _, v := range s.Abandoned {
+		n += v
+	}
+	return n
 }
 
 // ErrorCounts names every non-zero error count, as reason=count: TLS

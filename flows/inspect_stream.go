@@ -1,6 +1,8 @@
 package flows
 
 // maxHeld is how many out-of-order segments a direction holds at once.
+// Their bytes are bounded too: together at most StreamBytes, and none past
+// StreamBytes beyond the in-order point.
 const maxHeld = 8
 
 type heldSeg struct{ off, start, n uint32 }
@@ -49,11 +51,13 @@ func (in *inspector) hold(s *Inspection, d int, off uint32, data []byte) {
 		in.stop(s, d)
 		return
 	}
-	if w.hold[d] == nil {
-		w.hold[d] = make([]byte, 0, in.cfg.StreamBytes)
+	b, ok := in.room(w.hold[d], len(w.hold[d])+len(data))
+	if !ok {
+		in.abandon(s, d, AbandonBudget)
+		return
 	}
-	start := uint32(len(w.hold[d]))
-	w.hold[d] = append(w.hold[d], data...)
+	start := uint32(len(b))
+	w.hold[d] = append(b, data...)
 	ds.held[ds.nHeld] = heldSeg{off: off, start: start, n: uint32(len(data))}
 	ds.nHeld++
 	ds.heldLen += uint32(len(data))

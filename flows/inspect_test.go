@@ -77,6 +77,7 @@ func FuzzInspect(f *testing.F) {
 	cfg.Inspect.MaxFlows = 4
 	cfg.Inspect.StreamBytes = 512
 	cfg.Inspect.EntropyBytes = 64
+	cfg.Inspect.MaxHeldBytes = 2048 // four 512-byte buffers: the budget bites
 	var tab *Table
 	var buf []byte
 	tab = NewTable(cfg, func(r *Record) {

@@ -9,17 +9,16 @@ func (in *inspector) helloBytes(s *Inspection, d int, data []byte) []byte {
 	gathered := len(w.acc[d]) > 0
 	take := min(len(data), in.cfg.StreamBytes-len(w.acc[d]))
 	if gathered {
-		w.acc[d] = append(w.acc[d], data[:take]...)
+		if !in.gather(s, d, data[:take]) {
+			return nil
+		}
 		src = w.acc[d]
 	}
 	msg, used, st, err := tls.FirstHandshake(src, in.scratch[:0])
 	switch st {
 	case tls.NeedMore:
-		if !gathered {
-			if w.acc[d] == nil {
-				w.acc[d] = make([]byte, 0, in.cfg.StreamBytes)
-			}
-			w.acc[d] = append(w.acc[d], data[:take]...)
+		if !gathered && !in.gather(s, d, data[:take]) {
+			return nil
 		}
 		if len(w.acc[d]) >= in.cfg.StreamBytes {
 			in.Stats.TLSErrors[tls.ReasonTooLarge]++

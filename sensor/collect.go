@@ -77,6 +77,7 @@ type collectSource struct {
 	pub struct {
 		datagrams, records, flows atomic.Uint64
 		errors                    [collect.NumReasons]atomic.Uint64
+		budget                    atomic.Pointer[collect.BudgetStats]
 	}
 }
 
@@ -86,6 +87,9 @@ func (s *collectSource) snapshot() *ListenerCounts {
 		KernelDrops: s.kernelDrops()}
 	for r := range c.DecodeErrors {
 		c.DecodeErrors[r] = s.pub.errors[r].Load()
+	}
+	if b := s.pub.budget.Load(); b != nil {
+		c.Budget = *b
 	}
 	return c
 }
@@ -99,22 +103,16 @@ func (s *collectSource) kernelDrops() uint64 {
 	return n
 }
 
-// publish copies the pipeline's counts for other goroutines to read. An
-// exporter forgotten to make room for new ones takes its error counts
-// with it.
+// publish copies the pipeline's counts for other goroutines to read.
 func (s *collectSource) publish(p *exportPipeline) {
 	s.pub.datagrams.Store(p.st.Datagrams)
 	s.pub.records.Store(p.st.Records)
 	s.pub.flows.Store(p.st.Flows)
-	var e [collect.NumReasons]uint64
-	for _, x := range p.dec.Stats {
-		for r, n := range x.Errors {
-			e[r] += n
-		}
-	}
-	for r, n := range e {
+	for r, n := range p.dec.Errors {
 		s.pub.errors[r].Store(n)
 	}
+	b := p.dec.Budget()
+	s.pub.budget.Store(&b)
 }
 
 // openCollect binds the listeners.
@@ -206,6 +204,9 @@ func (s *collectSource) run(ctx context.Context) ExportStats {
 			pipe.datagram(dg.from, dg.data, dg.at)
 			free <- dg.data[:cap(dg.data)]
 		case now := <-tick.C:
+			if n := pipe.dec.Expire(now); n > 0 {
+				s.sh.log.Info("exporters forgotten after sending nothing", "exporters", n, "reason", "idle")
+			}
 			pipe.expireAndFlush(now)
 			s.publish(pipe)
 		}

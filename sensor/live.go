@@ -36,7 +36,10 @@ type liveWorker struct {
 	// its decoder's errors by reason and its table's handshakes.
 	pubIfaces     []pubInterface
 	pubDecode     [flows.NumReasons]atomic.Uint64
-	pubHandshakes struct{ clientHellos, serverHellos, quicFlows, quicHellos atomic.Uint64 }
+	pubHandshakes struct {
+		clientHellos, serverHellos, quicFlows, quicHellos atomic.Uint64
+		abandoned                                         [flows.NumAbandonReasons]atomic.Uint64
+	}
 }
 
 // frameCounts are the frames and bytes (as captured) one worker read from
@@ -68,6 +71,9 @@ func (w *liveWorker) publishCounts() {
 	h.serverHellos.Store(is.ServerHellos)
 	h.quicFlows.Store(is.QUIC)
 	h.quicHellos.Store(is.QUICHellos)
+	for r := range is.Abandoned {
+		h.abandoned[r].Store(is.Abandoned[r])
+	}
 }
 
 // snapshot sums what the workers last published.
@@ -96,6 +102,9 @@ func (s *liveSource) snapshot() *CaptureCounts {
 		c.Handshakes.ServerHellos += h.serverHellos.Load()
 		c.Handshakes.QUICFlows += h.quicFlows.Load()
 		c.Handshakes.QUICHellos += h.quicHellos.Load()
+		for r := range h.abandoned {
+			c.Handshakes.Abandoned[r] += h.abandoned[r].Load()
+		}
 	}
 	return c
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/outflow-sensor/outflow/enrich/procfs"
 	"github.com/outflow-sensor/outflow/flows"
 	"github.com/outflow-sensor/outflow/record"
-	"github.com/outflow-sensor/outflow/sensor/collect"
 	"github.com/outflow-sensor/outflow/sensor/sink"
 )
 
@@ -92,8 +91,7 @@ func Run(ctx context.Context, rc *RunConfig, o RunOptions) (RunStats, error) {
 			Table: table}, sh)
 	}
 	if err == nil && len(src.FlowListeners) > 0 {
-		dc := collect.DefaultConfig()
-		dc.SamplingRate = src.SamplingRate
+		dc := src.FlowBudget.DecoderConfig(src.SamplingRate)
 		r.coll, err = openCollect(CollectConfig{Listen: src.FlowListeners, HomeNets: home, CommunityIDSeed: src.CommunityIDSeed,
 			Window: src.StitchWindow.D(), Decoder: dc, Ready: o.Listening}, sh)
 	}
@@ -233,7 +231,8 @@ func (r *running) logStats(o RunOptions) {
 	}
 	if c := s.FlowListeners; c != nil {
 		o.Log.Info("statistics", "source", "flow-listeners", "datagrams", c.Datagrams, "records", c.Records,
-			"flows", c.Flows, "decode_errors", sumCounts(c.DecodeErrors[:]), "kernel_drops", c.KernelDrops)
+			"flows", c.Flows, "decode_errors", sumCounts(c.DecodeErrors[:]), "kernel_drops", c.KernelDrops,
+			"template_bytes", c.Budget.TemplateBytes, "held_bytes", c.Budget.HeldBytes, "exporters_expired", c.Budget.ExpiredIdle)
 	}
 	for _, d := range s.Directories {
 		o.Log.Info("statistics", "source", "directory", "path", d.Path, "files", d.Files, "file_errors", d.FileErrors,

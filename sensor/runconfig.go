@@ -16,6 +16,7 @@ import (
 	"github.com/outflow-sensor/outflow/fleet"
 	"github.com/outflow-sensor/outflow/internal/fserr"
 	"github.com/outflow-sensor/outflow/internal/yamlcfg"
+	"github.com/outflow-sensor/outflow/sensor/collect"
 	"github.com/outflow-sensor/outflow/sensor/destination"
 	"github.com/outflow-sensor/outflow/sensor/encode"
 	"github.com/outflow-sensor/outflow/sensor/sink/kafka"
@@ -46,6 +47,8 @@ type SourcesConfig struct {
 	FlowListeners []string        `yaml:"FlowListeners"`
 	StitchWindow  detect.Duration `yaml:"StitchWindow"`
 	SamplingRate  uint32          `yaml:"SamplingRate"`
+	// FlowBudget bounds what the flow listeners keep per exporter.
+	FlowBudget FlowBudget `yaml:"FlowBudget"`
 	// HostEvents are host-event sources: files (followed), syslog+udp://,
 	// syslog+tcp://, http://, kafka://.
 	HostEvents []string `yaml:"HostEvents"`
@@ -64,6 +67,40 @@ type SourcesConfig struct {
 type HostEventBudget struct {
 	MaxBytes       detect.Bytes `yaml:"MaxBytes"`
 	MaxCommandLine detect.Bytes `yaml:"MaxCommandLine"`
+}
+
+// FlowBudget is the memory the flow listeners' decoder may hold
+// (sensor/collect.Config): per exporter, TemplateBytes of templates and
+// HeldBytes of data sets waiting for theirs; TotalBytes for every exporter
+// together. Over it a template is refused or the exporter's oldest held set
+// dropped, counted by reason; an exporter silent for ExporterIdle is
+// forgotten with its templates.
+type FlowBudget struct {
+	TemplateBytes detect.Bytes    `yaml:"TemplateBytes"`
+	HeldBytes     detect.Bytes    `yaml:"HeldBytes"`
+	TotalBytes    detect.Bytes    `yaml:"TotalBytes"`
+	ExporterIdle  detect.Duration `yaml:"ExporterIdle"`
+}
+
+// DecoderConfig is the export decoder's config under this budget, with the
+// sampling rate to apply (0: the exporters'); zero values keep the
+// decoder's defaults.
+func (b FlowBudget) DecoderConfig(samplingRate uint32) collect.Config {
+	c := collect.DefaultConfig()
+	c.SamplingRate = samplingRate
+	if b.TemplateBytes > 0 {
+		c.TemplateBytes = int64(min(uint64(b.TemplateBytes), 1<<62))
+	}
+	if b.HeldBytes > 0 {
+		c.HoldBytes = int64(min(uint64(b.HeldBytes), 1<<62))
+	}
+	if b.TotalBytes > 0 {
+		c.TotalBytes = int64(min(uint64(b.TotalBytes), 1<<62))
+	}
+	if b.ExporterIdle > 0 {
+		c.ExporterIdle = b.ExporterIdle.D()
+	}
+	return c
 }
 
 // IndexConfig is the process index's config under this budget; zero
@@ -217,10 +254,18 @@ type LoggingConfig struct {
 func DefaultRunConfig() RunConfig {
 	return RunConfig{
 		Sources: SourcesConfig{StitchWindow: detect.Duration(time.Minute), Inspect: true,
-			HostEventBudget: HostEventBudget{MaxBytes: 64 << 20, MaxCommandLine: 4 << 10}},
+			HostEventBudget: HostEventBudget{MaxBytes: 64 << 20, MaxCommandLine: 4 << 10},
+			FlowBudget:      defaultFlowBudget()},
 		Outputs: OutputsConfig{FlushInterval: detect.Duration(time.Second), SpoolMaxBytes: 256 << 20, QueueMaxBytes: 16 << 20},
 		Logging: LoggingConfig{Level: "info", Format: "text", StatsInterval: detect.Duration(time.Minute)},
 	}
+}
+
+// defaultFlowBudget is the export decoder's defaults, as a FlowBudget.
+func defaultFlowBudget() FlowBudget {
+	c := collect.DefaultConfig()
+	return FlowBudget{TemplateBytes: detect.Bytes(c.TemplateBytes), HeldBytes: detect.Bytes(c.HoldBytes),
+		TotalBytes: detect.Bytes(c.TotalBytes), ExporterIdle: detect.Duration(c.ExporterIdle)}
 }
 
 // runKeys are the top-level keys RunConfig reads; the rest are detect's.
@@ -336,6 +381,12 @@ func (c *RunConfig) check(file string) []error {
 	}
 	if s.StitchWindow <= 0 {
 		bad("Sources.StitchWindow", "must be positive")
+	}
+	if s.FlowBudget.ExporterIdle < 0 {
+		bad("Sources.FlowBudget.ExporterIdle", "must not be negative")
+	}
+	if fb := s.FlowBudget; fb.TotalBytes > 0 && (fb.TemplateBytes > fb.TotalBytes || fb.HeldBytes > fb.TotalBytes) {
+		bad("Sources.FlowBudget.TotalBytes", "%d bytes is less than one exporter's TemplateBytes or HeldBytes", uint64(fb.TotalBytes))
 	}
 	for i, d := range s.Directories {
 		k := fmt.Sprintf("Sources.Directories[%d]", i)

@@ -57,12 +57,16 @@ type HandshakeCounts struct {
 	ServerHellos uint64 // TLS ServerHellos over TCP
 	QUICFlows    uint64 // flows recognised as QUIC
 	QUICHellos   uint64 // ClientHellos read out of QUIC Initial packets
+	// Abandoned counts flows whose handshake inspection was given up, by
+	// flows.AbandonReason.
+	Abandoned [flows.NumAbandonReasons]uint64
 }
 
 // handshakesOf picks the handshake counts out of a table's inspection
 // counts.
 func handshakesOf(is *flows.InspectStats) HandshakeCounts {
-	return HandshakeCounts{ClientHellos: is.ClientHellos, ServerHellos: is.ServerHellos, QUICFlows: is.QUIC, QUICHellos: is.QUICHellos}
+	return HandshakeCounts{ClientHellos: is.ClientHellos, ServerHellos: is.ServerHellos, QUICFlows: is.QUIC, QUICHellos: is.QUICHellos,
+		Abandoned: is.Abandoned}
 }
 
 // CaptureCounts are what capture from interfaces counted.
@@ -111,6 +115,9 @@ type ListenerCounts struct {
 	// collect.Reason.
 	DecodeErrors [collect.NumReasons]uint64
 	KernelDrops  uint64 // datagrams the kernel dropped on the sockets
+	// Budget is the decoder's templates and held sets against its byte
+	// budget, and the exporters it forgot, by why.
+	Budget collect.BudgetStats
 }
 
 // FeedCounts are one host-event source's counts; Feed is the source as

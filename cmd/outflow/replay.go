@@ -144,8 +144,8 @@ func printSummary(w io.Writer, st *sensor.ReplayStats) {
 		fmt.Fprintf(w, "outflow: decode errors: %s\n", strings.Join(parts, " "))
 	}
 	if in := &st.Inspect; in.Flows > 0 {
-		fmt.Fprintf(w, "outflow: inspected %d flows (%d skipped, pool full), %d ClientHellos, %d ServerHellos, %d QUIC ClientHellos, %d DNS messages\n",
-			in.Flows, in.Skipped, in.ClientHellos, in.ServerHellos, in.QUICHellos, in.DNS)
+		fmt.Fprintf(w, "outflow: inspected %d flows (%d skipped, pool full; %d abandoned, over budget), %d ClientHellos, %d ServerHellos, %d QUIC ClientHellos, %d DNS messages\n",
+			in.Flows, in.Skipped, in.Abandoned[flows.AbandonBudget], in.ClientHellos, in.ServerHellos, in.QUICHellos, in.DNS)
 		if bad := in.ErrorCounts(); len(bad) > 0 {
 			fmt.Fprintf(w, "outflow: inspection errors: %s\n", strings.Join(bad, " "))
 		}

@@ -255,7 +255,7 @@ func (a *auditAssembler) flush(r *Reader, emit func(*Event)) {
 		r.Stats.Ignored++
 		return
 	}
-	r.out(&e, emit)
+	r.out(&e, a.off, emit)
 }
 
 // execveCommand joins an EXECVE record's a0, a1, ... arguments.

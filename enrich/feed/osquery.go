@@ -98,7 +98,7 @@ func (r *Reader) osqueryRow(c *fastjson.Object, host string, when time.Time, off
 	} else {
 		e.Src, e.SrcPort, e.Dst, e.DstPort = remote.Addr(), remote.Port(), local.Addr(), local.Port()
 	}
-	r.out(&e, emit)
+	r.out(&e, off, emit)
 }
 
 func netipAddrPort(addr, port string) netip.AddrPort {

@@ -82,7 +82,7 @@ func (r *Reader) outflowRecord(o *fastjson.Object, off int64, emit func(*Event))
 	if e.Feed == "" {
 		e.Feed = FeedProcfs
 	}
-	r.out(&e, emit)
+	r.out(&e, off, emit)
 }
 
 // orZero reads a number that is left out when zero.

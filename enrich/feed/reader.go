@@ -123,9 +123,11 @@ func (r *Reader) fail(off int64, reason string, err error) {
 	}
 }
 
-func (r *Reader) out(e *Event, emit func(*Event)) {
+// out hands on an event read from the record at off, or counts it as
+// incomplete there.
+func (r *Reader) out(e *Event, off int64, emit func(*Event)) {
 	if remote, _ := e.Remote(); e.Kind == KindConnect && (!remote.IsValid() || e.HasSrcPort && (!e.Src.IsValid() || !e.Dst.IsValid())) {
-		r.fail(0, ReasonIncomplete, errors.New("connect event without addresses"))
+		r.fail(off, ReasonIncomplete, errors.New("connect event without addresses"))
 		return
 	}
 	r.Stats.Events++
@@ -165,7 +167,7 @@ func (r *Reader) Line(line []byte, off int64, emit func(*Event)) {
 		r.audit.line(r, line, off, emit)
 	default:
 		if e, ok := esxiLine(string(line)); ok {
-			r.out(&e, emit)
+			r.out(&e, off, emit)
 			return
 		}
 		r.fail(off, ReasonUnknown, errors.New("neither JSON, event XML nor auditd"))
@@ -220,7 +222,7 @@ func (r *Reader) windows(w *winRecord, off int64, emit func(*Event)) {
 		r.Stats.Ignored++
 		return
 	}
-	r.out(&e, emit)
+	r.out(&e, off, emit)
 }
 
 // winlogbeat reads Winlogbeat's ECS documents: winlog.event_data holds the
@@ -359,7 +361,7 @@ func (r *Reader) xmlEvent(doc []byte, off int64, hostAddr netip.Addr, emit func(
 		return
 	}
 	e.HostAddr = hostAddr
-	r.out(&e, emit)
+	r.out(&e, off, emit)
 }
 
 // syslogRow reads Azure Log Analytics Syslog rows: SyslogMessage holds a
@@ -384,7 +386,7 @@ func (r *Reader) syslogRow(o *fastjson.Object, off int64, emit func(*Event)) {
 			e.Host = ShortHost(str(o.Get("Computer")))
 		}
 		e.HostAddr = host
-		r.out(&e, emit)
+		r.out(&e, off, emit)
 	default:
 		r.Stats.Ignored++
 	}
@@ -399,7 +401,7 @@ func (r *Reader) vmConnection(o *fastjson.Object, off int64, emit func(*Event)) 
 		Src: parseAddr(str(o.Get("SourceIp"))), Dst: parseAddr(str(o.Get("DestinationIp"))),
 		DstPort: uint16(parseInt(str(o.Get("DestinationPort")))), Initiated: str(o.Get("Direction")) == "outbound",
 	}
-	r.out(&e, emit)
+	r.out(&e, off, emit)
 }
 
 // str renders a JSON value as the string the Windows event had: strings

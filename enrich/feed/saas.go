@@ -38,5 +38,5 @@ func (r *Reader) m365(o *fastjson.Object, off int64, emit func(*Event)) {
 	if e.Target == "" {
 		e.Target = str(o.Get("SourceRelativeUrl")) + "/" + str(o.Get("SourceFileName"))
 	}
-	r.out(&e, emit)
+	r.out(&e, off, emit)
 }

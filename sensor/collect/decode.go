@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 )
 
 // Config bounds the decoder's state.
@@ -14,15 +15,33 @@ type Config struct {
 	MaxTemplates int
 	// HoldSets and HoldBytes bound, per exporter, the data sets kept while
 	// their template is awaited.
-	HoldSets, HoldBytes int
+	HoldSets  int
+	HoldBytes int64
+	// TemplateBytes bounds the bytes one exporter's templates take;
+	// TotalBytes, every exporter's templates and held sets together.
+	TemplateBytes, TotalBytes int64
+	// ExporterIdle is how long an exporter may send nothing before it is
+	// forgotten with its templates (Expire).
+	ExporterIdle time.Duration
 	// SamplingRate, when not 0, overrides what exporters announce.
 	SamplingRate uint32
 }
 
 // DefaultConfig returns room for 4096 exporters of 1024 templates each and
-// 64 held sets (256 KiB) per exporter.
+// 64 held sets per exporter, within these byte budgets:
+//
+//   - 1 MiB of templates per exporter: 1024 templates of 74 fields, where
+//     real exporters define a handful to a few dozen (softflowd 2 to 4,
+//     routers tens) of 10 to 80 fields, about 1 KiB each;
+//   - 4 MiB held per exporter: its 64 held sets even when each is a
+//     whole 64 KiB datagram, so only the total cuts a real exporter's hold;
+//   - 64 MiB in all: 4096 exporters of a dozen realistic templates fit,
+//     while a flood from spoofed sources costs at most that;
+//   - an exporter silent for an hour is forgotten: it is gone or was
+//     restarted, and sends its templates again when it comes back.
 func DefaultConfig() Config {
-	return Config{MaxExporters: 4096, MaxTemplates: 1024, HoldSets: 64, HoldBytes: 256 << 10}
+	return Config{MaxExporters: 4096, MaxTemplates: 1024, HoldSets: 64, HoldBytes: 4 << 20,
+		TemplateBytes: 1 << 20, TotalBytes: 64 << 20, ExporterIdle: time.Hour}
 }
 
 // Decoder decodes datagrams from any number of exporters. Not safe for
@@ -31,10 +50,15 @@ type Decoder struct {
 	cfg       Config
 	exporters map[netip.Addr]*exporter
 	Stats     map[netip.Addr]*ExporterStats
-	// Evicted counts exporters forgotten to make room for a new one.
-	Evicted uint64
-	samples []RawSample
-	clock   uint64 // datagrams seen, for the exporters' last-seen marks
+	// Errors counts every exporter's errors by reason, those of exporters
+	// forgotten since included.
+	Errors [NumReasons]uint64
+	// Evicted counts exporters forgotten to make room for a new one;
+	// Expired, those forgotten after ExporterIdle of silence.
+	Evicted, Expired uint64
+	budget           budget
+	samples          []RawSample
+	clock            uint64 // datagrams seen, for the exporters' last-seen marks
 }
 
 type exporter struct {
@@ -42,9 +66,12 @@ type exporter struct {
 	sampling  map[uint32]uint32 // observation domain -> rate from options data
 	selectors map[selectorKey]uint32
 	held      []heldSet
-	heldBytes int
+	heldBytes int64 // as accounted: heldSize
 	stats     *ExporterStats
 	seen      uint64 // the decoder's clock at this exporter's latest datagram
+	// since is when Expire first found seen at seenAtMark.
+	since      time.Time
+	seenAtMark uint64
 }
 
 // NewDecoder returns a Decoder with no exporter state yet.
@@ -62,7 +89,17 @@ func NewDecoder(cfg Config) *Decoder {
 	if cfg.HoldBytes <= 0 {
 		cfg.HoldBytes = d.HoldBytes
 	}
-	return &Decoder{cfg: cfg, exporters: map[netip.Addr]*exporter{}, Stats: map[netip.Addr]*ExporterStats{}}
+	if cfg.TemplateBytes <= 0 {
+		cfg.TemplateBytes = d.TemplateBytes
+	}
+	if cfg.TotalBytes <= 0 {
+		cfg.TotalBytes = d.TotalBytes
+	}
+	if cfg.ExporterIdle <= 0 {
+		cfg.ExporterIdle = d.ExporterIdle
+	}
+	return &Decoder{cfg: cfg, exporters: map[netip.Addr]*exporter{}, Stats: map[netip.Addr]*ExporterStats{},
+		budget: budget{templateMax: cfg.TemplateBytes, heldMax: cfg.HoldBytes, totalMax: cfg.TotalBytes}}
 }
 
 func (d *Decoder) exporter(addr netip.Addr) *exporter {
@@ -73,7 +110,7 @@ func (d *Decoder) exporter(addr netip.Addr) *exporter {
 		d.evict()
 	}
 	e := &exporter{
-		templates: newTemplateStore(d.cfg.MaxTemplates),
+		templates: newTemplateStore(d.cfg.MaxTemplates, &d.budget),
 		sampling:  map[uint32]uint32{},
 		selectors: map[selectorKey]uint32{},
 		stats:     &ExporterStats{},
@@ -99,8 +136,7 @@ func (d *Decoder) evict() {
 		}
 	}
 	if best != nil {
-		delete(d.exporters, victim)
-		delete(d.Stats, victim)
+		d.forget(victim, best)
 		d.Evicted++
 	}
 }
@@ -138,6 +174,12 @@ func (d *Decoder) Decode(from netip.Addr, datagram []byte, out []Record) (recs [
 }
 
 func (d *Decoder) fail(e *exporter, from netip.Addr, r Reason, err error) error {
-	e.stats.Errors[r]++
+	d.count(e, r)
 	return &Error{Exporter: from, Reason: r, Err: err}
+}
+
+// count counts one error of e's without making an Error of it.
+func (d *Decoder) count(e *exporter, r Reason) {
+	e.stats.Errors[r]++
+	d.Errors[r]++
 }

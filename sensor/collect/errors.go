@@ -18,10 +18,16 @@ const (
 	ReasonNoTemplate           // data for a template never seen, dropped when the hold was full
 	ReasonTemplateFlood        // more templates than an exporter may hold
 	ReasonPanic                // the decoder panicked; recovered
+	// ReasonTemplateBudget: a template refused because the exporter's
+	// templates, or every exporter's state, would pass its byte budget.
+	ReasonTemplateBudget
+	// ReasonHeldBudget: a held data set dropped (the exporter's oldest)
+	// or refused to keep held data within its byte budget.
+	ReasonHeldBudget
 	numReasons
 )
 
-var reasonNames = [...]string{"", "garbage", "truncated", "malformed", "no_template", "template_flood", "panic"}
+var reasonNames = [...]string{"", "garbage", "truncated", "malformed", "no_template", "template_flood", "panic", "template_budget", "held_budget"}
 
 func (r Reason) String() string {
 	if int(r) < len(reasonNames) {
@@ -46,10 +52,11 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// errTemplateFlood comes back through goflow2 from the bounded template
-// store, so that Decode counts it as ReasonTemplateFlood, not malformed;
-// errShort reports a datagram shorter than a header.
+// errTemplateFlood and errTemplateBudget come back through goflow2 from
+// the bounded template store, so that Decode counts them by their reason,
+// not as malformed; errShort reports a datagram shorter than a header.
 var (
-	errTemplateFlood = errors.New("too many templates")
-	errShort         = errors.New("short")
+	errTemplateFlood  = errors.New("too many templates")
+	errTemplateBudget = errors.New("over the template byte budget")
+	errShort          = errors.New("short")
 )

@@ -2,7 +2,7 @@ package collect
 
 import (
 	"bytes"
-	"errors"
+	"fmt"
 	"net/netip"
 
 	"github.com/netsampler/goflow2/v2/decoders/netflow"
@@ -18,22 +18,44 @@ type heldSet struct {
 	hdr       header
 }
 
-// hold keeps a data set whose template is not known yet.
+// hold keeps a data set whose template is not known yet, within the
+// exporter's set count, its byte budget and every exporter's. To make room
+// the exporter's oldest sets go first: they have waited longest for a
+// template that may never come. One exporter's hold never drops another's.
 func (d *Decoder) hold(e *exporter, from netip.Addr, h heldSet) {
-	if len(e.held) >= d.cfg.HoldSets || e.heldBytes+len(h.data) > d.cfg.HoldBytes {
-		// Keep the newest: the oldest has waited longest for a template
-		// that may never come.
-		if len(e.held) == 0 {
-			_ = d.fail(e, from, ReasonNoTemplate, errors.New("set larger than the hold"))
-			return
-		}
-		e.heldBytes -= len(e.held[0].data)
-		e.held = e.held[1:]
-		_ = d.fail(e, from, ReasonNoTemplate, errors.New("hold full"))
+	size := heldSize(&h)
+	b := &d.budget
+	if size > b.heldMax {
+		_ = d.fail(e, from, ReasonHeldBudget, fmt.Errorf("a set of %d bytes is larger than an exporter's hold (%d bytes)", len(h.data), b.heldMax))
+		return
+	}
+	for len(e.held) >= d.cfg.HoldSets {
+		d.dropOldest(e, ReasonNoTemplate)
+	}
+	for e.heldBytes+size > b.heldMax {
+		d.dropOldest(e, ReasonHeldBudget)
+	}
+	for len(e.held) > 0 && b.used()+size > b.totalMax {
+		d.dropOldest(e, ReasonHeldBudget)
+	}
+	if b.used()+size > b.totalMax {
+		_ = d.fail(e, from, ReasonHeldBudget, fmt.Errorf("a set of %d bytes: every exporter's templates and held sets take %d bytes of %d", len(h.data), b.used(), b.totalMax))
+		return
 	}
 	e.stats.Held++
 	e.held = append(e.held, h)
-	e.heldBytes += len(h.data)
+	e.heldBytes += size
+	b.held += size
+}
+
+// dropOldest drops e's oldest held set, counted by r.
+func (d *Decoder) dropOldest(e *exporter, r Reason) {
+	size := heldSize(&e.held[0])
+	e.heldBytes -= size
+	d.budget.held -= size
+	e.held[0] = heldSet{}
+	e.held = e.held[1:]
+	d.count(e, r)
 }
 
 // release decodes the held sets whose template is now known.
@@ -45,7 +67,8 @@ func (d *Decoder) release(e *exporter, from netip.Addr, out []Record) []Record {
 			kept = append(kept, h)
 			continue
 		}
-		e.heldBytes -= len(h.data)
+		e.heldBytes -= heldSize(&h)
+		d.budget.held -= heldSize(&h)
 		buf := bytes.NewBuffer(h.data)
 		switch tr := t.(type) {
 		case netflow.TemplateRecord:

@@ -69,6 +69,8 @@ func (d *Decoder) decodeTemplated(e *exporter, from netip.Addr, version uint16, 
 		switch {
 		case errors.Is(err, errTemplateFlood):
 			failure = d.fail(e, from, ReasonTemplateFlood, err)
+		case errors.Is(err, errTemplateBudget):
+			failure = d.fail(e, from, ReasonTemplateBudget, err)
 		case errors.Is(err, errShort):
 			failure = d.fail(e, from, ReasonTruncated, err)
 		default:

@@ -65,11 +65,15 @@ var (
 	flowsEvicted = counter("outflow_flows_evicted_total", "Flows ended early because a flow table was full (counted in the records too).", "source")
 	handshakes   = counter("outflow_handshakes_total", "Handshakes read by payload inspection: TLS ClientHellos and ServerHellos over TCP, ClientHellos out of QUIC Initials.", "source", "kind")
 	quicFlows    = counter("outflow_quic_flows_total", "Flows recognised as QUIC.", "source")
+	inspAbandon  = counter("outflow_inspection_abandoned_total", "Flows whose handshake inspection was given up, by reason: budget (its buffers would pass the inspector's held-bytes budget).", "source", "reason")
 
 	listenerDatagrams = counter("outflow_flow_listener_datagrams_total", "Flow export datagrams (NetFlow, IPFIX, sFlow) decoded.")
 	listenerRecords   = counter("outflow_flow_listener_records_total", "Export records decoded from the datagrams.")
 	listenerErrors    = counter("outflow_flow_listener_decode_errors_total", "Export datagrams and sets that could not be decoded, by reason.", "reason")
 	listenerDrops     = counter("outflow_flow_listener_kernel_drops_total", "Datagrams the kernel dropped on the listeners' sockets.")
+	listenerState     = gauge("outflow_flow_listener_state_bytes", "Bytes the exporters' templates and held data sets take now, as accounted, by store.", "store")
+	listenerStateMax  = gauge("outflow_flow_listener_state_max_bytes", "The flow listeners' byte budget for every exporter's templates and held sets together.")
+	listenerForgotten = counter("outflow_flow_listener_exporters_forgotten_total", "Exporters forgotten with their templates, by reason.", "reason")
 
 	feedLines      = counter("outflow_host_event_lines_total", "Lines (records) read from the host-event source.", "feed")
 	feedEvents     = counter("outflow_host_events_total", "Host events parsed from the source and handed to the process index.", "feed")
@@ -208,6 +212,11 @@ func (e *emitter) snapshot(s sensor.Snapshot) {
 			e.add(listenerErrors, float64(l.DecodeErrors[r]), collect.Reason(r).String())
 		}
 		e.add(listenerDrops, float64(l.KernelDrops))
+		e.add(listenerState, float64(l.Budget.TemplateBytes), "templates")
+		e.add(listenerState, float64(l.Budget.HeldBytes), "held")
+		e.add(listenerStateMax, float64(l.Budget.MaxBytes))
+		e.add(listenerForgotten, float64(l.Budget.EvictedFull), "full")
+		e.add(listenerForgotten, float64(l.Budget.ExpiredIdle), "idle")
 		e.add(flowRecords, float64(l.Flows), sourceListeners)
 	}
 	for _, f := range s.HostEvents {
@@ -278,6 +287,9 @@ func (e *emitter) packets(source string, p *sensor.PacketCounts) {
 	e.add(handshakes, float64(p.Handshakes.ServerHellos), source, "tls_server_hello")
 	e.add(handshakes, float64(p.Handshakes.QUICHellos), source, "quic_client_hello")
 	e.add(quicFlows, float64(p.Handshakes.QUICFlows), source)
+	for r := flows.AbandonReason(1); r < flows.NumAbandonReasons; r++ {
+		e.add(inspAbandon, float64(p.Handshakes.Abandoned[r]), source, r.String())
+	}
 }
 
 func (e *emitter) output(o *sink.Stats) {

@@ -154,7 +154,8 @@ func TestCollectorExposesSnapshot(t *testing.T) {
 	for name, typ := range e.types {
 		gauge := name == "outflow_flows_active" || name == "outflow_detect_queue_batches" || name == "outflow_detect_queue_capacity_batches" ||
 			name == "outflow_output_queued_records" || name == "outflow_output_pending_bytes" || name == "outflow_output_spooled_records" ||
-			name == "outflow_output_spool_bytes" || name == "outflow_host_event_index_bytes" || name == "outflow_host_event_index_max_bytes"
+			name == "outflow_output_spool_bytes" || name == "outflow_host_event_index_bytes" || name == "outflow_host_event_index_max_bytes" ||
+			name == "outflow_flow_listener_state_bytes" || name == "outflow_flow_listener_state_max_bytes"
 		if gauge != (typ == dto.MetricType_GAUGE) || !gauge && typ != dto.MetricType_COUNTER {
 			t.Errorf("%s is a %v", name, typ)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/outflow-sensor/outflow/detect"
+	"github.com/outflow-sensor/outflow/enrich/process"
 	"github.com/outflow-sensor/outflow/flows"
 	"github.com/outflow-sensor/outflow/sensor"
 )
@@ -151,6 +152,7 @@ type options struct {
 	homeNets   []netip.Prefix
 	exports    []string // exporter traffic to decode (replay)
 	hostEvents []string
+	hostIndex  process.Config // the process index's budget (zero: the defaults)
 	detect     *detect.Config // detection on (replayAlerts: nil is detect.Compiled())
 	final      bool           // keep only the final records
 	exported   bool           // keep only the records decoded from exports
@@ -182,7 +184,7 @@ func runReplay(t testing.TB, o options) (out, alerts *bytes.Buffer, st sensor.Re
 	var errs bytes.Buffer
 	cfg := sensor.ReplayConfig{
 		Files: o.files, Workers: o.workers, Table: o.table, CommunityIDSeed: o.seed, HomeNets: o.homeNets,
-		Exports: o.exports, HostEvents: o.hostEvents, Flows: out, Errors: &errs,
+		Exports: o.exports, HostEvents: o.hostEvents, HostEventIndex: o.hostIndex, Flows: out, Errors: &errs,
 	}
 	if o.errors != nil {
 		cfg.Errors = o.errors

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/outflow-sensor/outflow/enrich/process"
 	"github.com/outflow-sensor/outflow/flows"
 	"github.com/outflow-sensor/outflow/record"
 	"github.com/outflow-sensor/outflow/sensor/capture"
@@ -31,6 +32,9 @@ type ReplayConfig struct {
 	Table           flows.Config
 	Flows           io.Writer // JSON lines; nil discards
 	FlowOutputs     []Output  // outputs in their own formats, beside Flows
+	// HostEventIndex is the process index's config for HostEvents, its
+	// byte budget (zero: the defaults).
+	HostEventIndex process.Config
 	// Errors receives one line per bad file or record, naming file and offset.
 	Errors io.Writer
 	// Log receives problems and notices (nil: a text logger on Errors).
@@ -81,7 +85,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	}
 	cfg.Log = logger(cfg.Log, cfg.Errors)
 	sh, err := newCore(ctx, coreConfig{Flows: cfg.Flows, FlowOutputs: cfg.FlowOutputs, Log: cfg.Log, Inspect: cfg.Table.Inspect.Enable,
-		Detect: cfg.Detect, HostEventFiles: cfg.HostEvents, Records: cfg.Records})
+		Detect: cfg.Detect, HostEventFiles: cfg.HostEvents, HostEventIndex: cfg.HostEventIndex, Records: cfg.Records})
 	if err != nil {
 		return ReplayStats{}, err
 	}

@@ -238,8 +238,12 @@ func (r *Reader) winlogbeat(o *fastjson.Object, off int64, emit func(*Event)) {
 		computer: str(wl.Get("computer_name")), created: parseTime(str(o.Get("@timestamp"))),
 		lookup: func(string) string { return "" },
 	}
-	if ed, _ := wl.Get("event_data").Object(); ed != nil {
-		w.lookup = fields(ed)
+	// fastjson's Object panics on a missing value: a winlog without
+	// event_data (fuzzing found it) has no fields, not a crash.
+	if v := wl.Get("event_data"); v != nil {
+		if ed, _ := v.Object(); ed != nil {
+			w.lookup = fields(ed)
+		}
 	}
 	r.windows(w, off, emit)
 }

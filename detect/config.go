@@ -86,7 +86,7 @@ func DefaultConfig() *Config {
 				"msaccess.exe", "powershell.exe", "pwsh.exe", "powershell_ise.exe"},
 			ExfilVolumeThreshold: 10 << 20, TimeWindow: Duration(10 * time.Minute), MinOutInRatio: 5},
 		AN1512: ToolUploadConfig{Enabled: true, MonitoredTools: []string{"tar", "curl", "wget", "python", "python3", "scp", "sftp",
-			"rsync", "rclone", "nc", "ncat", "socat", "openssl", "zip", "7z", "gzip"},
+			"rsync", "rclone", "nc", "ncat", "socat", "openssl", "zip", "7z", "gzip", "lftp", "pscp", "psftp"},
 			DataVolumeThreshold: 10 << 20, TimeWindow: Duration(10 * time.Minute), MinOutInRatio: 5, FileEvents: 20},
 		AN1513: MacAppConfig{Enabled: true, WatchedApplications: []string{"Preview", "TextEdit", "Pages", "Numbers", "Keynote",
 			"Microsoft Word", "Microsoft Excel", "Microsoft PowerPoint", "osascript", "Script Editor"},

@@ -22,7 +22,7 @@ type collectCmd struct {
 	userFlag
 	StitchWindow time.Duration `default:"1m" help:"How long a one-way record waits for the reverse direction."`
 	SamplingRate uint32        `placeholder:"N" help:"Sampling rate to apply instead of what exporters announce (0: theirs)."`
-	HostEvents   []string      `sep:"none" placeholder:"SRC" help:"Host-event source: a file (followed), -, syslog+udp://:5514, syslog+tcp://:5514, http://:8088/events or kafka://BROKERS/TOPIC; repeat for several."`
+	HostEvents   []string      `sep:"none" placeholder:"SRC" help:"Host-event source: a file (followed), -, syslog+udp://:5514, syslog+tcp://:5514, syslog+tls://:6514?cert=F&key=F[&ca=F], http://:8088/events, https://:8443/events?cert=F&key=F[&token_file=F] or kafka://BROKERS/TOPIC; listeners take allow=PREFIX,...; repeat for several."`
 }
 
 func (c *collectCmd) Validate() error {

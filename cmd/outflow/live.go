@@ -21,7 +21,7 @@ type liveCmd struct {
 	Filter        string   `placeholder:"EXPR" help:"tcpdump filter expression."`
 	Inspect       bool     `default:"true" negatable:"" help:"Payload inspection: TLS/QUIC handshakes, HTTP, DNS, entropy."`
 	OnHost        bool     `help:"Outflow runs on the host it watches: attribute flows to processes from /proc."`
-	HostEvents    []string `sep:"none" placeholder:"SRC" help:"Host-event source: a file (followed), -, syslog+udp://:5514, syslog+tcp://:5514, http://:8088/events or kafka://BROKERS/TOPIC; repeat for several."`
+	HostEvents    []string `sep:"none" placeholder:"SRC" help:"Host-event source: a file (followed), -, syslog+udp://:5514, syslog+tcp://:5514, syslog+tls://:6514?cert=F&key=F[&ca=F], http://:8088/events, https://:8443/events?cert=F&key=F[&token_file=F] or kafka://BROKERS/TOPIC; listeners take allow=PREFIX,...; repeat for several."`
 	HostEventsOut string   `placeholder:"PATH|-" help:"With --on-host: write the processes, connections and crypto libraries it attributed as host events, one JSON line each (replay --host-events reads them)."`
 }
 

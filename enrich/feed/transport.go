@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/url"
@@ -25,12 +27,20 @@ import (
 //
 //	/var/log/sysmon.json, file:///path   a file, followed across rotation
 //	-, stdin:                            standard input
-//	syslog+udp://:5514, syslog+tcp://:5514
+//	syslog+udp://:5514, syslog+tcp://:5514, syslog+tls://:6514
 //	                                     syslog (RFC 5424 and 3164; TCP with
 //	                                     octet counting or newline framing)
-//	http://:8088/events                  HTTP POST of NDJSON (or any lines)
+//	http://:8088/events, https://:8443/events
+//	                                     HTTP POST of NDJSON (or any lines)
 //	kafka://broker1:9092,broker2:9092/topic?group=outflow
 //	                                     a Kafka topic, as a consumer group
+//
+// A listener without a host binds loopback (LoopbackIfNoHost). Listeners
+// take query options: allow=PREFIX[,PREFIX] (every one: senders outside
+// are refused and counted as ReasonNotAllowed); on syslog+tls and https,
+// cert= and key= (the server's PEM files) and ca= (clients must present
+// a certificate signed by it); on http and https, token_file= (requests
+// must carry "Authorization: Bearer" with the file's token).
 type Source struct {
 	URL string
 	// Ready, when set, is called with the bound address of a listening
@@ -77,8 +87,9 @@ func (s *Source) add(r *Reader) {
 }
 
 // CheckSource says whether a host-event source is one Run can read: a
-// file, "-", or a syslog+udp, syslog+tcp, http or kafka URL with what it
-// needs. It is for start-up, so a typo is a refusal, not a log line.
+// file, "-", or a syslog+udp, syslog+tcp, syslog+tls, http, https or kafka
+// URL with what it needs, its options' files readable. It is for start-up,
+// so a typo is a refusal, not a log line.
 func CheckSource(spec string) error {
 	if spec == "-" || spec == "stdin:" {
 		return nil
@@ -88,16 +99,19 @@ func CheckSource(spec string) error {
 		return nil // a path
 	}
 	switch u.Scheme {
-	case "syslog+udp", "syslog+tcp", "http":
+	case "syslog+udp", "syslog+tcp", "syslog+tls", "http", "https":
 		if u.Port() == "" {
 			return fmt.Errorf("%q: give a port (%s://[HOST]:PORT)", spec, u.Scheme)
+		}
+		if _, err := parseListenOptions(u); err != nil {
+			return fmt.Errorf("%q: %w", spec, err)
 		}
 	case "kafka":
 		if u.Host == "" || strings.Trim(u.Path, "/") == "" {
 			return fmt.Errorf("%q: want kafka://BROKER[,BROKER]/TOPIC", spec)
 		}
 	default:
-		return fmt.Errorf("%q: not a file, -, syslog+udp://, syslog+tcp://, http:// or kafka://", spec)
+		return fmt.Errorf("%q: not a file, -, syslog+udp://, syslog+tcp://, http:// or kafka://, nor their TLS forms syslog+tls:// and https://", spec)
 	}
 	return nil
 }
@@ -116,12 +130,18 @@ func (s *Source) Run(ctx context.Context, emit func(*Event), onError func(*Error
 			path = u.Path
 		}
 		return s.follow(ctx, path, emit, onError)
-	case u.Scheme == "syslog+udp":
-		return s.syslogUDP(ctx, LoopbackIfNoHost(u.Host), emit, onError)
-	case u.Scheme == "syslog+tcp":
-		return s.syslogTCP(ctx, LoopbackIfNoHost(u.Host), emit, onError)
-	case u.Scheme == "http":
-		return s.httpPost(ctx, u, emit, onError)
+	case optionsOf[u.Scheme] != nil:
+		opts, err := parseListenOptions(u)
+		if err != nil {
+			return fmt.Errorf("host events %s: %w", s.URL, err)
+		}
+		switch u.Scheme {
+		case "syslog+udp":
+			return s.syslogUDP(ctx, LoopbackIfNoHost(u.Host), &opts, emit, onError)
+		case "syslog+tcp", "syslog+tls":
+			return s.syslogTCP(ctx, LoopbackIfNoHost(u.Host), &opts, emit, onError)
+		}
+		return s.httpPost(ctx, u, &opts, emit, onError)
 	case u.Scheme == "kafka":
 		return s.kafka(ctx, u, emit, onError)
 	}
@@ -289,7 +309,7 @@ func syslogLine(r *Reader, line []byte, off int64, emit func(*Event)) {
 	r.Line(line, off, emit)
 }
 
-func (s *Source) syslogUDP(ctx context.Context, addr string, emit func(*Event), onError func(*Error)) error {
+func (s *Source) syslogUDP(ctx context.Context, addr string, opts *listenOptions, emit func(*Event), onError func(*Error)) error {
 	c, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		return fmt.Errorf("host events %s: %w", s.URL, err)
@@ -307,7 +327,7 @@ func (s *Source) syslogUDP(ctx context.Context, addr string, emit func(*Event), 
 	var off int64
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(time.Second))
-		n, _, err := c.ReadFrom(buf)
+		n, from, err := c.ReadFrom(buf)
 		if ne, ok := err.(net.Error); ok && ne.Timeout() {
 			r.Flush(emit) // quiet: an audit event waiting for its EOE is whole
 			s.add(r)
@@ -319,6 +339,10 @@ func (s *Source) syslogUDP(ctx context.Context, addr string, emit func(*Event), 
 				return nil
 			}
 			return err
+		}
+		if !opts.allowed(from) {
+			s.refused(ReasonNotAllowed, from.String(), errors.New("sender outside the allow list; datagram dropped"), onError)
+			continue
 		}
 		for _, l := range bytes.Split(buf[:n], []byte("\n")) {
 			if len(bytes.TrimSpace(l)) > 0 {
@@ -353,13 +377,13 @@ func (c idleConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-func (s *Source) syslogTCP(ctx context.Context, addr string, emit func(*Event), onError func(*Error)) error {
+func (s *Source) syslogTCP(ctx context.Context, addr string, opts *listenOptions, emit func(*Event), onError func(*Error)) error {
 	ln0, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("host events %s: %w", s.URL, err)
 	}
 	maxConns, idle := s.limits()
-	ln := netutil.LimitListener(ln0, maxConns)
+	ln := netutil.LimitListener(allowListener{ln0, opts, s, onError}, maxConns)
 	if s.Ready != nil {
 		s.Ready(ln.Addr())
 	}
@@ -379,7 +403,18 @@ func (s *Source) syslogTCP(ctx context.Context, addr string, emit func(*Event), 
 			defer wg.Done()
 			defer c.Close()
 			go func() { <-ctx.Done(); c.Close() }()
-			r := NewReader(s.URL + " from " + c.RemoteAddr().String())
+			from := c.RemoteAddr().String()
+			if opts.tls != nil {
+				tc := tls.Server(c, opts.tls)
+				_ = tc.SetDeadline(time.Now().Add(idle))
+				if err := tc.HandshakeContext(ctx); err != nil {
+					s.refused(ReasonTLS, from, err, onError)
+					return
+				}
+				_ = tc.SetDeadline(time.Time{})
+				c = tc
+			}
+			r := NewReader(s.URL + " from " + from)
 			r.OnError = onError
 			readFramed(bufio.NewReaderSize(idleConn{c, idle}, 1<<16), r, emit)
 			r.Flush(emit)
@@ -437,13 +472,13 @@ func readFramed(br *bufio.Reader, r *Reader, emit func(*Event)) {
 	}
 }
 
-func (s *Source) httpPost(ctx context.Context, u *url.URL, emit func(*Event), onError func(*Error)) error {
+func (s *Source) httpPost(ctx context.Context, u *url.URL, opts *listenOptions, emit func(*Event), onError func(*Error)) error {
 	ln0, err := net.Listen("tcp", LoopbackIfNoHost(u.Host))
 	if err != nil {
 		return fmt.Errorf("host events %s: %w", s.URL, err)
 	}
 	maxConns, idle := s.limits()
-	ln := netutil.LimitListener(ln0, maxConns)
+	ln := netutil.LimitListener(allowListener{ln0, opts, s, onError}, maxConns)
 	if s.Ready != nil {
 		s.Ready(ln.Addr())
 	}
@@ -455,6 +490,12 @@ func (s *Source) httpPost(ctx context.Context, u *url.URL, emit func(*Event), on
 	mux.HandleFunc(path, func(w http.ResponseWriter, req *http.Request) {
 		if req.Method != http.MethodPost {
 			http.Error(w, "POST NDJSON here", http.StatusMethodNotAllowed)
+			return
+		}
+		if !opts.authorized(req.Header.Get("Authorization")) {
+			s.refused(ReasonUnauthorized, req.RemoteAddr, errors.New("request without the bearer token"), onError)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="outflow host events"`)
+			http.Error(w, "a bearer token is required", http.StatusUnauthorized)
 			return
 		}
 		r := NewReader(s.URL + " from " + req.RemoteAddr)
@@ -469,9 +510,16 @@ func (s *Source) httpPost(ctx context.Context, u *url.URL, emit func(*Event), on
 	})
 	// Headers are bounded in time and size, a kept-alive connection in
 	// idleness; the connections themselves by MaxConns.
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idle, MaxHeaderBytes: 64 << 10}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idle, MaxHeaderBytes: 64 << 10,
+		ErrorLog: log.New(handshakeErrors{s, onError}, "", 0)}
 	go func() { <-ctx.Done(); srv.Close() }()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if opts.tls != nil {
+		srv.TLSConfig = opts.tls
+		err = srv.ServeTLS(ln, "", "")
+	} else {
+		err = srv.Serve(ln)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

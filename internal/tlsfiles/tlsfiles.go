@@ -1,7 +1,9 @@
-// Package tlsfiles builds a client's TLS configuration from the files a
-// user names: a CA to check the server with, and a client certificate
-// with its key. The syslog, webhook and Kafka sinks and the fleet share
-// it, so a file is read, checked and worded the same way everywhere.
+// Package tlsfiles builds TLS configurations from the files a user names:
+// for a client, a CA to check the server with and a client certificate
+// with its key; for a server (the host-event listeners), its certificate
+// with its key and a CA its clients' certificates must chain to. The
+// syslog, webhook and Kafka sinks, the fleet and the listeners share it,
+// so a file is read, checked and worded the same way everywhere.
 package tlsfiles
 
 import (
@@ -28,13 +30,9 @@ func Config(base *tls.Config, f Files) (*tls.Config, error) {
 		c = base.Clone()
 	}
 	if f.CA != "" {
-		pem, err := os.ReadFile(f.CA)
+		pool, err := caPool(f.CA)
 		if err != nil {
-			return nil, fmt.Errorf("CA file %s: cannot read it: %w", f.CA, fserr.Plain(err))
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA file %s: holds no PEM certificate", f.CA)
+			return nil, err
 		}
 		c.RootCAs = pool
 	}
@@ -49,4 +47,38 @@ func Config(base *tls.Config, f Files) (*tls.Config, error) {
 		c.Certificates = append(c.Certificates, pair)
 	}
 	return c, nil
+}
+
+// ServerConfig returns a server's configuration (TLS 1.2 at least) that
+// presents Cert with Key and, when CA is given, requires every client to
+// present a certificate that chains to it.
+func ServerConfig(f Files) (*tls.Config, error) {
+	if f.Cert == "" || f.Key == "" {
+		return nil, errors.New("a TLS server needs both a certificate file and a key file")
+	}
+	pair, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+	if err != nil {
+		return nil, fmt.Errorf("server certificate %s with key %s: %w", f.Cert, f.Key, fserr.Plain(err))
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}}
+	if f.CA != "" {
+		if c.ClientCAs, err = caPool(f.CA); err != nil {
+			return nil, err
+		}
+		c.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return c, nil
+}
+
+// caPool reads a PEM file of CA certificates.
+func caPool(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("CA file %s: cannot read it: %w", path, fserr.Plain(err))
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA file %s: holds no PEM certificate", path)
+	}
+	return pool, nil
 }

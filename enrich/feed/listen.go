@@ -1,0 +1,226 @@
+package feed
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/outflow-sensor/outflow/internal/fserr"
+	"github.com/outflow-sensor/outflow/internal/tlsfiles"
+)
+
+// Reasons a listener refuses a sender, counted in Stats.Errors beside the
+// reasons a record is skipped.
+const (
+	ReasonNotAllowed   = "not_allowed"  // a sender outside the allow option's prefixes
+	ReasonTLS          = "tls"          // a TLS handshake that failed (no or a wrong client certificate, not TLS)
+	ReasonUnauthorized = "unauthorized" // an HTTP request without the bearer token
+)
+
+// listenOptions are what a listening source's URL query asks for.
+type listenOptions struct {
+	tls   *tls.Config    // nil: plain TCP or HTTP
+	token [32]byte       // SHA-256 of the bearer token, when hasToken
+	allow []netip.Prefix // empty: every sender
+	// hasToken says whether requests must carry the token.
+	hasToken bool
+}
+
+// optionsOf says which query options each listening scheme takes.
+var optionsOf = map[string][]string{
+	"syslog+udp": {"allow"},
+	"syslog+tcp": {"allow"},
+	"syslog+tls": {"allow", "cert", "key", "ca"},
+	"http":       {"allow", "token_file"},
+	"https":      {"allow", "cert", "key", "ca", "token_file"},
+}
+
+// parseListenOptions reads a listening source's options, and the files they
+// name, into what the listener enforces. Its errors are sentences naming
+// the option.
+func parseListenOptions(u *url.URL) (listenOptions, error) {
+	var o listenOptions
+	known := optionsOf[u.Scheme]
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return o, errors.New("the options after '?' do not parse as key=value&key=value")
+	}
+	get := map[string]string{}
+	for k, v := range q {
+		if !contains(known, k) {
+			return o, fmt.Errorf("option %s: %s takes none of that name; it takes %s", k, u.Scheme, strings.Join(known, ", "))
+		}
+		if len(v) > 1 {
+			return o, fmt.Errorf("option %s: give it once", k)
+		}
+		if v[0] == "" {
+			return o, fmt.Errorf("option %s: give it a value", k)
+		}
+		get[k] = v[0]
+	}
+	if a, ok := get["allow"]; ok {
+		if o.allow, err = parseAllow(a); err != nil {
+			return o, err
+		}
+	}
+	if tf, ok := get["token_file"]; ok {
+		b, err := os.ReadFile(tf)
+		if err != nil {
+			return o, fmt.Errorf("option token_file: %s: cannot read it: %w", tf, fserr.Plain(err))
+		}
+		tok := bytes.TrimSpace(b)
+		if len(tok) == 0 {
+			return o, fmt.Errorf("option token_file: %s holds no token", tf)
+		}
+		o.token, o.hasToken = sha256.Sum256(tok), true
+	}
+	if u.Scheme == "syslog+tls" || u.Scheme == "https" {
+		if get["cert"] == "" || get["key"] == "" {
+			return o, fmt.Errorf("options cert and key: %s needs both, the server's certificate and its key", u.Scheme)
+		}
+		o.tls, err = tlsfiles.ServerConfig(tlsfiles.Files{CA: get["ca"], Cert: get["cert"], Key: get["key"]})
+		if err != nil {
+			return o, fmt.Errorf("options cert, key and ca: %w", err)
+		}
+	}
+	return o, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// parseAllow reads the allow option: prefixes (10.0.0.0/8) or single
+// addresses, separated by commas.
+func parseAllow(s string) ([]netip.Prefix, error) {
+	var ps []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			return nil, fmt.Errorf("option allow %q: an empty entry; give prefixes separated by commas", s)
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			if p.Addr().Zone() != "" {
+				return nil, fmt.Errorf("option allow: %q: a prefix has no zone", f)
+			}
+			ps = append(ps, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil || a.Zone() != "" {
+			return nil, fmt.Errorf("option allow: %q is neither an address nor a prefix such as 10.0.0.0/8", f)
+		}
+		ps = append(ps, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return ps, nil
+}
+
+// allowed says whether a sender's address is in the allow list (always,
+// with no list). An IPv4 sender on a dual-stack socket arrives as
+// ::ffff:a.b.c.d and is matched as a.b.c.d.
+func (o *listenOptions) allowed(addr net.Addr) bool {
+	if len(o.allow) == 0 {
+		return true
+	}
+	var ip netip.Addr
+	switch a := addr.(type) {
+	case *net.UDPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	case *net.TCPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	default:
+		if ap, err := netip.ParseAddrPort(addr.String()); err == nil {
+			ip = ap.Addr()
+		}
+	}
+	ip = ip.Unmap().WithZone("")
+	for _, p := range o.allow {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// authorized says whether an Authorization header carries the bearer
+// token, comparing digests in constant time so that neither the token's
+// bytes nor its length show in the answer's timing.
+func (o *listenOptions) authorized(header string) bool {
+	if !o.hasToken {
+		return true
+	}
+	scheme, tok, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	return subtle.ConstantTimeCompare(got[:], o.token[:]) == 1
+}
+
+// refused counts a sender refused for reason and reports it.
+func (s *Source) refused(reason, from string, err error, onError func(*Error)) {
+	s.mu.Lock()
+	if s.stats.Errors == nil {
+		s.stats.Errors = map[string]uint64{}
+	}
+	s.stats.Errors[reason]++
+	s.mu.Unlock()
+	if onError != nil {
+		onError(&Error{Source: s.URL + " from " + from, Reason: reason, Err: err})
+	}
+}
+
+// allowListener closes, and counts, connections from senders outside the
+// allow list as it accepts them, so they cost nothing more and never take
+// one of MaxConns' places.
+type allowListener struct {
+	net.Listener
+	opts    *listenOptions
+	src     *Source
+	onError func(*Error)
+}
+
+func (l allowListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil || l.opts.allowed(c.RemoteAddr()) {
+			return c, err
+		}
+		from := c.RemoteAddr().String()
+		c.Close()
+		l.src.refused(ReasonNotAllowed, from, errors.New("sender outside the allow list; connection closed"), l.onError)
+	}
+}
+
+// handshakeErrors takes what net/http logs about its connections: a TLS
+// handshake that failed is a refused sender, counted as ReasonTLS; the
+// rest is reported as it is.
+type handshakeErrors struct {
+	src     *Source
+	onError func(*Error)
+}
+
+func (h handshakeErrors) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	const prefix = "http: TLS handshake error from "
+	if rest, ok := strings.CutPrefix(msg, prefix); ok {
+		from, why, _ := strings.Cut(rest, ": ")
+		h.src.refused(ReasonTLS, from, errors.New(why), h.onError)
+	} else if h.onError != nil {
+		h.onError(&Error{Source: h.src.URL, Reason: "http", Err: errors.New(msg)})
+	}
+	return len(p), nil
+}

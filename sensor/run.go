@@ -77,6 +77,9 @@ func Run(ctx context.Context, rc *RunConfig, o RunOptions) (RunStats, error) {
 		return RunStats{}, err
 	}
 	table := flows.DefaultConfig()
+	if src.MaxFlows > 0 {
+		table.Capacity = src.MaxFlows
+	}
 	if src.Inspect {
 		table.Inspect = flows.DefaultInspectConfig()
 	}

@@ -59,6 +59,10 @@ type SourcesConfig struct {
 	Directories     []DirectoryConfig `yaml:"Directories"`
 	Inspect         bool              `yaml:"Inspect"`
 	CommunityIDSeed uint16            `yaml:"CommunityIDSeed"`
+	// MaxFlows is the flows tracked at once, shared by a source's workers
+	// (0: 1,048,576, about 250 MB); past it the oldest are ended early,
+	// counted as evicted.
+	MaxFlows int `yaml:"MaxFlows"`
 }
 
 // HostEventBudget is the memory the process index may hold
@@ -379,6 +383,9 @@ func (c *RunConfig) check(file string) []error {
 			bad(fmt.Sprintf("Sources.HostEvents[%d]", i), "%v", err)
 		}
 	}
+	if err := CheckMaxFlows(s.MaxFlows); err != nil {
+		bad("Sources.MaxFlows", "%v", err)
+	}
 	if s.StitchWindow <= 0 {
 		bad("Sources.StitchWindow", "must be positive")
 	}
@@ -485,6 +492,15 @@ func (c *RunConfig) check(file string) []error {
 		bad("Logging.StatsInterval", "must not be negative (0: no statistics lines)")
 	}
 	return errs
+}
+
+// CheckMaxFlows says whether a flow-table capacity can work: 0 (the
+// default), or 1024 to 2^26 (about 16 GB of table).
+func CheckMaxFlows(n int) error {
+	if n != 0 && (n < 1024 || n > 1<<26) {
+		return fmt.Errorf("must be between 1024 and 67108864, not %d (0: the default, 1048576)", n)
+	}
+	return nil
 }
 
 // checkFormat says whether a sink can take records in its format.

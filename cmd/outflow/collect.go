@@ -57,6 +57,7 @@ func (c *collectCmd) run(e *env, outs *outputs) error {
 	rc.Sources.HostEvents, rc.Sources.CommunityIDSeed = c.HostEvents, c.CommunityIDSeed
 	rc.Logging.StatsInterval = detect.Duration(c.StatsInterval)
 	rc.Metrics.Listen = c.Metrics
+	rc.Sources.MaxFlows = c.MaxFlows
 	return runFromFlags(e, outs, &rc, det, &c.recordFlags, "", drop,
 		reloadTrusted(e, c.Config, func() { c.reload(e, det, len(c.HomeNets) > 0) }))
 }

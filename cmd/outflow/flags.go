@@ -21,6 +21,7 @@ type recordFlags struct {
 	HomeNets        homeNets      `placeholder:"CIDR,..." help:"Internal prefixes, comma-separated (default: HomeNets of --config, else RFC 1918 and ULA)."`
 	CommunityIDSeed uint16        `placeholder:"N" help:"Community ID seed."`
 	FlushInterval   time.Duration `default:"1s" help:"The longest a written record or alert waits before it reaches its file."`
+	MaxFlows        int           `placeholder:"N" help:"Flows tracked at once, shared by the workers (default 1048576, about 250 MB); past it the oldest end early, counted as evicted."`
 }
 
 // statsFlags are for commands that run until stopped.
@@ -37,6 +38,9 @@ type userFlag struct {
 func (r *recordFlags) validate() error {
 	if r.FlushInterval <= 0 {
 		return fmt.Errorf("--flush-interval must be positive, not %v", r.FlushInterval)
+	}
+	if err := sensor.CheckMaxFlows(r.MaxFlows); err != nil {
+		return fmt.Errorf("--max-flows %w", err)
 	}
 	return checkTargets("--flows", r.Flows, r.FlowsFormat)
 }

@@ -60,6 +60,7 @@ func (c *liveCmd) run(e *env, outs *outputs) error {
 	rc.Sources.HostEvents, rc.Sources.Inspect, rc.Sources.CommunityIDSeed = c.HostEvents, c.Inspect, c.CommunityIDSeed
 	rc.Logging.StatsInterval = detect.Duration(c.StatsInterval)
 	rc.Metrics.Listen = c.Metrics
+	rc.Sources.MaxFlows = c.MaxFlows
 	return runFromFlags(e, outs, &rc, det, &c.recordFlags, c.HostEventsOut, drop,
 		reloadTrusted(e, c.Config, func() { c.reload(e, det, len(c.HomeNets) > 0) }))
 }

@@ -66,6 +66,7 @@ func TestCommandLine(t *testing.T) {
 		{args: []string{"--version"}, code: 0, stdout: "outflow "},
 		{args: []string{"replay", demo, "--flows", flows, "--workers", "2"}, code: 0, file: true},
 		{args: []string{"replay", "--workers", "0", demo}, code: 2, stderr: "--workers must be between 1 and 256, not 0"},
+		{args: []string{"replay", "--max-flows", "10", demo}, code: 2, stderr: "--max-flows must be between 1024 and 67108864, not 10"},
 		{args: []string{"replay", "--workers", "two", demo}, code: 2, stderr: `--workers: expected a valid 64 bit int but got "two"`},
 		{args: []string{"replay", "--home-nets", "10.0.0.0/33", demo}, code: 2, stderr: `--home-nets: "10.0.0.0/33" is not a CIDR prefix`},
 		{args: []string{"replay", "--pace", "slow", demo}, code: 2, stderr: `--pace must be one of "max","realtime" but got "slow"`},

@@ -65,6 +65,9 @@ func (c *replayCmd) run(e *env, outs *outputs) error {
 	}
 	outs.watchHangup(func() { c.reload(e, det, len(c.HomeNets) > 0) })
 	table := flows.DefaultConfig()
+	if c.MaxFlows > 0 {
+		table.Capacity = c.MaxFlows
+	}
 	if c.Inspect {
 		table.Inspect = flows.DefaultInspectConfig()
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/outflow-sensor/outflow/enrich/feed"
+	"github.com/outflow-sensor/outflow/internal/allowlist"
 	"github.com/outflow-sensor/outflow/sensor/collect"
 )
 
@@ -72,7 +73,9 @@ type collectSource struct {
 	cfg     CollectConfig
 	sh      *core
 	conns   []net.PacketConn
-	readers []*udpReader // with the kernel's drop counts; one per conn, made at open
+	readers []*udpReader     // with the kernel's drop counts; one per conn, made at open
+	allow   []allowlist.List // per conn: the senders it takes (allow=)
+	refused atomic.Uint64    // datagrams from senders not allowed, dropped
 	// What the decoding goroutine last published, for snapshots.
 	pub struct {
 		datagrams, records, flows atomic.Uint64
@@ -84,7 +87,7 @@ type collectSource struct {
 // snapshot is what the listeners counted, as last published.
 func (s *collectSource) snapshot() *ListenerCounts {
 	c := &ListenerCounts{Datagrams: s.pub.datagrams.Load(), Records: s.pub.records.Load(), Flows: s.pub.flows.Load(),
-		KernelDrops: s.kernelDrops()}
+		KernelDrops: s.kernelDrops(), NotAllowed: s.refused.Load()}
 	for r := range c.DecodeErrors {
 		c.DecodeErrors[r] = s.pub.errors[r].Load()
 	}
@@ -115,6 +118,35 @@ func (s *collectSource) publish(p *exportPipeline) {
 	s.pub.budget.Store(&b)
 }
 
+// parseFlowListener reads a flow listener's URL: netflow:// or sflow://
+// HOST:PORT, with allow=PREFIX,... for the senders it takes.
+func parseFlowListener(l string) (*url.URL, allowlist.List, error) {
+	u, err := url.Parse(l)
+	if err != nil || (u.Scheme != "netflow" && u.Scheme != "sflow") || u.Host == "" || u.Port() == "" {
+		return nil, nil, fmt.Errorf("%q: want netflow://HOST:PORT or sflow://HOST:PORT", l)
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%q: the options after ? cannot be read", l)
+	}
+	var allow allowlist.List
+	for k, v := range q {
+		if k != "allow" || len(v) != 1 {
+			return nil, nil, fmt.Errorf("%q: option %s: a flow listener takes allow=PREFIX,... once", l, k)
+		}
+		if allow, err = allowlist.Parse(v[0]); err != nil {
+			return nil, nil, fmt.Errorf("%q: %w", l, err)
+		}
+	}
+	return u, allow, nil
+}
+
+// CheckFlowListener says whether a flow listener's URL can be listened on.
+func CheckFlowListener(l string) error {
+	_, _, err := parseFlowListener(l)
+	return err
+}
+
 // openCollect binds the listeners.
 func openCollect(cfg CollectConfig, sh *core) (*collectSource, error) {
 	if cfg.Window <= 0 {
@@ -123,10 +155,10 @@ func openCollect(cfg CollectConfig, sh *core) (*collectSource, error) {
 	s := &collectSource{cfg: cfg, sh: sh}
 	var addrs []net.Addr
 	for _, l := range cfg.Listen {
-		u, err := url.Parse(l)
-		if err != nil || (u.Scheme != "netflow" && u.Scheme != "sflow") || u.Host == "" {
+		u, allow, err := parseFlowListener(l)
+		if err != nil {
 			closeAll(s.conns)
-			return nil, fmt.Errorf("--listen %q: want netflow://HOST:PORT or sflow://HOST:PORT", l)
+			return nil, err
 		}
 		c, err := net.ListenPacket("udp", feed.LoopbackIfNoHost(u.Host))
 		if err != nil {
@@ -140,6 +172,7 @@ func openCollect(cfg CollectConfig, sh *core) (*collectSource, error) {
 		}
 		s.conns = append(s.conns, c)
 		s.readers = append(s.readers, newUDPReader(c))
+		s.allow = append(s.allow, allow)
 		addrs = append(addrs, c.LocalAddr())
 	}
 	if cfg.Ready != nil {
@@ -161,7 +194,7 @@ func (s *collectSource) run(ctx context.Context) ExportStats {
 	}
 	var readers sync.WaitGroup
 	for i, c := range s.conns {
-		r := s.readers[i]
+		r, allow := s.readers[i], s.allow[i]
 		readers.Add(1)
 		go func(c net.PacketConn) {
 			defer readers.Done()
@@ -178,6 +211,13 @@ func (s *collectSource) run(ctx context.Context) ExportStats {
 				}
 				if cfg.Received != nil {
 					cfg.Received.Add(1)
+				}
+				if !allow.Allows(from) {
+					// Anyone who reaches the port could forge flows:
+					// a sender outside allow= is dropped and counted.
+					s.refused.Add(1)
+					free <- buf
+					continue
 				}
 				in.send(datagram{from: from, data: buf[:n], at: time.Now()})
 			}
@@ -198,6 +238,7 @@ func (s *collectSource) run(ctx context.Context) ExportStats {
 			if !ok {
 				st := pipe.flush()
 				st.KernelDrops = s.kernelDrops()
+				st.NotAllowed = s.refused.Load()
 				s.publish(pipe)
 				return st
 			}

@@ -28,7 +28,10 @@ type ExportStats struct {
 	// KernelDrops are datagrams the kernel dropped on the listeners'
 	// sockets because the collector did not read them in time.
 	KernelDrops uint64
-	Detect      *DetectStats
+	// NotAllowed are datagrams from senders outside a listener's allow=,
+	// dropped unread.
+	NotAllowed uint64
+	Detect     *DetectStats
 }
 
 // exportPipeline turns export datagrams into flow record lines: decode,

@@ -234,7 +234,7 @@ func (r *running) logStats(o RunOptions) {
 	}
 	if c := s.FlowListeners; c != nil {
 		o.Log.Info("statistics", "source", "flow-listeners", "datagrams", c.Datagrams, "records", c.Records,
-			"flows", c.Flows, "decode_errors", sumCounts(c.DecodeErrors[:]), "kernel_drops", c.KernelDrops,
+			"flows", c.Flows, "decode_errors", sumCounts(c.DecodeErrors[:]), "kernel_drops", c.KernelDrops, "not_allowed", c.NotAllowed,
 			"template_bytes", c.Budget.TemplateBytes, "held_bytes", c.Budget.HeldBytes, "exporters_expired", c.Budget.ExpiredIdle)
 	}
 	for _, d := range s.Directories {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -373,9 +372,8 @@ func (c *RunConfig) check(file string) []error {
 		bad("Sources.Capture.Workers", "must be between 1 and 256, not %d", s.Capture.Workers)
 	}
 	for i, l := range s.FlowListeners {
-		u, err := url.Parse(l)
-		if err != nil || (u.Scheme != "netflow" && u.Scheme != "sflow") || u.Port() == "" {
-			bad(fmt.Sprintf("Sources.FlowListeners[%d]", i), "%q: want netflow://HOST:PORT or sflow://HOST:PORT", l)
+		if _, _, err := parseFlowListener(l); err != nil {
+			bad(fmt.Sprintf("Sources.FlowListeners[%d]", i), "%v", err)
 		}
 	}
 	for i, h := range s.HostEvents {

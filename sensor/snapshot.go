@@ -115,6 +115,7 @@ type ListenerCounts struct {
 	// collect.Reason.
 	DecodeErrors [collect.NumReasons]uint64
 	KernelDrops  uint64 // datagrams the kernel dropped on the sockets
+	NotAllowed   uint64 // datagrams from senders outside allow=, dropped
 	// Budget is the decoder's templates and held sets against its byte
 	// budget, and the exporters it forgot, by why.
 	Budget collect.BudgetStats

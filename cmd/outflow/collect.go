@@ -15,7 +15,7 @@ import (
 // collectCmd is `outflow collect --listen netflow://:2055`: a run of the
 // sensor on flow listeners, from flags.
 type collectCmd struct {
-	Listen []string `required:"" sep:"none" placeholder:"URL" help:"netflow://HOST:PORT (NetFlow v5/v9, IPFIX) or sflow://HOST:PORT; repeat for several."`
+	Listen []string `required:"" sep:"none" placeholder:"URL" help:"netflow://HOST:PORT (NetFlow v5/v9, IPFIX) or sflow://HOST:PORT, loopback when no host is given; ?allow=PREFIX,... takes only those senders; repeat for several."`
 	recordFlags
 	detectFlags
 	statsFlags
@@ -29,6 +29,11 @@ func (c *collectCmd) Validate() error {
 	var errs []error
 	if c.StitchWindow <= 0 {
 		errs = append(errs, fmt.Errorf("--stitch-window must be positive, not %v", c.StitchWindow))
+	}
+	for _, l := range c.Listen {
+		if err := sensor.CheckFlowListener(l); err != nil {
+			errs = append(errs, fmt.Errorf("--listen %w", err))
+		}
 	}
 	return errors.Join(append(errs, checkHostEvents(c.HostEvents), c.recordFlags.validate(), c.detectFlags.validate())...)
 }
@@ -74,6 +79,9 @@ func printExportSummary(w io.Writer, st *sensor.ExportStats) {
 	}
 	if st.KernelDrops > 0 {
 		fmt.Fprintf(w, "outflow: the kernel dropped %d export datagrams the collector could not read in time\n", st.KernelDrops)
+	}
+	if st.NotAllowed > 0 {
+		fmt.Fprintf(w, "outflow: %d export datagrams from senders outside allow= were dropped\n", st.NotAllowed)
 	}
 	if st.Truncated > 0 {
 		fmt.Fprintf(w, "outflow: %d export datagrams cut short by the capture, not decoded\n", st.Truncated)

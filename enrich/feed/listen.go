@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/outflow-sensor/outflow/internal/allowlist"
 	"github.com/outflow-sensor/outflow/internal/fserr"
 	"github.com/outflow-sensor/outflow/internal/tlsfiles"
 )
@@ -105,28 +106,7 @@ func contains(list []string, s string) bool {
 
 // parseAllow reads the allow option: prefixes (10.0.0.0/8) or single
 // addresses, separated by commas.
-func parseAllow(s string) ([]netip.Prefix, error) {
-	var ps []netip.Prefix
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			return nil, fmt.Errorf("option allow %q: an empty entry; give prefixes separated by commas", s)
-		}
-		if p, err := netip.ParsePrefix(f); err == nil {
-			if p.Addr().Zone() != "" {
-				return nil, fmt.Errorf("option allow: %q: a prefix has no zone", f)
-			}
-			ps = append(ps, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(f)
-		if err != nil || a.Zone() != "" {
-			return nil, fmt.Errorf("option allow: %q is neither an address nor a prefix such as 10.0.0.0/8", f)
-		}
-		ps = append(ps, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-	}
-	return ps, nil
-}
+func parseAllow(s string) ([]netip.Prefix, error) { return allowlist.Parse(s) }
 
 // allowed says whether a sender's address is in the allow list (always,
 // with no list). An IPv4 sender on a dual-stack socket arrives as

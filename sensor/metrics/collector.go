@@ -71,6 +71,7 @@ var (
 	listenerRecords   = counter("outflow_flow_listener_records_total", "Export records decoded from the datagrams.")
 	listenerErrors    = counter("outflow_flow_listener_decode_errors_total", "Export datagrams and sets that could not be decoded, by reason.", "reason")
 	listenerDrops     = counter("outflow_flow_listener_kernel_drops_total", "Datagrams the kernel dropped on the listeners' sockets.")
+	listenerRefused   = counter("outflow_flow_listener_not_allowed_total", "Datagrams from senders outside a listener's allow=, dropped unread.")
 	listenerState     = gauge("outflow_flow_listener_state_bytes", "Bytes the exporters' templates and held data sets take now, as accounted, by store.", "store")
 	listenerStateMax  = gauge("outflow_flow_listener_state_max_bytes", "The flow listeners' byte budget for every exporter's templates and held sets together.")
 	listenerForgotten = counter("outflow_flow_listener_exporters_forgotten_total", "Exporters forgotten with their templates, by reason.", "reason")
@@ -212,6 +213,7 @@ func (e *emitter) snapshot(s sensor.Snapshot) {
 			e.add(listenerErrors, float64(l.DecodeErrors[r]), collect.Reason(r).String())
 		}
 		e.add(listenerDrops, float64(l.KernelDrops))
+		e.add(listenerRefused, float64(l.NotAllowed))
 		e.add(listenerState, float64(l.Budget.TemplateBytes), "templates")
 		e.add(listenerState, float64(l.Budget.HeldBytes), "held")
 		e.add(listenerStateMax, float64(l.Budget.MaxBytes))

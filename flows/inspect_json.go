@@ -50,7 +50,7 @@ func (s *Inspection) AppendJSON(dst []byte, httpBody int64) []byte {
 	dst = append(dst, '"')
 	if name := s.ServerName(); name != "" {
 		dst = append(dst, `,"server_name":`...)
-		dst = appendJSONString(dst, name)
+		dst = AppendJSONString(dst, name)
 	}
 	if t := s.TLS; t != nil && (t.ClientHello || t.ServerHello) {
 		dst = append(dst, `,"tls":{"client_hello":`...)
@@ -71,7 +71,7 @@ func (s *Inspection) AppendJSON(dst []byte, httpBody int64) []byte {
 		}
 		if t.SNI != "" {
 			dst = append(dst, `,"sni":`...)
-			dst = appendJSONString(dst, t.SNI)
+			dst = AppendJSONString(dst, t.SNI)
 		}
 		if len(t.ALPN) > 0 {
 			dst = append(dst, `,"alpn":`...)
@@ -101,7 +101,7 @@ func (s *Inspection) AppendJSON(dst []byte, httpBody int64) []byte {
 		dst = append(dst, '"')
 		if q.SNI != "" {
 			dst = append(dst, `,"sni":`...)
-			dst = appendJSONString(dst, q.SNI)
+			dst = AppendJSONString(dst, q.SNI)
 		}
 		if len(q.ALPN) > 0 {
 			dst = append(dst, `,"alpn":`...)
@@ -116,10 +116,10 @@ func (s *Inspection) AppendJSON(dst []byte, httpBody int64) []byte {
 	}
 	if h := s.HTTP; h != nil && h.seen {
 		dst = append(dst, `,"http":{"method":`...)
-		dst = appendJSONString(dst, h.Method)
+		dst = AppendJSONString(dst, h.Method)
 		if h.Host != "" {
 			dst = append(dst, `,"host":`...)
-			dst = appendJSONString(dst, h.Host)
+			dst = AppendJSONString(dst, h.Host)
 		}
 		dst = append(dst, `,"request_body_bytes":`...)
 		dst = strconv.AppendInt(dst, httpBody, 10)
@@ -127,7 +127,7 @@ func (s *Inspection) AppendJSON(dst []byte, httpBody int64) []byte {
 	}
 	if q := s.DNS; q != nil && q.Query != "" {
 		dst = append(dst, `,"dns":{"query":`...)
-		dst = appendJSONString(dst, q.Query)
+		dst = AppendJSONString(dst, q.Query)
 		dst = appendUintKey(dst, "qtype", uint64(q.QType))
 		if q.Response {
 			dst = appendUintKey(dst, "rcode", uint64(q.RCode))
@@ -212,15 +212,16 @@ func appendStrings(dst []byte, list []string) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, v)
+		dst = AppendJSONString(dst, v)
 	}
 	return append(dst, ']')
 }
 
-// appendJSONString quotes s for JSON. Names come off the wire, so control
-// characters are escaped and invalid UTF-8 becomes U+FFFD rather than
-// breaking the line for the reader.
-func appendJSONString(dst []byte, s string) []byte {
+// AppendJSONString quotes s for JSON. Names come off the wire and out of
+// host logs, so control characters are escaped and invalid UTF-8 becomes
+// U+FFFD rather than breaking the line for the reader. The sinks' encoders
+// (sensor/encode) write their strings with it too.
+func AppendJSONString[S string | []byte](dst []byte, s S) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	for i := 0; i < len(s); {
@@ -237,7 +238,8 @@ func appendJSONString(dst []byte, s string) []byte {
 			i++
 			continue
 		}
-		r, n := utf8.DecodeRuneInString(s[i:])
+		var b [utf8.UTFMax]byte
+		r, n := utf8.DecodeRune(b[:copy(b[:], s[i:])])
 		if r == utf8.RuneError && n == 1 {
 			dst = append(dst, `\ufffd`...)
 		} else {

@@ -65,24 +65,7 @@ type TableStats struct {
 	BeyondWindow uint64
 }
 
-// Timeout classes. Each has one LRU list ordered by last packet (the attempt
-// class by first packet), so the head of a list is always the next flow of
-// that class to expire.
-const (
-	classAttempt = iota
-	classHandshake
-	classTCP
-	classInteractive
-	classClosed
-	classUDP
-	classICMP
-	classOther
-	numClasses
-)
-
 const nilIdx = ^uint32(0)
-
-type lruList struct{ head, tail uint32 }
 
 // Table tracks flows in a preallocated []Record. Lookups use open addressing
 // with linear probing over slots holding a hash tag and the record index, so a
@@ -383,22 +366,6 @@ func (t *Table) insert(p *Packet, sport, dport uint16, h uint64, slot uint32) (u
 	return idx, isOrig
 }
 
-// evictOne ends the flow that has been idle longest, preferring flows that
-// are already closing.
-func (t *Table) evictOne() {
-	victim := t.lists[classClosed].head
-	if victim == nilIdx {
-		oldest := int64(1<<63 - 1)
-		for c := range t.lists {
-			if h := t.lists[c].head; h != nilIdx && t.recs[h].Last < oldest {
-				victim, oldest = h, t.recs[h].Last
-			}
-		}
-	}
-	t.Stats.Evicted++
-	t.end(victim, true)
-}
-
 // end emits a flow's final record and frees its slot and index.
 func (t *Table) end(idx uint32, evicted bool) {
 	r := &t.recs[idx]
@@ -461,71 +428,6 @@ func (t *Table) removeSlot(idx uint32, r *Record) {
 	}
 }
 
-func (t *Table) pushTail(idx uint32, class uint8) {
-	l := &t.lists[class]
-	r := &t.recs[idx]
-	r.lruPrev, r.lruNext = l.tail, nilIdx
-	if l.tail != nilIdx {
-		t.recs[l.tail].lruNext = idx
-	} else {
-		l.head = idx
-	}
-	l.tail = idx
-}
-
-func (t *Table) unlink(idx uint32, class uint8) {
-	l := &t.lists[class]
-	r := &t.recs[idx]
-	if r.lruPrev != nilIdx {
-		t.recs[r.lruPrev].lruNext = r.lruNext
-	} else {
-		l.head = r.lruNext
-	}
-	if r.lruNext != nilIdx {
-		t.recs[r.lruNext].lruPrev = r.lruPrev
-	} else {
-		l.tail = r.lruPrev
-	}
-	r.lruPrev, r.lruNext = nilIdx, nilIdx
-}
-
-// classOf derives a flow's timeout class from its state, so the record need
-// not store it.
-func classOf(r *Record) uint8 {
-	switch r.Proto {
-	case 6:
-	case 17:
-		return classUDP
-	case 1, 58:
-		return classICMP
-	default:
-		return classOther
-	}
-	o, s := &r.Orig, &r.Resp
-	if closeDone(o, s) || closeDone(s, o) {
-		return classClosed
-	}
-	if o.state <= tcpSynAckSent && s.state <= tcpSynAckSent {
-		if o.state != tcpInactive && s.state == tcpInactive {
-			return classAttempt
-		}
-		return classHandshake
-	}
-	if o.state == tcpEstablished || s.state == tcpEstablished {
-		switch r.RespP {
-		case 21, 22, 23, 513:
-			return classInteractive
-		}
-	}
-	return classTCP
-}
-
-// closeDone: e's close was processed and nothing more is expected (Zeek
-// removes such connections tcp_close_delay after their last packet).
-func closeDone(e, peer *Endpoint) bool {
-	return e.flags&epDidClose != 0 && (e.state == tcpReset || peer.flags&epDidClose != 0 || peer.state == tcpInactive)
-}
-
 // account applies p to r and returns whether the sender is the originator
 // after the packet (TCP roles can flip mid-flow).
 func (t *Table) account(r *Record, isOrig bool, p *Packet) bool {
@@ -582,35 +484,3 @@ const maxTunnelChanges = 5
 
 // active marks a UDP, ICMP or other endpoint that sent something.
 const active = 1
-
-// ICMPPorts maps an ICMP type and code to Zeek's connection ports: the type,
-// and for request/reply pairs the counterpart type (so both directions share
-// one flow), else the code; oneWay marks the latter.
-func ICMPPorts(proto, typ, code uint8) (sport, dport uint16, oneWay bool) {
-	if c, ok := icmpCounterpart(proto, typ); ok {
-		return uint16(typ), uint16(c), false
-	}
-	return uint16(typ), uint16(code), true
-}
-
-func icmpCounterpart(proto, typ uint8) (uint8, bool) {
-	pairs := icmp6Pairs[:]
-	if proto == 1 {
-		pairs = icmp4Pairs[:]
-	}
-	for _, pr := range pairs {
-		switch typ {
-		case pr[0]:
-			return pr[1], true
-		case pr[1]:
-			return pr[0], true
-		}
-	}
-	return 0, false
-}
-
-// Request/reply type pairs (Zeek's ICMP counterparts, which Community ID uses too).
-var (
-	icmp4Pairs = [...][2]uint8{{8, 0}, {13, 14}, {15, 16}, {10, 9}, {17, 18}}
-	icmp6Pairs = [...][2]uint8{{128, 129}, {133, 134}, {135, 136}, {130, 131}, {139, 140}, {144, 145}}
-)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/outflow-sensor/outflow/enrich/process"
 	"github.com/outflow-sensor/outflow/internal/yamlcfg"
 	"gopkg.in/yaml.v3"
 )
@@ -25,6 +26,10 @@ type Config struct {
 	State      StateConfig         `yaml:"State"`
 	Baseline   BaselineConfig      `yaml:"Baseline"`
 	Lists      ListsConfig         `yaml:"Lists"`
+	// LineageDepth is how many ancestors of a flow's process the
+	// analytics that name the program behind a transfer look at, after
+	// the socket's owner (lineage.go): 0 the owner alone.
+	LineageDepth int `yaml:"LineageDepth"`
 
 	AN1511           ExfilAppConfig       `yaml:"AN1511"`
 	AN1512           ToolUploadConfig     `yaml:"AN1512"`
@@ -34,6 +39,7 @@ type Config struct {
 	EncryptedChannel EncryptedConfig      `yaml:"EncryptedChannel"`
 	RareHost         RareHostConfig       `yaml:"RareHost"`
 	WebFileSharing   WebFileSharingConfig `yaml:"WebFileSharing"`
+	DNSTunnel        DNSTunnelConfig      `yaml:"DNSTunnel"`
 
 	homeNets []netip.Prefix
 	peers    []peerGroup
@@ -77,6 +83,9 @@ func DefaultConfig() *Config {
 	c := &Config{
 		HomeNets: []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"},
 		State:    StateConfig{SaveEvery: Duration(5 * time.Minute), MaxBytes: 64 << 20},
+		// scp -> ssh, git -> git-remote-https, a shell script -> curl:
+		// four covers a wrapper script's shells too.
+		LineageDepth: 4,
 		Baseline: BaselineConfig{
 			TrainingPeriod: Duration(30 * 24 * time.Hour), ActivationAfter: Duration(14 * 24 * time.Hour),
 			Dedup: Duration(24 * time.Hour),
@@ -120,6 +129,14 @@ func DefaultConfig() *Config {
 			FileSharingServices: []string{"cloud-storage", "file-sharing", "anonymous-file-drop", "paste-site"}, TopN: 5,
 			ToolCapabilities: []string{"tunnel", "tls-tunnel", "cloud-sync/exfil"}, ToolVolumeThreshold: 1 << 20,
 			TimeWindow: Duration(10 * time.Minute)},
+		// RITA's c2_subdomain_threshold (100) opens the question; names
+		// past 40 bytes of subdomain at 3.5 bits a character are what
+		// base32 and base64 encoders write (ordinary host names and CDN
+		// labels are shorter and read nearer 3); 64 KiB is a small file.
+		DNSTunnel: DNSTunnelConfig{Enabled: true, TimeWindow: Duration(10 * time.Minute), UniqueSubdomainThreshold: 100,
+			SubdomainLengthThreshold: 40, EntropyThreshold: 3.5, QueryBytesThreshold: 64 << 10, DataAnswerBytesThreshold: 64 << 10,
+			AllowedDomains: []string{"sophosxl.net", "mcafee.com", "spamhaus.org", "spamcop.net", "surbl.org"},
+			ProcessWait:    Duration(30 * time.Minute), MaxKeys: 8192},
 	}
 	return c
 }
@@ -219,6 +236,9 @@ func (c *Config) compile(file string) []error {
 	if c.State.MaxBytes != 0 && c.State.MaxBytes < 32<<20 {
 		bad("State.MaxBytes", "at least 32MB (fastcache's smallest cache)")
 	}
+	if c.LineageDepth < 0 || c.LineageDepth > process.MaxLineageDepth {
+		bad("LineageDepth", "%d is not between 0 (the socket's owner alone) and %d", c.LineageDepth, process.MaxLineageDepth)
+	}
 	windows := map[string]Duration{"AN1511.TimeWindow": c.AN1511.TimeWindow, "AN1512.TimeWindow": c.AN1512.TimeWindow,
 		"AN1513.TimeWindow": c.AN1513.TimeWindow, "AN1514.TimeWindow": c.AN1514.TimeWindow, "AN1515.TimeWindow": c.AN1515.TimeWindow,
 		"EncryptedChannel.TimeWindow": c.EncryptedChannel.TimeWindow, "WebFileSharing.TimeWindow": c.WebFileSharing.TimeWindow}
@@ -235,6 +255,7 @@ func (c *Config) compile(file string) []error {
 		}
 	}
 	c.EncryptedChannel.compile(bad)
+	c.DNSTunnel.compile(bad)
 	for i, h := range c.AN1515.ESXiHosts {
 		if _, err := netip.ParseAddr(h); err != nil {
 			bad(fmt.Sprintf("AN1515.ESXiHosts[%d]", i), "%q is not an address", h)

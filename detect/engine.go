@@ -27,7 +27,11 @@ type Stats struct {
 	Events     uint64
 	Alerts     uint64
 	Suppressed uint64 // alerts whose dedup key was still live
-	ByAnalytic map[string]uint64
+	// DNSMessages are the DNS messages the DNS-tunnel analytic judged;
+	// DNSKeysDropped the (host, domain) windows it had no room for.
+	DNSMessages    uint64
+	DNSKeysDropped uint64
+	ByAnalytic     map[string]uint64
 }
 
 // Engine runs the analytics. It is safe for several exporters to call at
@@ -45,6 +49,7 @@ type Engine struct {
 	seen     map[flowID][2]uint64 // interim records' counts, so the next adds only the difference
 	top      *topHosts
 	fleet    *fleetState // nil: a lone sensor (fleet.go)
+	dns      *dnsTunnel  // the DNS-tunnel analytic's windows (dns_tunnel.go)
 	Stats    Stats
 	flowAn   []flowAnalytic
 	scratch  rec // the value being written
@@ -74,7 +79,7 @@ type flowAnalytic interface {
 // a state (NewState, LoadState); ev may be nil when there are no host
 // events. Alerts go to out, one call each, under the engine's lock.
 func New(cfg *Config, st *State, ev Events, out func(*Alert)) *Engine {
-	e := &Engine{cfg: cfg, st: st, ev: ev, out: out, seen: map[flowID][2]uint64{}, top: newTopHosts(),
+	e := &Engine{cfg: cfg, st: st, ev: ev, out: out, seen: map[flowID][2]uint64{}, top: newTopHosts(), dns: newDNSTunnel(),
 		Stats: Stats{ByAnalytic: map[string]uint64{}}}
 	if v, ok := st.get("meta|first", forever); ok {
 		r := reader{b: v}
@@ -101,6 +106,7 @@ func analytics(cfg *Config) []flowAnalytic {
 		{cfg.AN1515.Enabled, datastoreTransfer{}},
 		{cfg.WebFileSharing.Enabled, webFileSharing{}},
 		{cfg.RareHost.Enabled, rareHost{}},
+		{cfg.DNSTunnel.Enabled, dnsTunnelFlow{}},
 	} {
 		if a.on {
 			an = append(an, a.a)
@@ -278,6 +284,7 @@ func (e *Engine) Close() {
 	if !e.now.IsZero() {
 		e.endDay(e.now)
 	}
+	e.dns.close(e)
 }
 
 // Save writes the state to path, with the day's running totals.

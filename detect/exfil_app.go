@@ -20,8 +20,10 @@ type ExfilAppConfig struct {
 // application that normally keeps off the network, Office or PowerShell
 // (MonitoredProcesses), sends more than ExfilVolumeThreshold to a
 // MonitoredServices destination within TimeWindow, with at least
-// MinOutInRatio more out than in. Without process data the volume alone
-// is reported, at low severity and confidence.
+// MinOutInRatio more out than in. The application is the socket's owner
+// or its nearest ancestor in the list (Config.LineageDepth): Word that
+// started the program that sends counts. Without process data the volume
+// alone is reported, at low severity and confidence.
 type exfilApp struct{}
 
 func (exfilApp) flow(e *Engine, f *Flow, v *view) {
@@ -33,10 +35,16 @@ func (exfilApp) flow(e *Engine, f *Flow, v *view) {
 	if !ok {
 		return
 	}
-	if v.proc != nil && !nameIn(v.proc.Image, c.MonitoredProcesses) {
-		return
+	appName := "-"
+	var app link
+	if v.proc != nil {
+		var ok bool
+		if app, ok = e.nearestIn(v.proc, c.MonitoredProcesses); !ok {
+			return
+		}
+		appName = baseName(app.image)
 	}
-	key := "an1511|" + v.hostIP() + "|" + procKey(v) + "|" + dom
+	key := "an1511|" + v.hostIP() + "|" + appName + "|" + dom
 	w := e.addWindow(key, c.TimeWindow.D(), f.Start, v.out, v.in, f.CommunityID)
 	if w.out <= uint64(c.ExfilVolumeThreshold) || ratio(w.out, w.in) < c.MinOutInRatio {
 		return
@@ -49,14 +57,15 @@ func (exfilApp) flow(e *Engine, f *Flow, v *view) {
 	if v.proc == nil {
 		a.Severity, a.Confidence = Low, "low"
 	} else {
-		who = baseName(v.proc.Image)
+		who = whoIn(v.proc, app)
+		e.lineageEvidence(a, v.proc, app)
 	}
 	a.Title = fmt.Sprintf("%s uploaded %s to %s (%s) within %v", who, humanBytes(w.out), v.name, serviceLabel(cat, dom), c.TimeWindow)
 	windowEvidence(a, w)
 	a.Evidence.Thresholds["ExfilVolumeThreshold"] = uint64(c.ExfilVolumeThreshold)
 	a.Evidence.Thresholds["MinOutInRatio"] = c.MinOutInRatio
 	a.Evidence.Thresholds["TimeWindow"] = c.TimeWindow.String()
-	a.DedupKey = strings.Join([]string{"AN1511", v.hostIP(), procKey(v), dom}, "|")
+	a.DedupKey = strings.Join([]string{"AN1511", v.hostIP(), appName, dom}, "|")
 	e.emit(a)
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/outflow-sensor/outflow/enrich/feed"
+	"github.com/outflow-sensor/outflow/enrich/process"
 )
 
 // MacAppConfig is AN1513: a macOS application uploading after writing
@@ -22,25 +23,38 @@ type MacAppConfig struct {
 // macAppUpload is AN1513 (T1567, DET0548, macOS): a WatchedApplications
 // program (Preview, TextEdit, Office) uploads more than
 // DataVolumeThreshold within TimeWindow after writing files under
-// DocumentPaths. It needs the host's file events; without them it stays
-// silent, since the upload alone is what such an application may do.
+// DocumentPaths. The application is the socket's owner or its nearest
+// watched ancestor (Config.LineageDepth), and the documents are what it
+// or the owner wrote. It needs the host's file events; without them it
+// stays silent, since the upload alone is what such an application may do.
 type macAppUpload struct{}
 
 func (macAppUpload) flow(e *Engine, f *Flow, v *view) {
 	c := &e.cfg.AN1513
-	if !v.outbound || v.out == 0 || v.proc == nil || e.ev == nil || !macApp(v.proc.Image, c.WatchedApplications) {
+	if !v.outbound || v.out == 0 || v.proc == nil || e.ev == nil {
 		return
 	}
-	key := "an1513|" + v.hostIP() + "|" + procKey(v) + "|" + v.destName()
+	app, ok := e.nearest(v.proc, func(image string) bool { return macApp(image, c.WatchedApplications) })
+	if !ok {
+		return
+	}
+	appName := baseName(app.image)
+	key := "an1513|" + v.hostIP() + "|" + appName + "|" + v.destName()
 	w := e.addWindow(key, c.TimeWindow.D(), f.Start, v.out, v.in, f.CommunityID)
 	if w.out <= uint64(c.DataVolumeThreshold) {
 		return
 	}
 	at := f.Start.Add(msDur(v.proc.SkewMS))
 	var docs []string
-	for _, ev := range e.ev.Query(v.proc.Host, at.Add(-c.TimeWindow.D()), at, v.proc.GUID, v.proc.PID, feed.KindFileCreate) {
-		if underAny(ev.Target, c.DocumentPaths) {
-			docs = append(docs, ev.Target)
+	writers := []link{linkAt(v.proc, 0)}
+	if app.depth > 0 && (app.guid != "" || app.pid >= 0) {
+		writers = append(writers, app)
+	}
+	for _, l := range writers {
+		for _, ev := range e.ev.Query(v.proc.Host, at.Add(-c.TimeWindow.D()), at, l.guid, l.pid, feed.KindFileCreate) {
+			if underAny(ev.Target, c.DocumentPaths) {
+				docs = append(docs, ev.Target)
+			}
 		}
 	}
 	if len(docs) == 0 {
@@ -49,8 +63,9 @@ func (macAppUpload) flow(e *Engine, f *Flow, v *view) {
 	e.resetWindow(key)
 	a := e.alertFor(f, v, "AN1513", "T1567")
 	a.Severity, a.Confidence = High, "high"
-	a.Title = fmt.Sprintf("%s uploaded %s to %s after writing %d user document(s)", path.Base(v.proc.Image), humanBytes(w.out), v.destName(), len(docs))
+	a.Title = fmt.Sprintf("%s uploaded %s to %s after writing %d user document(s)", macName(v.proc, app), humanBytes(w.out), v.destName(), len(docs))
 	windowEvidence(a, w)
+	e.lineageEvidence(a, v.proc, app)
 	a.Evidence.Measured["documents_written"] = len(docs)
 	if len(docs) > 8 {
 		docs = docs[:8]
@@ -58,7 +73,7 @@ func (macAppUpload) flow(e *Engine, f *Flow, v *view) {
 	a.Evidence.Events = docs
 	a.Evidence.Thresholds["DataVolumeThreshold"] = uint64(c.DataVolumeThreshold)
 	a.Evidence.Thresholds["TimeWindow"] = c.TimeWindow.String()
-	a.DedupKey = strings.Join([]string{"AN1513", v.hostIP(), procKey(v), v.destName()}, "|")
+	a.DedupKey = strings.Join([]string{"AN1513", v.hostIP(), appName, v.destName()}, "|")
 	e.emit(a)
 }
 
@@ -71,6 +86,16 @@ func macApp(image string, apps []string) bool {
 		}
 	}
 	return false
+}
+
+// macName names the application as macOS spells it ("Preview"), and
+// the socket's owner when it is another program.
+func macName(p *process.Attribution, app link) string {
+	name := path.Base(app.image)
+	if app.depth > 0 && !strings.EqualFold(path.Base(p.Image), name) {
+		return name + " (through " + path.Base(p.Image) + ")"
+	}
+	return name
 }
 
 // underAny reports whether p lies under one of the directory globs.

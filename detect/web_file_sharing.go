@@ -113,24 +113,31 @@ func firstUpload(e *Engine, f *Flow, v *view, cat, dom string, fileSharing bool,
 	e.emit(a)
 }
 
-// toolSends: a tunnel or sync tool run and then sending.
+// toolSends: a tunnel or sync tool run and then sending. The tool is the
+// socket's owner or its nearest ancestor with one of ToolCapabilities
+// (Config.LineageDepth): rclone's or a tunnel's helper that holds the
+// socket counts as the tool.
 func toolSends(e *Engine, f *Flow, v *view) {
 	c := &e.cfg.WebFileSharing
-	t, ok := e.cfg.lists.tool(v.proc.Image)
+	var cap string
+	l, ok := e.nearest(v.proc, func(image string) bool {
+		t, ok := e.cfg.lists.tool(image)
+		if !ok {
+			return false
+		}
+		for _, want := range c.ToolCapabilities {
+			if t.can(want) {
+				cap = want
+				return true
+			}
+		}
+		return false
+	})
 	if !ok {
 		return
 	}
-	var cap string
-	for _, want := range c.ToolCapabilities {
-		if t.can(want) {
-			cap = want
-			break
-		}
-	}
-	if cap == "" {
-		return
-	}
-	key := "wfs|tool|" + v.hostIP() + "|" + procKey(v) + "|" + v.destName()
+	toolName := baseName(l.image)
+	key := "wfs|tool|" + v.hostIP() + "|" + toolName + "|" + v.destName()
 	w := e.addWindow(key, c.TimeWindow.D(), f.Start, v.out, v.in, f.CommunityID)
 	if w.out < uint64(c.ToolVolumeThreshold) {
 		return
@@ -139,17 +146,18 @@ func toolSends(e *Engine, f *Flow, v *view) {
 	a := e.alertFor(f, v, "tool_then_send", "T1567")
 	a.Severity, a.Confidence = Medium, "medium"
 	started := ""
-	if !v.proc.Start.IsZero() {
+	if l.start != 0 {
 		at := f.Start.Add(msDur(v.proc.SkewMS))
-		if d := at.Sub(v.proc.Start); d >= 0 && d <= c.TimeWindow.D() {
+		if d := at.Sub(time.Unix(0, l.start)); d >= 0 && d <= c.TimeWindow.D() {
 			a.Severity, started = High, fmt.Sprintf(", %v after it started", d.Round(time.Second))
 			a.Evidence.Measured["started_before_s"] = d.Seconds()
 		}
 	}
-	a.Title = fmt.Sprintf("%s (%s) sent %s to %s%s", baseName(v.proc.Image), cap, humanBytes(w.out), v.destName(), started)
+	a.Title = fmt.Sprintf("%s (%s) sent %s to %s%s", whoIn(v.proc, l), cap, humanBytes(w.out), v.destName(), started)
 	windowEvidence(a, w)
+	e.lineageEvidence(a, v.proc, l)
 	a.Evidence.Thresholds["ToolVolumeThreshold"] = uint64(c.ToolVolumeThreshold)
-	a.DedupKey = strings.Join([]string{"tool_then_send", v.hostIP(), procKey(v), v.destName()}, "|")
+	a.DedupKey = strings.Join([]string{"tool_then_send", v.hostIP(), toolName, v.destName()}, "|")
 	e.emit(a)
 }
 

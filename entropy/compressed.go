@@ -178,8 +178,11 @@ func xzHeaders(p []byte) bool {
 		return false
 	}
 	b := p[12:]
-	if b[0] == 0 { // the index: a stream with no blocks
-		return true
+	if b[0] == 0 {
+		// The index of a stream with no blocks: no records, padding and
+		// its CRC32 (a bare 0 byte is what 1 random tail in 256 starts with).
+		return len(b) >= 8 && b[1] == 0 && b[2] == 0 && b[3] == 0 &&
+			crc32.ChecksumIEEE(b[:4]) == binary.LittleEndian.Uint32(b[4:8])
 	}
 	n := (int(b[0]) + 1) * 4
 	if n > len(b) || b[1]&0x3c != 0 {

@@ -8,7 +8,9 @@ import (
 
 // Verdict is what a container check found in a stream's first bytes.
 // Reason ByStatistics means no known container starts there; Class Unknown
-// with another reason means a magic whose structure did not hold.
+// with another reason means a magic whose structure did not hold, or (for
+// SevenZipPackedUnstructured) a container whose contents the statistics
+// must judge.
 type Verdict struct {
 	Class  Class
 	Reason Reason
@@ -71,7 +73,7 @@ func (x *Examiner) Examine(p []byte) Verdict {
 	case bytes.HasPrefix(p, magicXz):
 		return x.verdict(xzHeaders(p), Compressed, XzHeaders)
 	case bytes.HasPrefix(p, magic7z):
-		return sevenZip(p)
+		return x.sevenZip(p)
 	case bytes.HasPrefix(p, magicBzip2):
 		return x.verdict(x.bzip2(p), Compressed, Bzip2Decoded)
 	case bytes.HasPrefix(p, magicPNG):

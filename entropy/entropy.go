@@ -264,8 +264,9 @@ func (c *Counter) Summary() (bits, chi2 float64, class Class) {
 // Judge returns Shannon, ChiSquare, the payload class and what decided it.
 // A stream that starts like a container is checked with x's decoders (a
 // nil x uses fresh ones): a container that decodes or parses is compressed,
-// an encrypted container is encrypted, and a magic followed by bytes that
-// are not that format keeps the class the statistics give.
+// an encrypted container is encrypted, a magic followed by bytes that are
+// not that format keeps the class the statistics give, and so does a 7z
+// archive whose packed data no coder explains (encrypted when uniform).
 func (c *Counter) Judge(x *Examiner) (bits, chi2 float64, class Class, reason Reason) {
 	bits, chi2 = c.Shannon(), c.ChiSquare()
 	class = c.classify(bits, chi2)
@@ -278,6 +279,10 @@ func (c *Counter) Judge(x *Examiner) (bits, chi2 float64, class Class, reason Re
 	v := x.Examine(c.pre)
 	switch {
 	case v.Reason == ByStatistics:
+	case v.Reason == SevenZipPackedUnstructured:
+		// A real 7z whose data no coder explains: AES output when the
+		// statistics say uniform, stored data otherwise.
+		reason = v.Reason
 	case v.Class == Encrypted && class == Text:
 		// A header of an encrypted format before plain text is not one.
 		reason = MagicWithoutStructure

@@ -24,27 +24,39 @@ const (
 	OpenSSLSalted
 	OpenPGPEncrypted
 	AgeHeader
+	SevenZipLZMA               // the packed data decodes as LZMA
+	SevenZipLZMA2              // the packed data's LZMA2 chunks parse and decode
+	SevenZipBzip2              // the packed data decodes as bzip2
+	SevenZipDeflate            // the packed data decodes as deflate
+	SevenZipPPMd               // the packed data starts as a PPMd range coder does
+	SevenZipPackedUnstructured // a valid 7z whose packed data no coder explains: the statistics decide
 )
 
 var reasonNames = [...]string{
-	ByStatistics:            "statistics",
-	MagicWithoutStructure:   "magic-without-structure",
-	GzipDecoded:             "gzip-decoded",
-	ZlibDecoded:             "zlib-decoded",
-	Bzip2Decoded:            "bzip2-decoded",
-	ZstdFrame:               "zstd-frame",
-	XzHeaders:               "xz-headers",
-	ZipEntry:                "zip-entry",
-	ZipEncryptedEntry:       "zip-encrypted-entry",
-	ZipAESEntry:             "zip-aes-entry",
-	SevenZipHeader:          "7z-header",
-	SevenZipEncryptedHeader: "7z-encrypted-header",
-	PNGHeader:               "png-ihdr",
-	JPEGMarkers:             "jpeg-markers",
-	MP4FileType:             "mp4-ftyp",
-	OpenSSLSalted:           "openssl-salted",
-	OpenPGPEncrypted:        "openpgp-encrypted",
-	AgeHeader:               "age-header",
+	ByStatistics:               "statistics",
+	MagicWithoutStructure:      "magic-without-structure",
+	GzipDecoded:                "gzip-decoded",
+	ZlibDecoded:                "zlib-decoded",
+	Bzip2Decoded:               "bzip2-decoded",
+	ZstdFrame:                  "zstd-frame",
+	XzHeaders:                  "xz-headers",
+	ZipEntry:                   "zip-entry",
+	ZipEncryptedEntry:          "zip-encrypted-entry",
+	ZipAESEntry:                "zip-aes-entry",
+	SevenZipHeader:             "7z-header",
+	SevenZipEncryptedHeader:    "7z-encrypted-header",
+	PNGHeader:                  "png-ihdr",
+	JPEGMarkers:                "jpeg-markers",
+	MP4FileType:                "mp4-ftyp",
+	OpenSSLSalted:              "openssl-salted",
+	OpenPGPEncrypted:           "openpgp-encrypted",
+	AgeHeader:                  "age-header",
+	SevenZipLZMA:               "7z-lzma",
+	SevenZipLZMA2:              "7z-lzma2",
+	SevenZipBzip2:              "7z-bzip2",
+	SevenZipDeflate:            "7z-deflate",
+	SevenZipPPMd:               "7z-ppmd",
+	SevenZipPackedUnstructured: "7z-packed-unstructured",
 }
 
 func (r Reason) String() string {

@@ -32,6 +32,11 @@ type InspectConfig struct {
 	// client asked for (CNAME chains lead back to it), the TTL in seconds and
 	// the packet time. Slices are borrowed for the call.
 	DNSAnswer func(client, addr, name []byte, ttl uint32, ts int64)
+	// DNSMessage, when set, receives every DNS message of the UDP flows
+	// that inspection took for DNS, not only each flow's first query and
+	// answer: a tunnel sends thousands over one socket. The message is
+	// reused; it is valid during the call.
+	DNSMessage func(m *DNSMessage)
 }
 
 // DefaultInspectConfig returns inspection switched on with the documented
@@ -253,6 +258,11 @@ func (in *inspector) packet(slot uint32, r *Record, p *Packet, isOrig bool) {
 		}
 	}
 	if s.work == nil {
+		if s.App == AppDNS {
+			// Past the first answer, inspection is over but the flow's
+			// messages still go to DNSMessage.
+			in.dnsTap(r, p)
+		}
 		return
 	}
 	d := 0

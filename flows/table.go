@@ -197,8 +197,7 @@ func (t *Table) Update(p *Packet) {
 	} else if p.Proto == 6 && (!p.Fragment || p.FragFirst) && isReuse(&t.recs[idx], p) {
 		t.Stats.Reused++
 		t.end(idx, false)
-		h, slot, _, _ = t.lookup(p, sport, dport, oneWay)
-		idx, isOrig = t.insert(p, sport, dport, h, slot)
+		idx, isOrig = t.insert(p, sport, dport, h, t.emptySlot(h))
 	}
 	r := &t.recs[idx]
 	prevLast, oldClass := r.Last, classOf(r)
@@ -329,11 +328,25 @@ func (t *Table) lookup(p *Packet, sport, dport uint16, oneWay bool) (uint64, uin
 	}
 }
 
+// emptySlot returns the first empty slot of hash h's probe chain, where a
+// flow known to be absent goes. It does not match keys: a lookup would, and
+// for a one-way ICMP key it would take the slot of the flow of the reverse
+// message, which shares the hash, if asked to match both ways.
+func (t *Table) emptySlot(h uint64) uint32 {
+	i := uint32(h) & t.mask
+	for t.slots[i] != 0 {
+		i = (i + 1) & t.mask
+	}
+	return i
+}
+
+// insert files a new flow for p at slot, the first empty slot of hash h's
+// probe chain, evicting the idlest flow first when the table is full.
 func (t *Table) insert(p *Packet, sport, dport uint16, h uint64, slot uint32) (uint32, bool) {
 	if t.free == nilIdx && int(t.fresh) == len(t.recs) {
 		t.evictOne()
-		// eviction may have shifted slots: find the insertion point again
-		h, slot, _, _ = t.lookup(p, sport, dport, false)
+		// Eviction may have shifted slots: find the insertion point again.
+		slot = t.emptySlot(h)
 	}
 	var idx uint32
 	if t.free != nilIdx {

@@ -188,25 +188,21 @@ func (s *collectSource) run(ctx context.Context) ExportStats {
 	// socket → decoder: blocks; the socket's buffer (16 MiB asked) then
 	// fills and the kernel drops.
 	in := newQueue[datagram]("socket→decoder", Block, 4096)
-	free := make(chan []byte, 4096+64)
-	for i := 0; i < cap(free); i++ {
-		free <- make([]byte, 65536)
-	}
+	bufs := newDatagramBuffers(4096 + 64)
 	var readers sync.WaitGroup
 	for i, c := range s.conns {
 		r, allow := s.readers[i], s.allow[i]
 		readers.Add(1)
 		go func(c net.PacketConn) {
 			defer readers.Done()
+			scratch := make([]byte, maxDatagram)
 			for {
-				buf := <-free
-				n, from, err := r.read(buf)
+				n, from, err := r.read(scratch)
 				if err != nil {
 					if errors.Is(err, net.ErrClosed) {
 						return
 					}
 					s.sh.log.Warn("receive failed", "listener", c.LocalAddr().String(), "err", err.Error(), problemKey, "receive")
-					free <- buf
 					continue
 				}
 				if cfg.Received != nil {
@@ -216,10 +212,9 @@ func (s *collectSource) run(ctx context.Context) ExportStats {
 					// Anyone who reaches the port could forge flows:
 					// a sender outside allow= is dropped and counted.
 					s.refused.Add(1)
-					free <- buf
 					continue
 				}
-				in.send(datagram{from: from, data: buf[:n], at: time.Now()})
+				in.send(datagram{from: from, data: bufs.copy(scratch[:n]), at: time.Now()})
 			}
 		}(c)
 	}
@@ -243,7 +238,7 @@ func (s *collectSource) run(ctx context.Context) ExportStats {
 				return st
 			}
 			pipe.datagram(dg.from, dg.data, dg.at)
-			free <- dg.data[:cap(dg.data)]
+			bufs.put(dg.data)
 		case now := <-tick.C:
 			if n := pipe.dec.Expire(now); n > 0 {
 				s.sh.log.Info("exporters forgotten after sending nothing", "exporters", n, "reason", "idle")

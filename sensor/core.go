@@ -32,6 +32,9 @@ type coreConfig struct {
 	// HostEventIndex is the process index's config, its byte budget
 	// (zero: the defaults).
 	HostEventIndex process.Config
+	// HostEventListenerBytes bounds each host-event listener's records in
+	// progress (feed.Source.PendingBytes; zero: the default).
+	HostEventListenerBytes int64
 	// OnHost attributes flows from /proc (ProcRoot, default /proc), and
 	// writes what it found as host events to HostEventsOut when set.
 	OnHost        bool
@@ -90,6 +93,16 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 		}
 		sh.det = det
 	}
+	// Records name the ancestors of each flow's process as far as the
+	// analytics look along them (detect's LineageDepth), and no less than
+	// the index's default.
+	depth := process.DefaultLineageDepth
+	if cfg.Detect != nil && cfg.Detect.Config != nil {
+		depth = max(depth, cfg.Detect.Config.LineageDepth)
+	}
+	if cfg.HostEventIndex.LineageDepth == 0 {
+		cfg.HostEventIndex.LineageDepth = depth
+	}
 	var js joiners
 	if cfg.OnHost {
 		root := cfg.ProcRoot
@@ -97,6 +110,7 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 			root = "/proc"
 		}
 		sh.watcher = procfs.NewWatcher(root, 2*time.Minute)
+		sh.watcher.LineageDepth = depth
 		if cfg.HostEventsOut != nil {
 			lw := &lineWriter{w: cfg.HostEventsOut}
 			var buf []byte
@@ -126,7 +140,7 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 		// Files are followed, listeners listen, for as long as the
 		// sensor runs.
 		var ix *process.Index
-		ix, sh.stopHostEvents, sh.liveHostEvents = startHostEvents(ctx, cfg.HostEventSources, log, sh.det, cfg.HostEventIndex)
+		ix, sh.stopHostEvents, sh.liveHostEvents = startHostEvents(ctx, cfg.HostEventSources, log, sh.det, cfg.HostEventIndex, cfg.HostEventListenerBytes)
 		js = append(js, ix)
 	}
 	if len(js) > 0 {

@@ -85,8 +85,9 @@ func (js joiners) Join(f process.Flow) (orig, resp *process.Attribution) {
 
 // startHostEvents starts a source for each spec (files followed, syslog,
 // HTTP, Kafka) feeding one index, and returns it with a function that
-// stops the sources and returns their counts.
-func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, det *detector, cfg process.Config) (*process.Index, func() *HostEventStats, func() []HostEventFile) {
+// stops the sources and returns their counts. Each listener holds at most
+// listenerBytes of records in progress (zero: feed's default).
+func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, det *detector, cfg process.Config, listenerBytes int64) (*process.Index, func() *HostEventStats, func() []HostEventFile) {
 	ix, add := newIndex(det, cfg)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -98,7 +99,7 @@ func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, det 
 	for _, spec := range specs {
 		var once sync.Once
 		bound.Add(1)
-		src := &feed.Source{URL: spec, Ready: func(a net.Addr) {
+		src := &feed.Source{URL: spec, PendingBytes: listenerBytes, Ready: func(a net.Addr) {
 			log.Info("host events: listening", "address", a.String(), "source", spec)
 			once.Do(bound.Done)
 		}}
@@ -142,5 +143,19 @@ func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, det 
 // HTTP), which says when it is bound (feed.Source.Ready).
 func listens(spec string) bool {
 	u, err := url.Parse(spec)
-	return err == nil && (u.Scheme == "syslog+udp" || u.Scheme == "syslog+tcp" || u.Scheme == "http")
+	if err != nil {
+		return false
+	}
+	switch u.Scheme {
+	case "syslog+udp", "syslog+tcp", "syslog+tls", "http", "https":
+		return true
+	}
+	return false
+}
+
+// isUDP reports whether a host-event source is a UDP listener, which
+// holds no connections.
+func isUDP(spec string) bool {
+	u, err := url.Parse(spec)
+	return err == nil && u.Scheme == "syslog+udp"
 }

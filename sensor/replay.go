@@ -306,6 +306,13 @@ func newWorker(cfg tableConfig, sh *core) *worker {
 	if sh.names != nil {
 		tc.Inspect.DNSAnswer = sh.names.Add
 	}
+	if sh.det != nil {
+		// Every DNS message goes to the DNS-tunnel analytic from the
+		// worker, before the flow's record: the alert waits for that
+		// record to name the process (replay and live alike; collect
+		// sees no payload).
+		tc.Inspect.DNSMessage = sh.det.eng.DNS
+	}
 	tc.Capacity = max(tc.Capacity/max(cfg.Workers, 1), 1024)
 	w.table = flows.NewTable(tc, w.emit)
 	return w

@@ -72,7 +72,7 @@ func Run(ctx context.Context, rc *RunConfig, o RunOptions) (RunStats, error) {
 	o.Log = logger(o.Log, nil)
 	src := &rc.Sources
 	sh, err := newCore(ctx, coreConfig{Flows: o.Flows, FlowOutputs: o.FlowOutputs, Log: o.Log, Inspect: src.Inspect, Detect: o.Detect,
-		HostEventSources: src.HostEvents, HostEventIndex: src.HostEventBudget.IndexConfig(), OnHost: src.Capture.OnHost, HostEventsOut: o.HostEventsOut, Records: o.Records})
+		HostEventSources: src.HostEvents, HostEventIndex: src.HostEventBudget.IndexConfig(), HostEventListenerBytes: int64(min(uint64(src.HostEventBudget.ListenerBytes), 1<<62)), OnHost: src.Capture.OnHost, HostEventsOut: o.HostEventsOut, Records: o.Records})
 	if err != nil {
 		return RunStats{}, err
 	}
@@ -242,8 +242,9 @@ func (r *running) logStats(o RunOptions) {
 			"frames", d.Packets, "records", d.Records)
 	}
 	if d := s.Detect; d != nil {
-		o.Log.Info("statistics", "source", "detection", "flows", d.Flows, "saas_events", d.Events, "alerts", d.Alerts,
-			"suppressed", d.Suppressed, "queue_depth", d.QueueDepth, "queue_blocked", d.QueueBlocked)
+		o.Log.Info("statistics", "source", "detection", "flows", d.Flows, "saas_events", d.Events, "dns_messages", d.DNSMessages,
+			"dns_keys_dropped", d.DNSKeysDropped, "alerts", d.Alerts, "suppressed", d.Suppressed, "queue_depth", d.QueueDepth,
+			"queue_blocked", d.QueueBlocked)
 	}
 	for _, st := range s.Outputs {
 		attrs := []any{"source", "output", "output", st.Name, "lines", st.Lines, "dropped", st.Dropped,

@@ -70,6 +70,11 @@ type SourcesConfig struct {
 type HostEventBudget struct {
 	MaxBytes       detect.Bytes `yaml:"MaxBytes"`
 	MaxCommandLine detect.Bytes `yaml:"MaxCommandLine"`
+	// ListenerBytes bounds what each syslog TCP/TLS or HTTP listener holds
+	// of records begun and not finished, over all its connections, beyond
+	// each record's first 64 KiB (feed.Pending); past it a record is read
+	// and dropped, counted as "budget".
+	ListenerBytes detect.Bytes `yaml:"ListenerBytes"`
 }
 
 // FlowBudget is the memory the flow listeners' decoder may hold
@@ -221,6 +226,9 @@ type MetricsConfig struct {
 	// metrics. Another host is served only when named, since anyone who
 	// reaches the port reads what the sensor sees.
 	Listen string `yaml:"Listen"`
+	// Pprof also serves Go's profiles under /debug/pprof/ on the same
+	// address, to see where a running sensor's memory and time go.
+	Pprof bool `yaml:"Pprof"`
 }
 
 // MetricsAddr is the address metrics are served on, loopback when no host
@@ -257,7 +265,7 @@ type LoggingConfig struct {
 func DefaultRunConfig() RunConfig {
 	return RunConfig{
 		Sources: SourcesConfig{StitchWindow: detect.Duration(time.Minute), Inspect: true,
-			HostEventBudget: HostEventBudget{MaxBytes: 64 << 20, MaxCommandLine: 4 << 10},
+			HostEventBudget: HostEventBudget{MaxBytes: 64 << 20, MaxCommandLine: 4 << 10, ListenerBytes: feed.DefaultPendingBytes},
 			FlowBudget:      defaultFlowBudget()},
 		Outputs: OutputsConfig{FlushInterval: detect.Duration(time.Second), SpoolMaxBytes: 256 << 20, QueueMaxBytes: 16 << 20},
 		Logging: LoggingConfig{Level: "info", Format: "text", StatsInterval: detect.Duration(time.Minute)},

@@ -206,6 +206,9 @@ type DetectionCounts struct {
 	Events     uint64 // SaaS host events the analytics read
 	Alerts     uint64
 	Suppressed uint64 // alerts whose dedup key was still live: not raised
+	// DNSMessages are the DNS messages the DNS-tunnel analytic judged;
+	// DNSKeysDropped the (host, domain) windows it had no room for.
+	DNSMessages, DNSKeysDropped uint64
 	// ByAlert counts the alerts raised, by analytic and severity, sorted.
 	ByAlert []AlertCount
 	// The queue of record batches from the record stages to the
@@ -229,7 +232,7 @@ func (x *detector) counts() *DetectionCounts {
 	es := x.eng.Snapshot()
 	q := x.batches.snapshot()
 	return &DetectionCounts{Flows: es.Flows, Events: es.Events, Alerts: es.Alerts, Suppressed: es.Suppressed,
-		ByAlert: x.alerts.list(), QueueDepth: q.Depth, QueueCapacity: q.Capacity, QueueBlocked: q.Blocked, Fleet: x.fleetStats()}
+		DNSMessages: es.DNSMessages, DNSKeysDropped: es.DNSKeysDropped, ByAlert: x.alerts.list(), QueueDepth: q.Depth, QueueCapacity: q.Capacity, QueueBlocked: q.Blocked, Fleet: x.fleetStats()}
 }
 
 // fleetStats are the fleet client's counts, nil for a lone sensor. After

@@ -20,7 +20,7 @@ func startMetrics(e *env, rc *sensor.RunConfig) (*metrics.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	srv, err := metrics.Serve(context.Background(), addr, metrics.Options{AllowRemote: named, Log: e.log})
+	srv, err := metrics.Serve(context.Background(), addr, metrics.Options{AllowRemote: named, Log: e.log, Pprof: rc.Metrics.Pprof})
 	if err != nil {
 		return nil, err
 	}

@@ -85,11 +85,12 @@ func (c *runCmd) run(e *env, rc *sensor.RunConfig, outs *outputs, drop *dropPlan
 		return err
 	}
 	defer srv.Close()
+	applyMemoryBudget(rc)
 	running := rc
 	outs.watchHangup(reloadTrusted(e, c.Config, func() { running = c.reload(e, running, det) }))
 	st, err := sensor.Run(e.ctx, rc, sensor.RunOptions{Snapshots: srv.Snapshots,
 		FlowOutputs: flows, HostEventsOut: events, Detect: det, Log: e.log, Outputs: outs.counts, Records: records, Opened: drop.opened(e),
-		Ready: func() { logSources(e, rc) }, Listening: func(addrs []net.Addr) { logListening(e, addrs) },
+		Ready: func() { logSources(e, rc); logMemoryBudget(e, rc) }, Listening: func(addrs []net.Addr) { logListening(e, addrs) },
 	})
 	srv.Stopped()
 	printRunSummary(e.stderr, &st)
@@ -119,10 +120,11 @@ func runFromFlags(e *env, outs *outputs, rc *sensor.RunConfig, det *sensor.Detec
 		return err
 	}
 	defer srv.Close()
+	applyMemoryBudget(rc)
 	outs.watchHangup(reload)
 	st, err := sensor.Run(e.ctx, rc, sensor.RunOptions{Snapshots: srv.Snapshots,
 		FlowOutputs: flowOuts, HostEventsOut: evOut, Detect: det, Log: e.log, Outputs: outs.counts, Opened: drop.opened(e),
-		Ready: func() { logSources(e, rc) }, Listening: func(addrs []net.Addr) { logListening(e, addrs) },
+		Ready: func() { logSources(e, rc); logMemoryBudget(e, rc) }, Listening: func(addrs []net.Addr) { logListening(e, addrs) },
 	})
 	srv.Stopped()
 	printRunSummary(e.stderr, &st)

@@ -24,6 +24,7 @@ const (
 	ReasonTooLong    = "too_long"    // a line past MaxLine
 	ReasonIncomplete = "incomplete"  // a record missing what its kind needs (addresses of a connect)
 	ReasonPanic      = "parser_bug"  // a parser failed on the record: a bug, reported with the record's offset
+	// ReasonBudget (pending.go): the listener's records in progress were at their byte budget
 )
 
 // Error is one skipped record.
@@ -53,6 +54,9 @@ const MaxLine = 4 << 20
 type Reader struct {
 	Source  string
 	OnError func(*Error) // called for every skipped record; may be nil
+	// Pending, when set, is the budget the line being read takes its
+	// bytes from (a listener's, shared by its connections).
+	Pending *Pending
 	Stats   Stats
 	audit   auditAssembler
 	json    fastjson.Parser
@@ -78,34 +82,27 @@ func ReadFile(path string, emit func(*Event), onError func(*Error)) (Stats, erro
 }
 
 // Read reads records, one per line, until EOF. Only an I/O error ends it.
+// A line past MaxLine, or one the Pending budget has no room for, is read
+// to its end without being kept, and counted.
 func (r *Reader) Read(in io.Reader, emit func(*Event)) error {
 	br := bufio.NewReaderSize(in, 1<<16)
 	var off int64
-	var long bool
 	var line []byte
 	for {
-		chunk, err := br.ReadSlice('\n')
-		if len(line)+len(chunk) > MaxLine {
-			long = true
-		} else {
-			line = append(line, chunk...)
+		if cap(line) > 1<<16 {
+			line = nil // a long line's buffer is not kept for the next
 		}
-		if err == bufio.ErrBufferFull {
-			continue
+		var n, held int64
+		var skip string
+		var err error
+		line, n, held, skip, err = readLine(br, line[:0], r.Pending)
+		if skip != "" {
+			r.skipped(off, skip)
+		} else if len(line) > 0 {
+			r.Line(line, off, emit)
 		}
-		if len(line) > 0 || long {
-			if long {
-				r.Stats.Lines++
-				r.fail(off, ReasonTooLong, fmt.Errorf("line longer than %d bytes", MaxLine))
-			} else {
-				r.Line(line, off, emit)
-			}
-		}
-		off += int64(len(line))
-		if long {
-			off += int64(len(chunk)) // approximate: the skipped line's tail
-		}
-		line, long = line[:0], false
+		r.Pending.give(held)
+		off += n
 		if err == io.EOF {
 			r.audit.flush(r, emit)
 			return nil
@@ -114,6 +111,16 @@ func (r *Reader) Read(in io.Reader, emit func(*Event)) error {
 			return err
 		}
 	}
+}
+
+// skipped counts a record read and not kept, for skip's reason.
+func (r *Reader) skipped(off int64, skip string) {
+	r.Stats.Lines++
+	if skip == ReasonTooLong {
+		r.fail(off, skip, fmt.Errorf("line longer than %d bytes", MaxLine))
+		return
+	}
+	r.fail(off, skip, fmt.Errorf("record not kept: the listener's records in progress are at their budget of %d bytes", r.Pending.Max()))
 }
 
 func (r *Reader) fail(off int64, reason string, err error) {

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"golang.org/x/net/netutil"
 )
 
 // Source is where host events arrive from, as a URL:
@@ -47,13 +46,21 @@ type Source struct {
 	// source once it listens.
 	Ready func(net.Addr)
 	// MaxConns bounds the connections a TCP listener (syslog, HTTP) holds
-	// at once (default 256): more wait in the kernel's backlog, so a flood
-	// of connections cannot use up the process's descriptors.
+	// at once (default 256), so a flood of connections cannot use up the
+	// process's descriptors. When all are taken, a new connection closes
+	// the quietest to make room (conns.go), counted as ReasonIdleClosed.
 	MaxConns int
 	// IdleTimeout closes a connection that sent nothing for this long
 	// (default 2 minutes), so idle connections cannot keep a real sender
 	// waiting for a place.
 	IdleTimeout time.Duration
+	// PendingBytes bounds the bytes of records begun and not finished,
+	// over all of a TCP listener's connections (DefaultPendingBytes when
+	// 0): with MaxConns alone, each connection could hold an unfinished
+	// MaxLine record. Records with no room are read and dropped, counted
+	// as ReasonBudget.
+	PendingBytes int64
+	pending      *Pending
 	// Stats of the records read, summed over connections.
 	mu    sync.Mutex
 	stats Stats
@@ -383,7 +390,10 @@ func (s *Source) syslogTCP(ctx context.Context, addr string, opts *listenOptions
 		return fmt.Errorf("host events %s: %w", s.URL, err)
 	}
 	maxConns, idle := s.limits()
-	ln := netutil.LimitListener(allowListener{ln0, opts, s, onError}, maxConns)
+	ln := newRoomListener(allowListener{ln0, opts, s, onError}, maxConns, func(from string) {
+		s.refused(ReasonIdleClosed, from, errors.New("quiet connection closed to make room for a new one"), onError)
+	})
+	s.pending = NewPending(s.PendingBytes)
 	if s.Ready != nil {
 		s.Ready(ln.Addr())
 	}
@@ -415,7 +425,7 @@ func (s *Source) syslogTCP(ctx context.Context, addr string, opts *listenOptions
 				c = tc
 			}
 			r := NewReader(s.URL + " from " + from)
-			r.OnError = onError
+			r.OnError, r.Pending = onError, s.pending
 			readFramed(bufio.NewReaderSize(idleConn{c, idle}, 1<<16), r, emit)
 			r.Flush(emit)
 			s.add(r)
@@ -425,13 +435,18 @@ func (s *Source) syslogTCP(ctx context.Context, addr string, opts *listenOptions
 
 // readFramed reads RFC 6587 syslog over TCP: octet-counted frames ("123
 // <PRI>...") or, when a frame starts with '<', newline-delimited ones.
+// Either kind is kept only up to MaxLine and as the reader's Pending
+// budget allows; past that it is read to its end and dropped, counted.
 func readFramed(br *bufio.Reader, r *Reader, emit func(*Event)) {
 	var off int64
-	var frame bytes.Buffer
+	var frame []byte
 	for {
 		b, err := br.Peek(1)
 		if err != nil {
 			return
+		}
+		if cap(frame) > 1<<16 {
+			frame = nil // a large frame's buffer is not kept for the next
 		}
 		if b[0] >= '1' && b[0] <= '9' {
 			// RFC 6587 octet counting: MSG-LEN SP MSG. The length has at
@@ -450,25 +465,101 @@ func readFramed(br *bufio.Reader, r *Reader, emit func(*Event)) {
 				return
 			}
 			br.Discard(sp + 1)
-			// The frame grows as its bytes come: a length announced
-			// and never sent costs nothing (fuzzing found 4 MiB
-			// allocated for a 27-byte stream).
-			frame.Reset()
-			if got, _ := frame.ReadFrom(io.LimitReader(br, int64(n))); got < int64(n) {
+			var whole bool
+			var held int64
+			frame, held, whole = readFrame(br, frame[:0], n, r.Pending)
+			switch {
+			case !whole:
+			case len(frame) == 0:
+				r.skipped(off, ReasonBudget)
+			default:
+				syslogLine(r, frame, off, emit)
+			}
+			r.Pending.give(held)
+			if !whole {
 				return
 			}
-			syslogLine(r, frame.Bytes(), off, emit)
 			off += int64(len(lenStr) + n)
 			continue
 		}
-		line, err := br.ReadBytes('\n')
-		if len(bytes.TrimSpace(line)) > 0 {
-			syslogLine(r, line, off, emit)
+		var n int64
+		var skip string
+		var held int64
+		frame, n, held, skip, err = readLine(br, frame[:0], r.Pending)
+		switch {
+		case skip != "":
+			r.skipped(off, skip)
+		case len(bytes.TrimSpace(frame)) > 0:
+			syslogLine(r, frame, off, emit)
 		}
-		off += int64(len(line))
+		r.Pending.give(held)
+		off += n
 		if err != nil {
 			return
 		}
+	}
+}
+
+// readFrame reads an n-byte frame into buf, taking its bytes from the
+// budget as they come: a frame announced and never sent costs nothing
+// (fuzzing found 4 MiB allocated for a 27-byte stream), and one the budget
+// has no room for is read to its end and dropped (frame empty). whole is
+// false when the stream ended first. The caller gives held back.
+func readFrame(br *bufio.Reader, buf []byte, n int, p *Pending) (frame []byte, held int64, whole bool) {
+	kept := true
+	for n > 0 {
+		chunk, err := br.Peek(min(n, br.Size()))
+		if len(chunk) == 0 {
+			return buf, held, false
+		}
+		if kept {
+			if took, ok := p.grow(len(buf), len(chunk)); ok {
+				held += took
+				buf = append(buf, chunk...)
+			} else {
+				kept = false
+				p.give(held)
+				buf, held = buf[:0], 0
+			}
+		}
+		br.Discard(len(chunk))
+		n -= len(chunk)
+		if err != nil && n > 0 {
+			return buf, held, false
+		}
+	}
+	return buf, held, true
+}
+
+// readLine reads a line ending in '\n' (or the stream's end) into buf, up
+// to MaxLine and as the budget allows; past either it reads on to the
+// line's end without keeping it and says why in skip. n is the bytes the
+// line took from the stream; the caller gives held back.
+func readLine(br *bufio.Reader, buf []byte, p *Pending) (line []byte, n, held int64, skip string, err error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		n += int64(len(chunk))
+		switch {
+		case skip != "":
+		case len(buf)+len(chunk) > MaxLine:
+			skip = ReasonTooLong
+		default:
+			took, ok := p.grow(len(buf), len(chunk))
+			if !ok {
+				skip = ReasonBudget
+				break
+			}
+			held += took
+			buf = append(buf, chunk...)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if skip != "" {
+			p.give(held)
+			buf, held = buf[:0], 0
+		}
+		return buf, n, held, skip, err
 	}
 }
 
@@ -478,7 +569,10 @@ func (s *Source) httpPost(ctx context.Context, u *url.URL, opts *listenOptions, 
 		return fmt.Errorf("host events %s: %w", s.URL, err)
 	}
 	maxConns, idle := s.limits()
-	ln := netutil.LimitListener(allowListener{ln0, opts, s, onError}, maxConns)
+	ln := newRoomListener(allowListener{ln0, opts, s, onError}, maxConns, func(from string) {
+		s.refused(ReasonIdleClosed, from, errors.New("quiet connection closed to make room for a new one"), onError)
+	})
+	s.pending = NewPending(s.PendingBytes)
 	if s.Ready != nil {
 		s.Ready(ln.Addr())
 	}
@@ -499,7 +593,7 @@ func (s *Source) httpPost(ctx context.Context, u *url.URL, opts *listenOptions, 
 			return
 		}
 		r := NewReader(s.URL + " from " + req.RemoteAddr)
-		r.OnError = onError
+		r.OnError, r.Pending = onError, s.pending
 		if err := r.Read(http.MaxBytesReader(w, req.Body, 256<<20), emit); err != nil {
 			s.add(r)
 			http.Error(w, err.Error(), http.StatusBadRequest)

@@ -29,6 +29,12 @@ import (
 // host's name and dates its events far ahead moves that host's horizon
 // and can still push its events out: that shows as EvictedConnects of the
 // host, counted.
+//
+// Ancestors (lineage.go) cost the index nothing more: they are resolved
+// from the stored processes when a flow joins, never stored, and their
+// strings are those records' own (each already capped at MaxCommandLine).
+// What a join hands out beside its Attribution is at most MaxLineageDepth
+// small structs; an evicted parent simply ends the chain earlier.
 
 // horizonWindows is how many windows back from a host's newest event an
 // item stops mattering to a join.

@@ -51,6 +51,10 @@ type Attribution struct {
 	// same flow end within the window (a forged or confused report): the
 	// attribution is contested, and whoever reads it should trust it less.
 	Conflict []ProcessRef
+	// Ancestors are the process's parent, its parent's parent and so on,
+	// nearest first, as far as the host events and Config.LineageDepth
+	// go (lineage.go).
+	Ancestors []Ancestor
 }
 
 // ProcessRef names a process that claimed a flow end.
@@ -80,14 +84,18 @@ type Config struct {
 	// Retention is how long a process or event is kept after its time, in
 	// the events' clock.
 	Retention time.Duration
+	// LineageDepth is how many ancestors of an attributed process a join
+	// resolves: 0 is DefaultLineageDepth, a negative depth none, and at
+	// most MaxLineageDepth are resolved.
+	LineageDepth int
 }
 
 // DefaultConfig: a two-minute window (the Security log of one fixture
 // drifts by 50 s in four minutes), a million processes and connects,
-// 64 MiB, command lines of 4 KiB, a day.
+// 64 MiB, command lines of 4 KiB, a day, four ancestors.
 func DefaultConfig() Config {
 	return Config{Window: 2 * time.Minute, MaxProcesses: 1 << 20, MaxConnects: 1 << 20, MaxBytes: 64 << 20,
-		MaxCommandLine: 4 << 10, Retention: 24 * time.Hour}
+		MaxCommandLine: 4 << 10, Retention: 24 * time.Hour, LineageDepth: DefaultLineageDepth}
 }
 
 type tupleKey struct {

@@ -106,6 +106,7 @@ func (x *Index) end(f Flow, local, remote netip.AddrPort, initiator bool) *Attri
 	if len(a.Conflict) > 0 {
 		x.Stats.Conflicts++
 	}
+	a.Ancestors = x.ancestors(&a.Process)
 	return a
 }
 
@@ -220,13 +221,12 @@ func (x *Index) resolve(e *feed.Event) Process {
 	}
 	// The parent's own start record, when the feed has it, is what it
 	// ran; the child's record saw the parent's command line later, maybe
-	// after the parent's own exec.
+	// after the parent's own exec. A pid's record that started after the
+	// child is a later process that reused it, not the parent
+	// (lineage.go's parentOf).
 	var parent *Process
-	if p.ParentGUID != "" {
-		parent = x.byGUID[p.ParentGUID]
-	}
-	if parent == nil && p.PPID > 0 && p.ParentImage == "" {
-		parent = x.byPIDAt(p.Host, p.PPID, p.Start)
+	if realGUID(p.ParentGUID) != "" || p.PPID > 0 && p.ParentImage == "" {
+		parent = x.parentOf(&p)
 	}
 	if parent != nil && (parent.Command != "" || p.ParentImage == "") {
 		p.ParentImage, p.ParentCommand = parent.Image, parent.Command
@@ -285,6 +285,17 @@ type jsonParent struct {
 	CommandLine string `json:"command_line,omitempty"`
 }
 
+// jsonAncestor is one ancestor, nearest first; what is unknown is left
+// out.
+type jsonAncestor struct {
+	PID         *int64 `json:"pid,omitempty"`
+	GUID        string `json:"guid,omitempty"`
+	Image       string `json:"image,omitempty"`
+	Name        string `json:"name,omitempty"`
+	CommandLine string `json:"command_line,omitempty"`
+	User        string `json:"user,omitempty"`
+}
+
 type jsonRef struct {
 	Host  string `json:"host"`
 	PID   *int64 `json:"pid"`
@@ -304,9 +315,12 @@ type jsonAttribution struct {
 	Truncated   bool        `json:"command_line_truncated,omitempty"`
 	User        string      `json:"user,omitempty"`
 	Parent      *jsonParent `json:"parent,omitempty"`
-	Feed        string      `json:"feed"`
-	Match       string      `json:"match"`
-	SkewMS      int64       `json:"skew_ms"`
+	// Ancestors start at the parent: "parent" is kept as it was for the
+	// readers that know only it.
+	Ancestors []jsonAncestor `json:"ancestors,omitempty"`
+	Feed      string         `json:"feed"`
+	Match     string         `json:"match"`
+	SkewMS    int64          `json:"skew_ms"`
 	// Confidence is "contested" when Conflict names other claimants.
 	Confidence string    `json:"confidence,omitempty"`
 	Conflict   []jsonRef `json:"conflict,omitempty"`
@@ -333,6 +347,10 @@ func AppendJSON(dst []byte, key string, a *Attribution) []byte {
 	}
 	if a.ParentImage != "" || a.ParentCommand != "" {
 		j.Parent = &jsonParent{Image: a.ParentImage, CommandLine: a.ParentCommand}
+	}
+	for _, an := range a.Ancestors {
+		j.Ancestors = append(j.Ancestors, jsonAncestor{PID: pidOrNil(an.PID), GUID: an.GUID, Image: an.Image,
+			Name: feed.ImageName(an.Image), CommandLine: an.Command, User: an.User})
 	}
 	b, err := json.Marshal(j)
 	if err != nil {

@@ -2,7 +2,8 @@
 // host it watches: a connection's socket is found in /proc/net by its
 // addresses, its inode among the file descriptors of /proc/PID/fd, and the
 // process's image, command line, user and parent are read at once, before
-// a short-lived client exits. The capture tells when to look (a new flow's
+// a short-lived client exits, with its ancestors up to a depth (scp's ssh
+// child owns the socket, scp is its parent). The capture tells when to look (a new flow's
 // first packet); what was found is kept for a grace period after the
 // socket is gone, so a connection of 20 ms is attributed when its record is
 // written, seconds later.
@@ -178,8 +179,9 @@ type key struct {
 }
 
 type entry struct {
-	proc     process.Process
-	lastSeen time.Time
+	proc      process.Process
+	ancestors []process.Ancestor
+	lastSeen  time.Time
 }
 
 // Stats counts the watcher's work.
@@ -204,6 +206,10 @@ type Watcher struct {
 	// on the watcher's goroutine.
 	OnEvents func([]feed.Event)
 	started  map[[2]int64]bool // pid and start time of processes given to OnEvents
+	// LineageDepth is how many ancestors of a socket's owner are read
+	// (process.Config's meaning: 0 the default, negative none, at most
+	// process.MaxLineageDepth); set it before Run.
+	LineageDepth int
 }
 
 type wanted struct {
@@ -310,10 +316,21 @@ func (w *Watcher) scan() {
 	}
 	owners := Owners(w.root, need)
 	procs := map[int]process.Process{}
+	lineage := map[int][]process.Process{}
+	read := map[int]process.Process{} // ancestors read in this scan
+	depth := process.LineageDepthOf(w.LineageDepth)
 	for _, pid := range owners {
-		if p, ok := Info(w.root, pid); ok {
+		if _, done := procs[pid]; done {
+			continue
+		}
+		p, ok := read[pid]
+		if !ok {
+			p, ok = Info(w.root, pid)
 			p.Host = w.host
+		}
+		if ok {
 			procs[pid] = p
+			lineage[pid] = Ancestors(w.root, p, depth, read)
 		}
 	}
 	var evs []feed.Event
@@ -325,11 +342,11 @@ func (w *Watcher) scan() {
 			continue
 		}
 		want := w.want[h.k]
-		w.found[h.k] = &entry{proc: p, lastSeen: now}
+		w.found[h.k] = &entry{proc: p, ancestors: asAncestors(lineage[pid]), lastSeen: now}
 		delete(w.want, h.k)
 		w.Stats.Found++
 		if w.OnEvents != nil {
-			evs = w.events(evs, pid, p, h.k, want, now)
+			evs = w.events(evs, pid, p, lineage[pid], h.k, want, now)
 		}
 	}
 	w.mu.Unlock()
@@ -343,23 +360,20 @@ func (w *Watcher) scan() {
 // load: what T1573.001's host variant looks for on Linux.
 var cryptoLibs = []string{"libcrypto.so", "libssl.so", "libgcrypt.so", "libsodium.so", "libnettle.so", "libmbedcrypto.so", "libgnutls.so"}
 
-// events describes an attribution as host events: the process (once per
-// pid, at its start time), the connection, and the crypto libraries
-// mapped into it when it was seen.
-func (w *Watcher) events(evs []feed.Event, pid int, p process.Process, k key, want wanted, now time.Time) []feed.Event {
-	base := feed.Event{Host: p.Host, Feed: feed.FeedProcfs, PID: p.PID, PPID: p.PPID, Image: p.Image, Command: p.Command,
-		User: p.User, ParentImg: p.ParentImage, ParentCmd: p.ParentCommand}
-	if id := [2]int64{p.PID, p.Start.UnixNano()}; !w.started[id] {
-		if len(w.started) > 1<<16 {
-			clear(w.started)
+// events describes an attribution as host events: the process's
+// ancestors and the process (each once per pid and start, at its start
+// time, the farthest first, so a recording reads as they started), the
+// connection, and the crypto libraries mapped into the process when it
+// was seen.
+func (w *Watcher) events(evs []feed.Event, pid int, p process.Process, ancestors []process.Process, k key, want wanted, now time.Time) []feed.Event {
+	for i := len(ancestors) - 1; i >= 0; i-- {
+		if a := &ancestors[i]; w.firstStart(a) {
+			evs = append(evs, startEvent(a, now))
 		}
-		w.started[id] = true
-		e := base
-		e.Kind, e.Time = feed.KindProcessStart, p.Start
-		if e.Time.IsZero() {
-			e.Time = now
-		}
-		evs = append(evs, e)
+	}
+	base := startEvent(&p, now)
+	if w.firstStart(&p) {
+		evs = append(evs, base)
 		for _, lib := range mappedLibs(w.root, pid, cryptoLibs) {
 			m := base
 			m.Kind, m.Time, m.Target = feed.KindModuleLoad, now, lib
@@ -378,6 +392,67 @@ func (w *Watcher) events(evs []feed.Event, pid int, p process.Process, k key, wa
 		c.Src, c.SrcPort, c.Dst, c.DstPort = remote.Addr(), remote.Port(), local.Addr(), local.Port()
 	}
 	return append(evs, c)
+}
+
+// firstStart says whether p's start has not been given to OnEvents yet,
+// and marks it given.
+func (w *Watcher) firstStart(p *process.Process) bool {
+	id := [2]int64{p.PID, p.Start.UnixNano()}
+	if w.started[id] {
+		return false
+	}
+	if len(w.started) > 1<<16 {
+		clear(w.started)
+	}
+	w.started[id] = true
+	return true
+}
+
+// startEvent is p's process-start event, at its start (now when /proc did
+// not say).
+func startEvent(p *process.Process, now time.Time) feed.Event {
+	e := feed.Event{Kind: feed.KindProcessStart, Host: p.Host, Feed: feed.FeedProcfs, PID: p.PID, PPID: p.PPID, Image: p.Image,
+		Command: p.Command, User: p.User, ParentImg: p.ParentImage, ParentCmd: p.ParentCommand, Time: p.Start}
+	if e.Time.IsZero() {
+		e.Time = now
+	}
+	return e
+}
+
+// Ancestors reads p's parent, the parent's parent and so on from /proc at
+// root, nearest first, up to depth, by each one's status PPid. It stops at
+// pid 0, a pid seen already (a loop), or a process gone or unreadable (a
+// kernel thread has no exe); what it reads is kept in cache, by pid, for
+// the other sockets of the same scan.
+func Ancestors(root string, p process.Process, depth int, cache map[int]process.Process) []process.Process {
+	var out []process.Process
+	seen := map[int64]bool{p.PID: true}
+	for ppid := p.PPID; len(out) < depth && ppid > 0 && !seen[ppid]; {
+		seen[ppid] = true
+		q, ok := cache[int(ppid)]
+		if !ok {
+			if q, ok = Info(root, int(ppid)); !ok {
+				break
+			}
+			q.Host = p.Host
+			cache[int(ppid)] = q
+		}
+		out = append(out, q)
+		ppid = q.PPID
+	}
+	return out
+}
+
+// asAncestors is a chain as an Attribution holds it.
+func asAncestors(list []process.Process) []process.Ancestor {
+	if len(list) == 0 {
+		return nil
+	}
+	out := make([]process.Ancestor, len(list))
+	for i, q := range list {
+		out[i] = process.Ancestor{PID: q.PID, Image: q.Image, Command: q.Command, User: q.User, Start: q.Start}
+	}
+	return out
 }
 
 // mappedLibs returns the files among a process's mappings whose names
@@ -493,10 +568,10 @@ func (w *Watcher) Join(f process.Flow) (orig, resp *process.Attribution) {
 	defer w.mu.Unlock()
 	w.Stats.Lookups++
 	if e := w.found[key{f.Proto, f.Orig, f.Resp}]; e != nil {
-		orig = &process.Attribution{Process: e.proc, Match: "socket", Feed: "procfs"}
+		orig = &process.Attribution{Process: e.proc, Match: "socket", Feed: "procfs", Ancestors: e.ancestors}
 	}
 	if e := w.found[key{f.Proto, f.Resp, f.Orig}]; e != nil {
-		resp = &process.Attribution{Process: e.proc, Match: "socket", Feed: "procfs"}
+		resp = &process.Attribution{Process: e.proc, Match: "socket", Feed: "procfs", Ancestors: e.ancestors}
 	}
 	if orig != nil || resp != nil {
 		w.Stats.Joined++

@@ -79,6 +79,7 @@ type FileSource struct {
 	stats    Stats
 	mapped   []byte      // the file mapped into memory, when it could be
 	mm       *mappedPcap // classic pcap read straight from the mapping
+	opt      FileOptions
 }
 
 // IsFault reports whether a recovered panic is a memory fault that
@@ -149,14 +150,28 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// FileOptions bounds what reading a file may hold.
+type FileOptions struct {
+	// InterfaceBytes is the budget for one pcapng section's interface
+	// description blocks (0: DefaultInterfaceBytes); a file past it ends
+	// there with an error naming the block's offset.
+	InterfaceBytes int64
+}
+
 // OpenFile opens a capture, telling pcap, pcapng and gzip apart by their
 // magic numbers rather than by the file name.
-func OpenFile(path string) (*FileSource, error) {
+func OpenFile(path string) (*FileSource, error) { return OpenFileWith(path, FileOptions{}) }
+
+// OpenFileWith is OpenFile with budgets of its own.
+func OpenFileWith(path string, opt FileOptions) (*FileSource, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot open the capture: %w", path, fserr.Plain(err))
 	}
-	s := &FileSource{path: path, f: f}
+	if opt.InterfaceBytes <= 0 {
+		opt.InterfaceBytes = DefaultInterfaceBytes
+	}
+	s := &FileSource{path: path, f: f, opt: opt}
 	if fi, err := f.Stat(); err == nil {
 		s.size = fi.Size()
 	}
@@ -207,7 +222,7 @@ func (s *FileSource) open() error {
 	s.dec = &countingReader{r: r}
 	switch binary.BigEndian.Uint32(magic) {
 	case 0x0a0d0d0a:
-		s.guard = &ngGuard{r: s.dec}
+		s.guard = &ngGuard{r: s.dec, maxIfaceBytes: s.opt.InterfaceBytes}
 		ng, err := pcapgo.NewNgReader(s.guard, pcapgo.DefaultNgReaderOptions)
 		if err != nil {
 			return s.ngFail(err)

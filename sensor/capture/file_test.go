@@ -322,3 +322,79 @@ func TestPcapngInterfaceFlood(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// TestPcapngInterfaceBytes: interface blocks under the count bound but
+// each carrying a 60 kB description (pcapgo keeps it for the section's
+// life) are refused at the first block past the byte budget, naming its
+// offset; a new section starts a budget of its own.
+func TestPcapngInterfaceBytes(t *testing.T) {
+	le := binary.LittleEndian
+	section := func(b []byte) []byte {
+		b = le.AppendUint32(b, 0x0A0D0D0A)
+		b = le.AppendUint32(b, 28)
+		b = le.AppendUint32(b, 0x1A2B3C4D)
+		b = le.AppendUint16(b, 1)
+		b = le.AppendUint16(b, 0)
+		b = le.AppendUint64(b, ^uint64(0))
+		return le.AppendUint32(b, 28)
+	}
+	const desc = 60000
+	idb := func(b []byte) []byte {
+		n := uint32(20 + 4 + desc + 4)
+		b = le.AppendUint32(b, 1)
+		b = le.AppendUint32(b, n)
+		b = le.AppendUint16(b, 1)
+		b = le.AppendUint16(b, 0)
+		b = le.AppendUint32(b, 0)
+		b = le.AppendUint16(b, 3) // if_description
+		b = le.AppendUint16(b, desc)
+		b = append(b, make([]byte, desc)...)
+		b = le.AppendUint32(b, 0) // end of options
+		return le.AppendUint32(b, n)
+	}
+	read := func(b []byte, opt FileOptions) error {
+		path := filepath.Join(t.TempDir(), "idb.pcapng")
+		os.WriteFile(path, b, 0o644)
+		s, err := OpenFileWith(path, opt)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		var p Packet
+		for err == nil {
+			err = s.Next(&p)
+		}
+		if err == io.EOF {
+			return nil
+		}
+		return err
+	}
+	var b []byte
+	b = section(b)
+	for i := 0; i < 20; i++ { // 20 x 60 kB: the 18th passes the default MiB
+		b = idb(b)
+	}
+	err := read(b, FileOptions{})
+	var e *Error
+	block := int64(20 + 4 + desc + 4)
+	if !errors.As(err, &e) || !errors.Is(err, ErrCorrupt) || e.Offset != 28+17*block ||
+		!strings.Contains(err.Error(), "budget of 1048576 bytes") {
+		t.Fatalf("20 large interfaces: %v", err)
+	}
+	// Ten per section, in two sections: each within its own budget.
+	b = section(nil)
+	for i := 0; i < 10; i++ {
+		b = idb(b)
+	}
+	b = section(b)
+	for i := 0; i < 10; i++ {
+		b = idb(b)
+	}
+	if err := read(b, FileOptions{}); err != nil {
+		t.Fatalf("two sections of 10: %v", err)
+	}
+	// A budget of the caller's.
+	if err := read(b, FileOptions{InterfaceBytes: 4 * block}); !errors.As(err, &e) || e.Offset != 28+4*block {
+		t.Fatalf("budget of four blocks: %v", err)
+	}
+}

@@ -24,7 +24,12 @@ type ngGuard struct {
 	offset    int64 // stream offset of the block in buf
 	next      int64 // stream offset of the next block
 	linkTypes []uint16
-	err       error
+	// ifaceBytes is what the section's interface blocks took; pcapgo
+	// keeps their name, description, filter and OS strings for the
+	// section's life, so their bytes are bounded, not only their count.
+	ifaceBytes    int64
+	maxIfaceBytes int64
+	err           error
 }
 
 // errBlock is a framing error, with the offset of the block.
@@ -72,7 +77,7 @@ func (g *ngGuard) fill() error {
 		default:
 			return &errBlock{g.offset, "bad byte-order magic"}
 		}
-		g.linkTypes = g.linkTypes[:0]
+		g.linkTypes, g.ifaceBytes = g.linkTypes[:0], 0
 	} else if g.bo == nil {
 		return &errBlock{g.offset, "no section header"}
 	}
@@ -98,7 +103,7 @@ func (g *ngGuard) fill() error {
 		g.buf = g.buf[:0]
 		return &errBlock{g.offset, "block lengths disagree"}
 	}
-	if err := g.check(typ, body); err != nil {
+	if err := g.check(typ, body, int64(length)); err != nil {
 		g.buf = g.buf[:0]
 		return err
 	}
@@ -109,8 +114,13 @@ func (g *ngGuard) fill() error {
 // maxInterfaces bounds a section's interfaces; real captures have a few.
 const maxInterfaces = 4096
 
+// DefaultInterfaceBytes is the default budget for one section's interface
+// blocks: real ones are tens of bytes to a few hundred each (a name, a
+// description, a filter), so a MiB is thousands of interfaces.
+const DefaultInterfaceBytes = 1 << 20
+
 // check validates the fields pcapgo would trust and clamps the snap length.
-func (g *ngGuard) check(typ uint32, body []byte) error {
+func (g *ngGuard) check(typ uint32, body []byte, length int64) error {
 	switch typ {
 	case 1: // interface description: link type, reserved, snap length
 		if len(body) < 8 {
@@ -121,6 +131,10 @@ func (g *ngGuard) check(typ uint32, body []byte) error {
 			// nothing but interface blocks held gigabytes.
 			return &errBlock{g.offset, fmt.Sprintf("more than %d interfaces in one section", maxInterfaces)}
 		}
+		if lim := g.maxIfaceBytes; lim > 0 && g.ifaceBytes+length > lim {
+			return &errBlock{g.offset, fmt.Sprintf("the section's interface blocks pass the budget of %d bytes", lim)}
+		}
+		g.ifaceBytes += length
 		g.linkTypes = append(g.linkTypes, g.bo.Uint16(body[0:2]))
 		if s := g.bo.Uint32(body[4:8]); s == 0 || s > maxSnapLen {
 			g.bo.PutUint32(body[4:8], maxSnapLen)

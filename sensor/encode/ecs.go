@@ -213,6 +213,7 @@ func (w *jw) outflowFlow(f *record.Flow, proc *process.Attribution, end string) 
 		w.optStr("feed", proc.Feed)
 		w.optStr("match", proc.Match)
 		w.i64("skew_ms", proc.SkewMS)
+		w.ancestors(proc.Ancestors)
 		w.end()
 		if end == "orig" && f.RespProc != nil {
 			w.begin("resp_process")
@@ -432,4 +433,49 @@ func (w *jw) outflowProcess(a *process.Attribution) {
 	w.optStr("feed", a.Feed)
 	w.optStr("match", a.Match)
 	w.i64("skew_ms", a.SkewMS)
+	w.ancestors(a.Ancestors)
+}
+
+// ancestors writes a process's ancestors, nearest first, as an array of
+// objects in Outflow's names: ECS has process.parent and nothing above
+// it.
+func (w *jw) ancestors(list []process.Ancestor) {
+	if len(list) == 0 {
+		return
+	}
+	w.key("ancestors")
+	b := append(w.b, '[')
+	for i := range list {
+		a := &list[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '{')
+		first := true
+		if a.PID >= 0 {
+			b = appendMember(b, &first, "pid")
+			b = strconv.AppendInt(b, a.PID, 10)
+		}
+		for _, kv := range [...][2]string{{"guid", a.GUID}, {"image", a.Image}, {"name", imageName(a.Image)},
+			{"command_line", a.Command}, {"user", a.User}} {
+			if kv[1] != "" {
+				b = appendMember(b, &first, kv[0])
+				b = flows.AppendJSONString(b, kv[1])
+			}
+		}
+		b = append(b, '}')
+	}
+	w.b = append(b, ']')
+}
+
+// appendMember writes `"k":`, after a comma unless it is the object's
+// first member.
+func appendMember(b []byte, first *bool, k string) []byte {
+	if !*first {
+		b = append(b, ',')
+	}
+	*first = false
+	b = append(b, '"')
+	b = append(b, k...)
+	return append(b, '"', ':')
 }

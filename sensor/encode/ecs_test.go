@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/outflow-sensor/outflow/enrich/process"
 )
 
 // decodeECS parses one ECS line, numbers kept as written.
@@ -260,4 +262,37 @@ func BenchmarkFlowJSONRich(b *testing.B) {
 		buf = AppendFlow(buf[:0], f)
 	}
 	b.SetBytes(int64(len(buf)))
+}
+
+// TestECSAncestors: a process's ancestors, which ECS has no field for
+// above process.parent, are under outflow.process.ancestors (and
+// outflow.resp_process.ancestors), nearest first, in the record's own
+// names, with the parent still in process.parent.
+func TestECSAncestors(t *testing.T) {
+	f := rich()
+	orig := *f.OrigProc
+	orig.Ancestors = []process.Ancestor{{PID: 4200, Image: "/usr/bin/bash", Command: "bash"},
+		{PID: -1, GUID: "{g}", Image: `C:\Windows\explorer.exe`, Command: `explorer "x"`, User: "alice"}}
+	f.OrigProc = &orig
+	resp := *f.RespProc
+	resp.Ancestors = []process.Ancestor{{PID: 4, Image: "System"}}
+	f.RespProc = &resp
+	m := decodeECS(t, ECS.AppendFlow(nil, f))
+	want := []any{
+		map[string]any{"pid": json.Number("4200"), "image": "/usr/bin/bash", "name": "bash", "command_line": "bash"},
+		map[string]any{"guid": "{g}", "image": `C:\Windows\explorer.exe`, "name": "explorer.exe", "command_line": `explorer "x"`, "user": "alice"},
+	}
+	if got := at(t, m, "outflow.process.ancestors"); !reflect.DeepEqual(got, want) {
+		t.Errorf("outflow.process.ancestors = %#v, want %#v", got, want)
+	}
+	if got := at(t, m, "outflow.resp_process.ancestors"); !reflect.DeepEqual(got, []any{map[string]any{"pid": json.Number("4"), "image": "System", "name": "System"}}) {
+		t.Errorf("outflow.resp_process.ancestors = %#v", got)
+	}
+	if got := at(t, m, "process.parent.executable"); got != "/usr/bin/bash" {
+		t.Errorf("process.parent.executable = %#v", got)
+	}
+	// None: no key.
+	if m := decodeECS(t, ECS.AppendFlow(nil, rich())); at(t, m, "outflow.process.ancestors") != nil {
+		t.Errorf("ancestors written for a process without any")
+	}
 }

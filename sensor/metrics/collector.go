@@ -93,6 +93,8 @@ var (
 
 	detectFlows      = counter("outflow_detect_flows_total", "Flow records the analytics read.")
 	detectEvents     = counter("outflow_detect_saas_events_total", "SaaS host events the analytics read.")
+	detectDNS        = counter("outflow_detect_dns_messages_total", "DNS messages the DNS-tunnel analytic judged.")
+	detectDNSDropped = counter("outflow_detect_dns_keys_dropped_total", "Host and domain windows the DNS-tunnel analytic had no room for.")
 	alerts           = counter("outflow_alerts_total", "Alerts raised, by analytic and severity.", "analytic", "severity")
 	alertsSuppressed = counter("outflow_alerts_suppressed_total", "Alerts not raised because their dedup key was still live.")
 	queueBatches     = gauge("outflow_detect_queue_batches", "Batches of flow records waiting for the analytics.")
@@ -250,6 +252,8 @@ func (e *emitter) snapshot(s sensor.Snapshot) {
 	if d := s.Detect; d != nil {
 		e.add(detectFlows, float64(d.Flows))
 		e.add(detectEvents, float64(d.Events))
+		e.add(detectDNS, float64(d.DNSMessages))
+		e.add(detectDNSDropped, float64(d.DNSKeysDropped))
 		for _, a := range d.ByAlert {
 			e.add(alerts, float64(a.Alerts), a.Analytic, a.Severity)
 		}

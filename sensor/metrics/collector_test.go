@@ -41,7 +41,7 @@ func handMade() sensor.Snapshot {
 			Stats: feed.Stats{Lines: 61, Events: 59, Ignored: 1, Errors: map[string]uint64{"json": 1}}}},
 		Joins: []sensor.JoinCounts{{Feed: sensor.JoinHostEvents, Joined: 67, Missed: 71, Processes: 73, Connects: 79},
 			{Feed: sensor.JoinProcfs, Joined: 83, Missed: 89}},
-		Detect: &sensor.DetectionCounts{Flows: 97, Events: 101, Alerts: 6, Suppressed: 103,
+		Detect: &sensor.DetectionCounts{Flows: 97, Events: 101, Alerts: 6, Suppressed: 103, DNSMessages: 227, DNSKeysDropped: 229,
 			ByAlert:    []sensor.AlertCount{{Analytic: "AN1512", Severity: "high", Alerts: 4}, {Analytic: "AN0401", Severity: "medium", Alerts: 2}},
 			QueueDepth: 3, QueueCapacity: 8, QueueBlocked: 107},
 		Outputs: []sink.Stats{
@@ -110,6 +110,8 @@ func TestCollectorExposesSnapshot(t *testing.T) {
 
 		`outflow_detect_flows_total{}`:                              97,
 		`outflow_detect_saas_events_total{}`:                        101,
+		`outflow_detect_dns_messages_total{}`:                       227,
+		`outflow_detect_dns_keys_dropped_total{}`:                   229,
 		`outflow_alerts_total{analytic="AN1512",severity="high"}`:   4,
 		`outflow_alerts_total{analytic="AN0401",severity="medium"}`: 2,
 		`outflow_alerts_suppressed_total{}`:                         103,

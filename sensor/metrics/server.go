@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,10 @@ type Options struct {
 	AllowRemote bool
 	// Log receives the server's errors once it serves (default: none).
 	Log *slog.Logger
+	// Pprof also serves Go's profiles under /debug/pprof/ (heap,
+	// goroutines, CPU), to find where memory or time goes in a running
+	// sensor; off by default, as Packetbeat's http.pprof.enabled is.
+	Pprof bool
 }
 
 // Server serves a sensor's metrics over HTTP:
@@ -99,6 +104,13 @@ func Serve(ctx context.Context, addr string, opts Options) (*Server, error) {
 			fmt.Fprintln(w, "ready")
 		}
 	})
+	if opts.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,7 +42,9 @@ func TestDetectionLab(t *testing.T) {
 }
 
 // matchExpected checks that alerts are exactly the rows of an expected
-// file: analytic, severity, process name (prefix), destination, port.
+// file: analytic, severity, process name (prefix), destination, port. A
+// process "TOOL via OWNER" is a socket OWNER forked by TOOL: the alert's
+// process is OWNER and its title names TOOL.
 func matchExpected(t *testing.T, alerts []*detect.Alert, path string) {
 	t.Helper()
 	f, err := os.Open(path)
@@ -53,12 +56,20 @@ func matchExpected(t *testing.T, alerts []*detect.Alert, path string) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if l := sc.Text(); l != "" && l[0] != '#' {
-			want = append(want, strings.Split(l, "\t"))
+			if w := strings.Split(l, "\t"); len(w) >= 5 {
+				want = append(want, w)
+			} else {
+				t.Errorf("%s: %q: want analytic, severity, process, destination, port, why", path, l)
+			}
 		}
 	}
 	used := make([]bool, len(alerts))
 	for _, w := range want {
-		found := -1
+		tool, owner, lineage := strings.Cut(w[2], " via ")
+		if !lineage {
+			owner = w[2]
+		}
+		found := false
 		for i, a := range alerts {
 			if used[i] || a.Analytic != w[0] || a.Severity != w[1] {
 				continue
@@ -70,21 +81,29 @@ func matchExpected(t *testing.T, alerts []*detect.Alert, path string) {
 			if a.Destination != nil {
 				dest, port = a.Destination.Name, strconv.Itoa(int(a.Destination.Port))
 			}
-			if !strings.HasPrefix(proc, w[2]) || dest != w[3] || port != w[4] {
+			if !strings.HasPrefix(proc, owner) || dest != w[3] || port != w[4] {
 				continue
 			}
-			found = i
+			if lineage && !regexp.MustCompile(`\b`+regexp.QuoteMeta(tool)+`\b`).MatchString(a.Title) {
+				continue
+			}
+			used[i], found = true, true
 			break
 		}
-		if found < 0 {
+		if !found {
 			t.Errorf("%s: missing: %s", path, strings.Join(w[:5], " "))
-			continue
 		}
-		used[found] = true
 	}
 	for i, a := range alerts {
 		if !used[i] {
-			t.Errorf("%s: unexpected: %s %s: %s", path, a.Analytic, a.Severity, a.Title)
+			proc, dest := "-", "-"
+			if a.Process != nil {
+				proc = a.Process.Name
+			}
+			if a.Destination != nil {
+				dest = a.Destination.Name + " " + strconv.Itoa(int(a.Destination.Port))
+			}
+			t.Errorf("%s: unexpected: %s %s %s %s: %s", path, a.Analytic, a.Severity, proc, dest, a.Title)
 		}
 	}
 }

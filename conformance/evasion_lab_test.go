@@ -1,7 +1,6 @@
 package conformance
 
 import (
-	"bufio"
 	"encoding/json"
 	"os"
 	"regexp"
@@ -30,76 +29,10 @@ func TestEvasionLab(t *testing.T) {
 	if st.HostEvents == nil || st.HostEvents.Index.Joined == 0 {
 		t.Fatalf("no flow joined to the recorded host events: %+v", st.HostEvents)
 	}
-	matchEvasion(t, alerts, "../pcaps/evasion-expected.tsv")
+	matchExpected(t, alerts, "../pcaps/evasion-expected.tsv")
 	o.final = true
 	fl, _ := replay(t, o)
 	checkEvasionBytes(t, fl)
-}
-
-// matchEvasion checks that alerts are exactly the rows of the expected
-// table. A process "TOOL via OWNER" is a socket OWNER forked by TOOL: the
-// alert's process is OWNER and its title names TOOL.
-func matchEvasion(t *testing.T, alerts []*detect.Alert, path string) {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var want [][]string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if l := sc.Text(); l != "" && l[0] != '#' {
-			if w := strings.Split(l, "\t"); len(w) >= 5 {
-				want = append(want, w)
-			} else {
-				t.Errorf("%s: %q: want analytic, severity, process, destination, port, why", path, l)
-			}
-		}
-	}
-	used := make([]bool, len(alerts))
-	for _, w := range want {
-		tool, owner, lineage := strings.Cut(w[2], " via ")
-		if !lineage {
-			owner = w[2]
-		}
-		found := false
-		for i, a := range alerts {
-			if used[i] || a.Analytic != w[0] || a.Severity != w[1] {
-				continue
-			}
-			proc, dest, port := "-", "-", "-"
-			if a.Process != nil {
-				proc = a.Process.Name
-			}
-			if a.Destination != nil {
-				dest, port = a.Destination.Name, strconv.Itoa(int(a.Destination.Port))
-			}
-			if !strings.HasPrefix(proc, owner) || dest != w[3] || port != w[4] {
-				continue
-			}
-			if lineage && !regexp.MustCompile(`\b`+regexp.QuoteMeta(tool)+`\b`).MatchString(a.Title) {
-				continue
-			}
-			used[i], found = true, true
-			break
-		}
-		if !found {
-			t.Errorf("%s: missing: %s", path, strings.Join(w[:5], " "))
-		}
-	}
-	for i, a := range alerts {
-		if !used[i] {
-			proc, dest := "-", "-"
-			if a.Process != nil {
-				proc = a.Process.Name
-			}
-			if a.Destination != nil {
-				dest = a.Destination.Name + " " + strconv.Itoa(int(a.Destination.Port))
-			}
-			t.Errorf("%s: unexpected: %s %s %s %s: %s", path, a.Analytic, a.Severity, proc, dest, a.Title)
-		}
-	}
 }
 
 // checkEvasionBytes compares each flow's payload bytes with what the

@@ -5,11 +5,27 @@ import (
 	"hash/crc32"
 )
 
-// zstdFrame checks a Zstandard frame header and its block headers (RFC
+// zstdFrame checks a Zstandard frame (zstdBlocks) and says how long its
+// frame header is: magic, descriptor, window, dictionary id and content
+// size.
+func zstdFrame(p []byte) (ok bool, hdr int) {
+	hdr = len(magicZstd)
+	if len(p) > 4 {
+		fhd := p[4]
+		fcs := [4]int{0, 2, 4, 8}[fhd>>6]
+		if fcs == 0 && fhd&0x20 != 0 {
+			fcs = 1
+		}
+		hdr += 1 + int(1-fhd>>5&1) + [4]int{0, 1, 2, 4}[fhd&3] + fcs
+	}
+	return zstdBlocks(p), min(hdr, len(p))
+}
+
+// zstdBlocks checks a Zstandard frame header and its block headers (RFC
 // 8878, 3.1.1). A block cut by the prefix is checked as far as it goes:
 // a compressed block's literals section header must fit the block; a raw
 // block that runs past the prefix proves nothing and fails.
-func zstdFrame(p []byte) bool {
+func zstdBlocks(p []byte) bool {
 	if len(p) < 6 {
 		return false
 	}
@@ -165,118 +181,61 @@ func zstdLiterals(b []byte, size int, first bool) bool {
 	if seq >= len(b) {
 		return true
 	}
-	return b[seq]&3 == 0 // the symbol compression modes' reserved bits
+	modes := b[seq]
+	if modes&3 != 0 { // the symbol compression modes' reserved bits
+		return false
+	}
+	// Literal lengths, offsets and match lengths (RFC 8878, 3.1.1.3.2.1):
+	// a frame's first block has no earlier table to repeat, and the first
+	// table described is an RLE symbol or an FSE accuracy log within that
+	// code's bounds.
+	maxSym, maxLog := [3]byte{35, 31, 52}, [3]byte{9, 8, 9}
+	for i := range 3 {
+		mode := modes >> (6 - 2*i) & 3
+		if mode == 3 && first {
+			return false
+		}
+		if mode == 0 {
+			continue
+		}
+		if seq+1 >= len(b) {
+			return true
+		}
+		v := b[seq+1]
+		if mode == 1 {
+			return v <= maxSym[i]
+		}
+		return v&15+5 <= maxLog[i]
+	}
+	return true
 }
 
 // xzHeaders checks an xz stream header and the first block header, each
-// with its CRC32 (the .xz file format, 2.1.1 and 3.1).
-func xzHeaders(p []byte) bool {
+// with its CRC32 (the .xz file format, 2.1.1 and 3.1); hdr is how much of
+// them held.
+func xzHeaders(p []byte) (ok bool, hdr int) {
+	hdr = min(len(p), len(magicXz))
 	if len(p) < 13 || p[6] != 0 || p[7]&0xf0 != 0 {
-		return false
+		return false, hdr
 	}
 	if crc32.ChecksumIEEE(p[6:8]) != binary.LittleEndian.Uint32(p[8:12]) {
-		return false
+		return false, hdr
 	}
 	b := p[12:]
 	if b[0] == 0 {
 		// The index of a stream with no blocks: no records, padding and
 		// its CRC32 (a bare 0 byte is what 1 random tail in 256 starts with).
 		return len(b) >= 8 && b[1] == 0 && b[2] == 0 && b[3] == 0 &&
-			crc32.ChecksumIEEE(b[:4]) == binary.LittleEndian.Uint32(b[4:8])
+			crc32.ChecksumIEEE(b[:4]) == binary.LittleEndian.Uint32(b[4:8]), 12
 	}
 	n := (int(b[0]) + 1) * 4
 	if n > len(b) || b[1]&0x3c != 0 {
-		return false
+		return false, 12
 	}
-	return crc32.ChecksumIEEE(b[:n-4]) == binary.LittleEndian.Uint32(b[n-4:n])
-}
-
-// pngHeader checks the PNG signature's IHDR chunk: its length, fields and
-// CRC (PNG, 11.2.2).
-func pngHeader(p []byte) bool {
-	if len(p) < 33 || binary.BigEndian.Uint32(p[8:12]) != 13 || string(p[12:16]) != "IHDR" {
-		return false
+	if crc32.ChecksumIEEE(b[:n-4]) != binary.LittleEndian.Uint32(b[n-4:n]) {
+		return false, 12
 	}
-	w, h := binary.BigEndian.Uint32(p[16:20]), binary.BigEndian.Uint32(p[20:24])
-	depth, color := p[24], p[25]
-	if w == 0 || h == 0 || w > 1<<31 || h > 1<<31 || p[26] != 0 || p[27] != 0 || p[28] > 1 {
-		return false
-	}
-	switch depth {
-	case 1, 2, 4, 8, 16:
-	default:
-		return false
-	}
-	switch color {
-	case 0, 2, 3, 4, 6:
-	default:
-		return false
-	}
-	return crc32.ChecksumIEEE(p[12:29]) == binary.BigEndian.Uint32(p[29:33])
-}
-
-// jpegMarkers walks the marker segments after a JPEG's SOI: each a known
-// marker with a sane length, up to the start of scan, two whole segments,
-// or an APPn segment past the prefix whose identifier is a name.
-func jpegMarkers(p []byte) bool {
-	off, segs := 2, 0
-	for off+4 <= len(p) {
-		if p[off] != 0xff {
-			return false
-		}
-		m := p[off+1]
-		if m == 0xff { // fill byte
-			off++
-			continue
-		}
-		n := int(binary.BigEndian.Uint16(p[off+2:]))
-		if n < 2 || !jpegSegment(m) {
-			return false
-		}
-		body := p[off+4 : min(off+2+n, len(p))]
-		switch {
-		case m == 0xda: // SOS: one to four components
-			ns := 0
-			if len(body) > 0 {
-				ns = int(body[0])
-			}
-			return ns >= 1 && ns <= 4 && n == 6+2*ns
-		case m == 0xdd && n != 4:
-			return false
-		case off+2+n > len(p):
-			return segs >= 1 || m >= 0xe0 && m <= 0xef && appName(body)
-		}
-		segs++
-		if segs >= 2 {
-			return true
-		}
-		off += 2 + n
-	}
-	return false
-}
-
-func jpegSegment(m byte) bool {
-	switch {
-	case m >= 0xc0 && m <= 0xcf:
-		return m != 0xc8
-	case m >= 0xe0 && m <= 0xef:
-		return true
-	}
-	return m == 0xdb || m == 0xdd || m == 0xda || m == 0xfe
-}
-
-// appName: an APPn identifier, a printable name of at least four bytes
-// ended by NUL (JFIF, Exif, ICC_PROFILE, an XMP namespace).
-func appName(b []byte) bool {
-	for i, v := range b {
-		if v == 0 {
-			return i >= 4
-		}
-		if v < 0x20 || v >= 0x7f {
-			return false
-		}
-	}
-	return false
+	return true, 12 + n
 }
 
 // mp4FileType checks an ISO base media file's leading ftyp box: a size

@@ -9,11 +9,16 @@ import (
 // Verdict is what a container check found in a stream's first bytes.
 // Reason ByStatistics means no known container starts there; Class Unknown
 // with another reason means a magic whose structure did not hold, or (for
-// SevenZipPackedUnstructured) a container whose contents the statistics
-// must judge.
+// SevenZipPackedUnstructured and PayloadByStatistics) a container whose
+// contents the statistics must judge.
 type Verdict struct {
 	Class  Class
 	Reason Reason
+	// Header is how many of the first bytes are the container's own
+	// headers, names and zeros. When Class is Unknown the statistics judge
+	// only what follows them: a long genuine header must not pull a cipher
+	// stream behind it toward "compressed" (issue 15).
+	Header int
 }
 
 // Examiner checks containers. It holds decoders reused from one stream to
@@ -26,6 +31,7 @@ type Examiner struct {
 	inner bytes.Reader
 	zl    io.ReadCloser // a zlib reader, reset through zlib.Resetter
 	out   [4096]byte
+	jp    jpegInfo // the tables of the JPEG being walked
 }
 
 // maxInflate bounds the bytes decompressed from one prefix: a kilobyte of
@@ -65,48 +71,53 @@ func mayBeContainer(h *[8]byte) bool {
 func (x *Examiner) Examine(p []byte) Verdict {
 	switch {
 	case bytes.HasPrefix(p, magicGzip):
-		return x.verdict(x.gzip(p), Compressed, GzipDecoded)
+		ok, n := x.gzip(p)
+		return x.verdict(ok, Compressed, GzipDecoded, n)
 	case bytes.HasPrefix(p, magicZip):
 		return x.zip(p)
 	case bytes.HasPrefix(p, magicZstd):
-		return x.verdict(zstdFrame(p), Compressed, ZstdFrame)
+		ok, n := zstdFrame(p)
+		return x.verdict(ok, Compressed, ZstdFrame, n)
 	case bytes.HasPrefix(p, magicXz):
-		return x.verdict(xzHeaders(p), Compressed, XzHeaders)
+		ok, n := xzHeaders(p)
+		return x.verdict(ok, Compressed, XzHeaders, n)
 	case bytes.HasPrefix(p, magic7z):
 		return x.sevenZip(p)
 	case bytes.HasPrefix(p, magicBzip2):
-		return x.verdict(x.bzip2(p), Compressed, Bzip2Decoded)
+		return x.verdict(x.bzip2(p), Compressed, Bzip2Decoded, min(len(p), 4))
 	case bytes.HasPrefix(p, magicPNG):
-		return x.verdict(pngHeader(p), Compressed, PNGHeader)
+		return x.png(p)
 	case bytes.HasPrefix(p, magicJPEG):
-		return x.verdict(jpegMarkers(p), Compressed, JPEGMarkers)
+		return x.jpeg(p)
 	case bytes.HasPrefix(p, magicOpenSSL):
-		return x.verdict(len(p) >= 32, Encrypted, OpenSSLSalted)
+		return x.verdict(len(p) >= 32, Encrypted, OpenSSLSalted, len(magicOpenSSL))
 	case bytes.HasPrefix(p, magicAgeStart):
-		return x.verdict(ageHeader(p), Encrypted, AgeHeader)
+		return x.verdict(ageHeader(p), Encrypted, AgeHeader, len(magicAgeStart))
 	case len(p) >= 8 && string(p[4:8]) == "ftyp":
-		return x.verdict(mp4FileType(p), Compressed, MP4FileType)
+		return x.verdict(mp4FileType(p), Compressed, MP4FileType, 8)
 	case len(p) >= 2 && zlibHeader(p):
 		if x.zlib(p) {
-			return Verdict{Compressed, ZlibDecoded}
+			return Verdict{Compressed, ZlibDecoded, 2}
 		}
 		// Two bytes are a weak magic: many streams start so by chance.
 		if p[0] != 0x78 {
 			return Verdict{}
 		}
-		return Verdict{Unknown, MagicWithoutStructure}
+		return Verdict{Unknown, MagicWithoutStructure, 2}
 	case len(p) > 0 && openPGPStart(p[0]):
 		if openPGPEncrypted(p) {
-			return Verdict{Encrypted, OpenPGPEncrypted}
+			return Verdict{Encrypted, OpenPGPEncrypted, 0}
 		}
 		return Verdict{} // one byte is no magic
 	}
 	return Verdict{}
 }
 
-func (x *Examiner) verdict(ok bool, c Class, r Reason) Verdict {
+// verdict is the class and reason when ok, and otherwise a magic whose
+// structure did not hold after the header's first n bytes.
+func (x *Examiner) verdict(ok bool, c Class, r Reason, n int) Verdict {
 	if ok {
-		return Verdict{c, r}
+		return Verdict{c, r, n}
 	}
-	return Verdict{Unknown, MagicWithoutStructure}
+	return Verdict{Unknown, MagicWithoutStructure, n}
 }

@@ -20,9 +20,13 @@ func FuzzExamine(f *testing.F) {
 	f.Add(append([]byte{}, magic7z...))
 	var x Examiner
 	f.Fuzz(func(t *testing.T, b []byte) {
-		v := x.Examine(b[:min(len(b), PrefixBytes)])
+		p := b[:min(len(b), PrefixBytes)]
+		v := x.Examine(p)
 		if v.Reason == ByStatistics && v.Class != Unknown {
 			t.Fatalf("%x: class %v without a reason", b, v.Class)
+		}
+		if v.Header < 0 || v.Header > len(p) {
+			t.Fatalf("%x: a header of %d bytes in a prefix of %d", b, v.Header, len(p))
 		}
 		var c Counter
 		c.Reset(4096)

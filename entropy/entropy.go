@@ -263,10 +263,14 @@ func (c *Counter) Summary() (bits, chi2 float64, class Class) {
 
 // Judge returns Shannon, ChiSquare, the payload class and what decided it.
 // A stream that starts like a container is checked with x's decoders (a
-// nil x uses fresh ones): a container that decodes or parses is compressed,
-// an encrypted container is encrypted, a magic followed by bytes that are
-// not that format keeps the class the statistics give, and so does a 7z
-// archive whose packed data no coder explains (encrypted when uniform).
+// nil x uses fresh ones): a container whose data decodes or parses is
+// compressed, an encrypted container is encrypted. A magic followed by
+// bytes that are not that format, a 7z archive whose packed data no coder
+// explains and a container whose data has no structure to check (stored,
+// or past the prefix) take the class the statistics give to the bytes
+// after the container's header: a long genuine header's names and zeros
+// must not make a cipher stream behind it look compressed (issue 15).
+// bits and chi2 are always those of the whole sample.
 func (c *Counter) Judge(x *Examiner) (bits, chi2 float64, class Class, reason Reason) {
 	bits, chi2 = c.Shannon(), c.ChiSquare()
 	class = c.classify(bits, chi2)
@@ -279,19 +283,31 @@ func (c *Counter) Judge(x *Examiner) (bits, chi2 float64, class Class, reason Re
 	v := x.Examine(c.pre)
 	switch {
 	case v.Reason == ByStatistics:
-	case v.Reason == SevenZipPackedUnstructured:
-		// A real 7z whose data no coder explains: AES output when the
-		// statistics say uniform, stored data otherwise.
-		reason = v.Reason
 	case v.Class == Encrypted && class == Text:
 		// A header of an encrypted format before plain text is not one.
 		reason = MagicWithoutStructure
 	case v.Class != Unknown:
 		class, reason = v.Class, v.Reason
 	default:
-		reason = MagicWithoutStructure
+		class, reason = c.classifyAfter(c.pre[:min(max(v.Header, 0), len(c.pre))]), v.Reason
 	}
 	return bits, chi2, class, reason
+}
+
+// classifyAfter is the verdict of the statistics over the counted bytes
+// after h, the first bytes counted. It takes h's bytes out of the counts
+// and puts them back, so it allocates nothing.
+func (c *Counter) classifyAfter(h []byte) Class {
+	for _, v := range h {
+		c.counts[v]--
+	}
+	c.n -= uint32(len(h))
+	class := c.classify(c.Shannon(), c.ChiSquare())
+	for _, v := range h {
+		c.counts[v]++
+	}
+	c.n += uint32(len(h))
+	return class
 }
 
 // classify is the verdict of the statistics alone.

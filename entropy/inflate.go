@@ -35,17 +35,21 @@ func (x *Examiner) drainCut(r io.Reader, cutOK bool) bool {
 	return true
 }
 
-// gzip decodes the first member of a gzip stream.
-func (x *Examiner) gzip(p []byte) bool {
+// gzip decodes the first member of a gzip stream; hdr is the length of
+// its header (with the file name and comment) when that parsed.
+func (x *Examiner) gzip(p []byte) (ok bool, hdr int) {
 	x.src.Reset(p)
 	if x.gz == nil {
 		x.gz = new(gzip.Reader)
 	}
 	if err := x.gz.Reset(&x.src); err != nil {
-		return false
+		return false, len(magicGzip)
 	}
+	// The reader takes bytes one at a time from a bytes.Reader (an
+	// io.ByteReader): what it consumed is the header.
+	hdr = len(p) - x.src.Len()
 	x.gz.Multistream(false)
-	return x.drain(x.gz)
+	return x.drain(x.gz), hdr
 }
 
 // zlibHeader checks RFC 1950's two header bytes: deflate with a window of
@@ -58,6 +62,11 @@ func zlibHeader(b []byte) bool {
 // zlib decodes a zlib stream; one that ends in the prefix must match its
 // Adler-32 (a random final block can end after a few symbols).
 func (x *Examiner) zlib(p []byte) bool {
+	// zlib.NewReader keeps no reader when the header fails: check it here,
+	// so that the one reader is made once and reused.
+	if len(p) < 2 || !zlibHeader(p) {
+		return false
+	}
 	x.inner.Reset(p)
 	if x.zl == nil {
 		r, err := zlib.NewReader(&x.inner)

@@ -13,13 +13,13 @@ const (
 	Bzip2Decoded
 	ZstdFrame
 	XzHeaders
-	ZipEntry
+	ZipEntry // an entry's data decodes as its method says
 	ZipEncryptedEntry
 	ZipAESEntry
 	SevenZipHeader
 	SevenZipEncryptedHeader
-	PNGHeader
-	JPEGMarkers
+	PNGHeader   // the IHDR chunk holds and the first IDAT's data decodes as zlib
+	JPEGMarkers // the marker segments hold and the scan's byte stuffing does
 	MP4FileType
 	OpenSSLSalted
 	OpenPGPEncrypted
@@ -30,6 +30,7 @@ const (
 	SevenZipDeflate            // the packed data decodes as deflate
 	SevenZipPPMd               // the packed data starts as a PPMd range coder does
 	SevenZipPackedUnstructured // a valid 7z whose packed data no coder explains: the statistics decide
+	PayloadByStatistics        // a container's headers hold, its data is stored or past the prefix: the statistics of the data decide
 )
 
 var reasonNames = [...]string{
@@ -57,6 +58,7 @@ var reasonNames = [...]string{
 	SevenZipDeflate:            "7z-deflate",
 	SevenZipPPMd:               "7z-ppmd",
 	SevenZipPackedUnstructured: "7z-packed-unstructured",
+	PayloadByStatistics:        "payload-by-statistics",
 }
 
 func (r Reason) String() string {

@@ -32,11 +32,11 @@ const lzmaDict = 2 * maxInflate
 // encoded with AES (`-mhe=on`), then the packed data.
 func (x *Examiner) sevenZip(p []byte) Verdict {
 	if len(p) < 32 || p[6] != 0 {
-		return Verdict{Unknown, MagicWithoutStructure}
+		return Verdict{Unknown, MagicWithoutStructure, min(len(p), len(magic7z))}
 	}
 	le := binary.LittleEndian
 	if crc32.ChecksumIEEE(p[12:32]) != le.Uint32(p[8:12]) {
-		return Verdict{Unknown, MagicWithoutStructure}
+		return Verdict{Unknown, MagicWithoutStructure, len(magic7z)}
 	}
 	off, size := le.Uint64(p[12:]), le.Uint64(p[20:])
 	packed := p[32:]
@@ -47,16 +47,16 @@ func (x *Examiner) sevenZip(p []byte) Verdict {
 	if whole && size != 0 && size <= uint64(len(p)) && 32+off+size <= uint64(len(p)) {
 		h := p[32+off : 32+off+size]
 		if crc32.ChecksumIEEE(h) != le.Uint32(p[28:32]) {
-			return Verdict{Unknown, MagicWithoutStructure}
+			return Verdict{Unknown, MagicWithoutStructure, 32}
 		}
 		if i := bytes.Index(h, aesCoder); h[0] == 0x17 && i > 0 && h[i-1]&0x0f == 4 {
-			return Verdict{Encrypted, SevenZipEncryptedHeader}
+			return Verdict{Encrypted, SevenZipEncryptedHeader, 32}
 		}
 	}
 	if r := x.sevenZipPacked(packed, whole); r != SevenZipPackedUnstructured {
-		return Verdict{Compressed, r}
+		return Verdict{Compressed, r, 32}
 	}
-	return Verdict{Unknown, SevenZipPackedUnstructured}
+	return Verdict{Unknown, SevenZipPackedUnstructured, 32}
 }
 
 // sevenZipPacked says which coder's output d, the start of the first

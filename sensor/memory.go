@@ -32,6 +32,11 @@ const (
 	// runtimeBytes is the heap the sensor needs besides its stores: code
 	// tables, the output encoders, the analytics' small state, logging.
 	runtimeBytes = 96 << 20
+	// indexFixedBytes is what the host-event index holds beside its
+	// budget whatever the budget: its maps keep the buckets of their
+	// largest size (7.5 to 9 MB after a flood over 100 hosts,
+	// enrich/process TestFloodKeepsRealJoins).
+	indexFixedBytes = 16 << 20
 	// listenerConnBytes is what each TCP host-event connection holds at
 	// most outside the listener's budget: its record's own 64 KiB and
 	// two 64 KiB read buffers.
@@ -81,7 +86,7 @@ func (rc *RunConfig) MemoryBudget() MemoryBudget {
 		add("flow_listener_stitching", capacity*flowSlotBytes)
 	}
 	if len(src.HostEvents) > 0 {
-		add("host_event_index", src.HostEventBudget.IndexConfig().MaxBytes)
+		add("host_event_index", src.HostEventBudget.IndexConfig().MaxBytes+indexFixedBytes)
 		listeners := int64(0)
 		for _, h := range src.HostEvents {
 			if listens(h) && !isUDP(h) {

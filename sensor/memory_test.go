@@ -26,7 +26,7 @@ Outputs:
 		"payload_inspection":      2 * (64<<20 + 262144*inspectFlowBytes),
 		"flow_listener_state":     16<<20 + datagramBufferBytes,
 		"flow_listener_stitching": 65536 * flowSlotBytes,
-		"host_event_index":        32 << 20,
+		"host_event_index":        32<<20 + indexFixedBytes,
 		"host_event_listeners":    2 * (8<<20 + listenerConns*listenerConnBytes),
 		"runtime":                 runtimeBytes,
 	}

@@ -29,7 +29,9 @@ func esxiLine(line string) (Event, bool) {
 		return Event{}, false
 	}
 	ts, err := time.Parse(time.RFC3339Nano, line[:sp])
-	if err != nil {
+	if err != nil || ts.Year() < 1970 {
+		// Year 1 parses (fuzzing found "0001-01-01T0:00:00Z") but is the
+		// zero time, which no appliance writes and no join can use.
 		return Event{}, false
 	}
 	rest := strings.TrimSpace(line[sp+1:])

@@ -196,3 +196,31 @@ func TestIdleFloodMakesRoom(t *testing.T) {
 		t.Errorf("no connection was counted as closed for room: %v, %v", sys.Stats().Errors, web.Stats().Errors)
 	}
 }
+
+// TestClosedConnectionsLeaveNothing: a sender that connects, sends a line
+// and goes, 2,000 times, leaves no goroutine behind in the listener (each
+// connection used to leave one waiting for the stop, holding the
+// connection: 100,000 of them in the 10-minute soak).
+func TestClosedConnectionsLeaveNothing(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var c collector
+	ready := make(chan net.Addr, 1)
+	src := &Source{URL: "syslog+tcp://127.0.0.1:0", Ready: func(a net.Addr) { ready <- a }}
+	go src.Run(ctx, c.add, func(*Error) {})
+	addr := (<-ready).String()
+	before := runtime.NumGoroutine()
+	line := sysmonLines(t, 1)[0]
+	for range 2000 {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "<13>1 2026-12-01T10:00:00Z h t - - - %s\n", line)
+		conn.Close()
+	}
+	waitFor(t, "the 2,000 events", func() bool { return c.n() == 2000 })
+	var n int
+	waitFor(t, "the listener's goroutines to end", func() bool { n = runtime.NumGoroutine(); return n < before+20 })
+	t.Logf("%d goroutines before, %d after 2,000 connections", before, n)
+}

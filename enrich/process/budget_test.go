@@ -60,15 +60,12 @@ func flood(n int, onLab bool) []byte {
 // still joins its own process, the flood's cost is counted as refused,
 // and the heap the index holds stays within the budget.
 func TestFloodKeepsRealJoins(t *testing.T) {
-	const budget = 4 << 20
-	n := 120000
+	const budget = 16 << 20
+	n := 300000
 	if testing.Short() {
 		n = 30000
 	}
 	lines := flood(n, true)
-	runtime.GC()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
 	x := New(Config{MaxBytes: budget})
 	conns := labEvents(t, x)
 	r := feed.NewReader("flood")
@@ -76,12 +73,9 @@ func TestFloodKeepsRealJoins(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines = nil
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	held := int64(after.HeapAlloc) - int64(before.HeapAlloc)
 	st := x.Snapshot()
-	t.Logf("%d forged events: %d refused, %d evicted; %d bytes estimated, %d of heap held (budget %d)",
-		n, st.RefusedConnects, st.Evicted, st.Bytes, held, budget)
+	t.Logf("%d forged events: %d refused, %d evicted; %d bytes estimated (budget %d)",
+		n, st.RefusedConnects, st.Evicted, st.Bytes, budget)
 	if r.Stats.Events < uint64(n) {
 		t.Fatalf("parsed %d of %d forged events", r.Stats.Events, n)
 	}
@@ -96,11 +90,6 @@ func TestFloodKeepsRealJoins(t *testing.T) {
 	if st.Bytes > budget {
 		t.Errorf("%d bytes held, budget %d", st.Bytes, budget)
 	}
-	// The estimate is of the index's own structures; the heap has map
-	// buckets and slice slack beside them.
-	if held > 2*budget {
-		t.Errorf("heap grew by %d bytes, budget %d", held, budget)
-	}
 	for _, c := range conns {
 		f := Flow{Proto: c.Proto, Orig: netip.AddrPortFrom(c.Src, c.SrcPort), Resp: netip.AddrPortFrom(c.Dst, c.DstPort),
 			Start: c.Time.Add(-5 * time.Millisecond)}
@@ -109,7 +98,25 @@ func TestFloodKeepsRealJoins(t *testing.T) {
 			t.Errorf("%v: joined %+v, want pid %d %s", f, o, c.PID, c.Image)
 		}
 	}
+	// What the index holds is the heap it frees when it goes: its
+	// structures with their map entries and slice slack, which the
+	// estimate's overheads count (budget.go), and a part that does not
+	// grow with the budget (7.5 to 9 MB for this flood over 100 hosts at
+	// budgets of 4, 16 and 32 MiB: Go's maps keep the buckets of their
+	// largest size).
+	const fixed = 12 << 20
+	var with, without runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&with)
 	runtime.KeepAlive(x)
+	x = nil
+	runtime.GC()
+	runtime.ReadMemStats(&without)
+	held := int64(with.HeapAlloc) - int64(without.HeapAlloc)
+	t.Logf("the index held %d bytes of heap for a budget of %d", held, budget)
+	if held > budget*5/4+fixed {
+		t.Errorf("the index held %d bytes of heap, budget %d", held, budget)
+	}
 }
 
 // TestFloodThenRealEvents: the forged events of other hosts first, the

@@ -129,7 +129,7 @@ func (s *soak) longCommandLines(ctx context.Context) {
 		var b bytes.Buffer
 		for range 20 {
 			n++
-			fmt.Fprintf(&b, `{"outflow_event":"process","time":"2026-12-01T10:59:18Z","host":"forged-cmd","feed":"procfs","pid":%d,"image":"/usr/bin/long","command_line":"%s"}`+"\n", 40000+n, cmd)
+			fmt.Fprintf(&b, `{"outflow_event":"process_start","time":"2026-12-01T10:59:18Z","host":"forged-cmd","feed":"procfs","pid":%d,"image":"/usr/bin/long","command_line":"%s"}`+"\n", 40000+n, cmd)
 		}
 		if s.post(&b) == nil {
 			s.floods.longCommands.Add(20)

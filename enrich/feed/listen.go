@@ -31,6 +31,9 @@ type listenOptions struct {
 	tls   *tls.Config    // nil: plain TCP or HTTP
 	token [32]byte       // SHA-256 of the bearer token, when hasToken
 	allow []netip.Prefix // empty: every sender
+	// relays are client certificate names (lower case) that may send
+	// events of any host; other certificates only their own hosts'.
+	relays map[string]bool
 	// hasToken says whether requests must carry the token.
 	hasToken bool
 }
@@ -39,9 +42,9 @@ type listenOptions struct {
 var optionsOf = map[string][]string{
 	"syslog+udp": {"allow"},
 	"syslog+tcp": {"allow"},
-	"syslog+tls": {"allow", "cert", "key", "ca"},
+	"syslog+tls": {"allow", "cert", "key", "ca", "relays"},
 	"http":       {"allow", "token_file"},
-	"https":      {"allow", "cert", "key", "ca", "token_file"},
+	"https":      {"allow", "cert", "key", "ca", "token_file", "relays"},
 }
 
 // parseListenOptions reads a listening source's options, and the files they
@@ -90,6 +93,17 @@ func parseListenOptions(u *url.URL) (listenOptions, error) {
 		o.tls, err = tlsfiles.ServerConfig(tlsfiles.Files{CA: get["ca"], Cert: get["cert"], Key: get["key"]})
 		if err != nil {
 			return o, fmt.Errorf("options cert, key and ca: %w", err)
+		}
+	}
+	if r, ok := get["relays"]; ok {
+		if get["ca"] == "" {
+			return o, errors.New("option relays: it names client certificates, so it needs ca= to require them")
+		}
+		o.relays = map[string]bool{}
+		for _, n := range strings.Split(r, ",") {
+			if n = strings.ToLower(strings.TrimSpace(n)); n != "" {
+				o.relays[n] = true
+			}
 		}
 	}
 	return o, nil

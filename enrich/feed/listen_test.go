@@ -77,7 +77,9 @@ func TestSyslogTLS(t *testing.T) {
 	base := "syslog+tls://127.0.0.1:0?cert=" + pki.ServerCert + "&key=" + pki.ServerKey
 
 	t.Run("client certificates required", func(t *testing.T) {
-		src, c, port := listening(t, base+"&ca="+pki.CA)
+		// The client certificate is a relay's (outflow-sensor), which may
+		// send events of any host.
+		src, c, port := listening(t, base+"&ca="+pki.CA+"&relays=outflow-sensor")
 		to := "OPENSSL:127.0.0.1:" + port + ",cafile=" + pki.CA
 		if err := run(t, octetCounted(lines), socat, "-u", "STDIN", to+",cert="+pki.ClientCert+",key="+pki.ClientKey); err != nil {
 			t.Fatal("the sender with a client certificate failed")
@@ -151,7 +153,7 @@ func TestHTTPSToken(t *testing.T) {
 // curl without one fails its handshake, counted.
 func TestHTTPSClientCert(t *testing.T) {
 	pki := testserver.NewPKI(t)
-	src, c, port := listening(t, "https://127.0.0.1:0/?cert="+pki.ServerCert+"&key="+pki.ServerKey+"&ca="+pki.CA)
+	src, c, port := listening(t, "https://127.0.0.1:0/?cert="+pki.ServerCert+"&key="+pki.ServerKey+"&ca="+pki.CA+"&relays=outflow-sensor")
 	u := "https://127.0.0.1:" + port + "/"
 	body := strings.Join(sysmonLines(t, 5), "\n") + "\n"
 	if got := curlPost(t, u, body, "--cacert", pki.CA, "--cert", pki.ClientCert, "--key", pki.ClientKey); got != "200" || c.n() != 5 {
@@ -219,6 +221,7 @@ func TestCheckSourceOptions(t *testing.T) {
 		"syslog+tls://:6514?" + tlsOpts + "&ca=" + pki.CA + "&allow=10.0.0.0/8",
 		"https://:8443/events?" + tlsOpts + "&token_file=" + tok,
 		"http://:8088/events?token_file=" + tok,
+		"https://:8443/events?" + tlsOpts + "&ca=" + pki.CA + "&relays=wec01.corp.example,wec02.corp.example",
 	} {
 		if err := CheckSource(good); err != nil {
 			t.Errorf("%s: %v", good, err)
@@ -236,6 +239,8 @@ func TestCheckSourceOptions(t *testing.T) {
 		"https://:8443/?" + tlsOpts + "&ca=" + tok:                      "holds no PEM certificate",
 		"https://:8443/?cert=/nope.pem&key=" + pki.ServerKey:            "server certificate /nope.pem",
 		"https://:8443/?" + tlsOpts + "&token_file=/missing":            "option token_file: /missing: cannot read it",
+		"https://:8443/?" + tlsOpts + "&relays=wec01":                   "option relays: it names client certificates, so it needs ca=",
+		"http://:8088/?relays=wec01":                                    "option relays: http takes none",
 		"http://:80/?token_file=" + empty:                               "option token_file: " + empty + " holds no token",
 		"http://:80/?token_file=" + tok + "&token_file=" + tok:          "option token_file: give it once",
 		"syslog+tls://:6514?" + tlsOpts + "&allow=10.0.0.0/8&allow=::1": "option allow: give it once",
@@ -285,4 +290,58 @@ func FuzzAllow(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCertifiedHosts: with ca= a client certificate speaks for its own
+// host only. curl with WORKSTATION6's certificate posts the Empire
+// fixture's events of three hosts: workstation6's are read, the others
+// refused and counted as host_not_certified; a relay's certificate
+// (relays=) gets all of them read. socat over syslog+tls the same.
+func TestCertifiedHosts(t *testing.T) {
+	pki := testserver.NewPKI(t)
+	socat := testserver.Need(t, "socat")
+	lines := sysmonLines(t, 40)
+	body := strings.Join(lines, "\n") + "\n"
+	perHost := func(c *collector) map[string]int {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		m := map[string]int{}
+		for _, e := range c.evs {
+			m[ShortHost(e.Host)]++
+		}
+		return m
+	}
+	// Through a relay, every host's events: the reference.
+	_, all, port := listening(t, "https://127.0.0.1:0/?cert="+pki.ServerCert+"&key="+pki.ServerKey+"&ca="+pki.CA+"&relays=OUTFLOW-sensor")
+	if got := curlPost(t, "https://127.0.0.1:"+port+"/", body, "--cacert", pki.CA, "--cert", pki.ClientCert, "--key", pki.ClientKey); got != "200" {
+		t.Fatalf("relay: status %s", got)
+	}
+	ref := perHost(all)
+	if len(ref) < 2 || ref["workstation6"] == 0 {
+		t.Fatalf("the fixture's first 40 events are of %v: want workstation6 and others", ref)
+	}
+	others := all.n() - ref["workstation6"]
+
+	src, c, port := listening(t, "https://127.0.0.1:0/?cert="+pki.ServerCert+"&key="+pki.ServerKey+"&ca="+pki.CA)
+	if got := curlPost(t, "https://127.0.0.1:"+port+"/", body, "--cacert", pki.CA, "--cert", pki.HostCert, "--key", pki.HostKey); got != "200" {
+		t.Fatalf("workstation6: status %s", got)
+	}
+	if got := perHost(c); len(got) != 1 || got["workstation6"] != ref["workstation6"] {
+		t.Errorf("https with workstation6's certificate: events %v, want workstation6's %d only", got, ref["workstation6"])
+	}
+	if n := refusedBy(src, ReasonHostNotCertified); n != uint64(others) {
+		t.Errorf("https: %d refused as host_not_certified, want the other hosts' %d", n, others)
+	}
+
+	src, c, port = listening(t, "syslog+tls://127.0.0.1:0?cert="+pki.ServerCert+"&key="+pki.ServerKey+"&ca="+pki.CA)
+	to := "OPENSSL:127.0.0.1:" + port + ",cafile=" + pki.CA + ",cert=" + pki.HostCert + ",key=" + pki.HostKey
+	if err := run(t, octetCounted(lines), socat, "-u", "STDIN", to); err != nil {
+		t.Fatal("socat with workstation6's certificate failed")
+	}
+	waitFor(t, "syslog+tls: every event read or refused", func() bool {
+		return c.n()+int(refusedBy(src, ReasonHostNotCertified)) == all.n()
+	})
+	if got := perHost(c); len(got) != 1 || got["workstation6"] != ref["workstation6"] {
+		t.Errorf("syslog+tls with workstation6's certificate: events %v, want workstation6's %d only", got, ref["workstation6"])
+	}
 }

@@ -419,6 +419,7 @@ func (s *Source) syslogTCP(ctx context.Context, addr string, opts *listenOptions
 			stop := context.AfterFunc(ctx, func() { c.Close() })
 			defer stop()
 			from := c.RemoteAddr().String()
+			var certified *certifiedHosts
 			if opts.tls != nil {
 				tc := tls.Server(c, opts.tls)
 				_ = tc.SetDeadline(time.Now().Add(idle))
@@ -428,11 +429,14 @@ func (s *Source) syslogTCP(ctx context.Context, addr string, opts *listenOptions
 				}
 				_ = tc.SetDeadline(time.Time{})
 				c = tc
+				cs := tc.ConnectionState()
+				certified = opts.certified(&cs)
 			}
 			r := NewReader(s.URL + " from " + from)
 			r.OnError, r.Pending = onError, s.pending
-			readFramed(bufio.NewReaderSize(idleConn{c, idle}, 1<<16), r, emit)
-			r.Flush(emit)
+			out := s.guard(certified, from, emit, onError)
+			readFramed(bufio.NewReaderSize(idleConn{c, idle}, 1<<16), r, out)
+			r.Flush(out)
 			s.add(r)
 		}()
 	}
@@ -599,7 +603,8 @@ func (s *Source) httpPost(ctx context.Context, u *url.URL, opts *listenOptions, 
 		}
 		r := NewReader(s.URL + " from " + req.RemoteAddr)
 		r.OnError, r.Pending = onError, s.pending
-		if err := r.Read(http.MaxBytesReader(w, req.Body, 256<<20), emit); err != nil {
+		out := s.guard(opts.certified(req.TLS), req.RemoteAddr, emit, onError)
+		if err := r.Read(http.MaxBytesReader(w, req.Body, 256<<20), out); err != nil {
 			s.add(r)
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return

@@ -14,6 +14,9 @@ type PKI struct {
 	CA, CAKey             string
 	ServerCert, ServerKey string
 	ClientCert, ClientKey string
+	// HostCert is a client certificate of one host, CN
+	// workstation6.theshire.local (a host of the OTRF Empire fixture).
+	HostCert, HostKey string
 	// Other is a CA that signed nothing here, for certificates that
 	// must fail to verify.
 	Other string
@@ -48,6 +51,8 @@ func NewPKI(t testing.TB) *PKI {
 	ca("other")
 	leaf("server", "localhost", "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
 	leaf("client", "outflow-sensor", "extendedKeyUsage=clientAuth\n")
+	leaf("host", "workstation6.theshire.local", "extendedKeyUsage=clientAuth\n")
 	return &PKI{CA: p("ca.pem"), CAKey: p("ca.key"), ServerCert: p("server.pem"), ServerKey: p("server.key"),
-		ClientCert: p("client.pem"), ClientKey: p("client.key"), Other: p("other.pem")}
+		ClientCert: p("client.pem"), ClientKey: p("client.key"), HostCert: p("host.pem"), HostKey: p("host.key"),
+		Other: p("other.pem")}
 }

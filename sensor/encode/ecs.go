@@ -214,6 +214,7 @@ func (w *jw) outflowFlow(f *record.Flow, proc *process.Attribution, end string) 
 		w.optStr("match", proc.Match)
 		w.i64("skew_ms", proc.SkewMS)
 		w.ancestors(proc.Ancestors)
+		w.conflict(proc.Conflict)
 		w.end()
 		if end == "orig" && f.RespProc != nil {
 			w.begin("resp_process")
@@ -434,6 +435,39 @@ func (w *jw) outflowProcess(a *process.Attribution) {
 	w.optStr("match", a.Match)
 	w.i64("skew_ms", a.SkewMS)
 	w.ancestors(a.Ancestors)
+	w.conflict(a.Conflict)
+}
+
+// conflict writes the other processes whose connect events claimed the
+// same flow end, and "confidence": "contested", as the JSON record does.
+func (w *jw) conflict(list []process.ProcessRef) {
+	if len(list) == 0 {
+		return
+	}
+	w.str("confidence", "contested")
+	w.key("conflict")
+	b := append(w.b, '[')
+	for i := range list {
+		r := &list[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '{')
+		first := true
+		if r.PID >= 0 {
+			b = appendMember(b, &first, "pid")
+			b = strconv.AppendInt(b, r.PID, 10)
+		}
+		for _, kv := range [...][2]string{{"host", r.Host}, {"guid", r.GUID}, {"image", r.Image}, {"name", imageName(r.Image)},
+			{"feed", r.Feed}} {
+			if kv[1] != "" {
+				b = appendMember(b, &first, kv[0])
+				b = flows.AppendJSONString(b, kv[1])
+			}
+		}
+		b = append(b, '}')
+	}
+	w.b = append(b, ']')
 }
 
 // ancestors writes a process's ancestors, nearest first, as an array of

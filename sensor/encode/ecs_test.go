@@ -296,3 +296,44 @@ func TestECSAncestors(t *testing.T) {
 		t.Errorf("ancestors written for a process without any")
 	}
 }
+
+// TestECSConflict: a contested attribution (issue 16's row 4: another
+// process's connect event claimed the same flow end) says so in ECS as
+// the JSON record does: confidence "contested" and the other claimants.
+func TestECSConflict(t *testing.T) {
+	f := rich()
+	orig := *f.OrigProc
+	orig.Conflict = []process.ProcessRef{{Host: "ws01", PID: 666, Image: "/tmp/forged", Feed: "sysmon"},
+		{Host: "ws01", PID: -1, GUID: "{x}", Image: `C:\evil.exe`, Feed: "sysmon"}}
+	f.OrigProc = &orig
+	m := decodeECS(t, ECS.AppendFlow(nil, f))
+	var rec map[string]any
+	dec := json.NewDecoder(strings.NewReader("{" + strings.TrimPrefix(string(process.AppendJSON(nil, "p", &orig)), ",") + "}"))
+	dec.UseNumber()
+	if err := dec.Decode(&rec); err != nil {
+		t.Fatal(err)
+	}
+	p := rec["p"].(map[string]any)
+	if got := at(t, m, "outflow.process.confidence"); got != "contested" || p["confidence"] != "contested" {
+		t.Errorf("confidence: ECS %#v, JSON %#v", got, p["confidence"])
+	}
+	got := at(t, m, "outflow.process.conflict").([]any)
+	want := p["conflict"].([]any)
+	if len(got) != 2 || len(want) != 2 {
+		t.Fatalf("conflict: ECS %#v, JSON %#v", got, want)
+	}
+	for i := range got {
+		g, w := got[i].(map[string]any), want[i].(map[string]any)
+		for _, k := range []string{"host", "guid", "image", "name", "feed"} {
+			if w[k] != nil && g[k] != w[k] {
+				t.Errorf("conflict[%d].%s: ECS %#v, JSON %#v", i, k, g[k], w[k])
+			}
+		}
+		if (w["pid"] == nil) != (g["pid"] == nil) || w["pid"] != nil && g["pid"] != w["pid"] {
+			t.Errorf("conflict[%d].pid: ECS %#v, JSON %#v", i, g["pid"], w["pid"])
+		}
+	}
+	if m := decodeECS(t, ECS.AppendFlow(nil, rich())); at(t, m, "outflow.process.conflict") != nil || at(t, m, "outflow.process.confidence") != nil {
+		t.Errorf("a conflict written for an uncontested process")
+	}
+}

@@ -1,6 +1,7 @@
-// Package synth builds synthetic Ethernet/IPv4/TCP frames for benchmarks
-// only. End-to-end tests replay real traffic recorded in pcaps/; nothing here
-// stands in for it.
+// Package synth builds synthetic Ethernet/IPv4/TCP frames for benchmarks,
+// and hostile inputs (hostile.go) for the tests and the soak that attack
+// the sensor. End-to-end tests replay real traffic recorded in pcaps/;
+// nothing here stands in for it.
 package synth
 
 import (

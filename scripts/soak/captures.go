@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+	"github.com/outflow-sensor/outflow/internal/synth"
 )
 
 // hostileCaptures drops the hostile captures into the watched
@@ -129,26 +129,9 @@ func unfinishedHellos(n int) ([]byte, error) {
 // interfaceFlood is a gzipped pcapng section of n interface description
 // blocks and nothing else.
 func interfaceFlood(n int) []byte {
-	le := binary.LittleEndian
-	var b []byte
-	b = le.AppendUint32(b, 0x0A0D0D0A)
-	b = le.AppendUint32(b, 28)
-	b = le.AppendUint32(b, 0x1A2B3C4D)
-	b = le.AppendUint16(b, 1)
-	b = le.AppendUint16(b, 0)
-	b = le.AppendUint64(b, ^uint64(0))
-	b = le.AppendUint32(b, 28)
-	for range n {
-		b = le.AppendUint32(b, 1)
-		b = le.AppendUint32(b, 20)
-		b = le.AppendUint16(b, 1)
-		b = le.AppendUint16(b, 0)
-		b = le.AppendUint32(b, 0)
-		b = le.AppendUint32(b, 20)
-	}
 	var z bytes.Buffer
 	zw := gzip.NewWriter(&z)
-	zw.Write(b)
+	zw.Write(synth.PcapngInterfaceFlood(n))
 	zw.Close()
 	return z.Bytes()
 }

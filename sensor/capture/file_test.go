@@ -16,6 +16,7 @@ import (
 
 	"github.com/outflow-sensor/outflow/flows"
 	"github.com/outflow-sensor/outflow/internal/shared"
+	"github.com/outflow-sensor/outflow/internal/synth"
 )
 
 func countFrames(t *testing.T, path string) (int, error) {
@@ -293,23 +294,7 @@ func TestMappedFileShrinks(t *testing.T) {
 // few hundred KB gzipped held gigabytes in pcapgo) is refused at the
 // first block past the bound, naming its offset.
 func TestPcapngInterfaceFlood(t *testing.T) {
-	le := binary.LittleEndian
-	var b []byte
-	b = le.AppendUint32(b, 0x0A0D0D0A) // section header
-	b = le.AppendUint32(b, 28)
-	b = le.AppendUint32(b, 0x1A2B3C4D)
-	b = le.AppendUint16(b, 1)
-	b = le.AppendUint16(b, 0)
-	b = le.AppendUint64(b, ^uint64(0))
-	b = le.AppendUint32(b, 28)
-	for i := 0; i < 100000; i++ { // interface description blocks
-		b = le.AppendUint32(b, 1)
-		b = le.AppendUint32(b, 20)
-		b = le.AppendUint16(b, 1)
-		b = le.AppendUint16(b, 0)
-		b = le.AppendUint32(b, 0)
-		b = le.AppendUint32(b, 20)
-	}
+	b := synth.PcapngInterfaceFlood(100000)
 	path := filepath.Join(t.TempDir(), "idb-flood.pcapng")
 	os.WriteFile(path, b, 0o644)
 	s, err := OpenFile(path)

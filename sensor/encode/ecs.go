@@ -445,54 +445,45 @@ func (w *jw) conflict(list []process.ProcessRef) {
 		return
 	}
 	w.str("confidence", "contested")
-	w.key("conflict")
-	b := append(w.b, '[')
-	for i := range list {
+	w.processes("conflict", len(list), func(i int) (int64, [6][2]string) {
 		r := &list[i]
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '{')
-		first := true
-		if r.PID >= 0 {
-			b = appendMember(b, &first, "pid")
-			b = strconv.AppendInt(b, r.PID, 10)
-		}
-		for _, kv := range [...][2]string{{"host", r.Host}, {"guid", r.GUID}, {"image", r.Image}, {"name", imageName(r.Image)},
-			{"feed", r.Feed}} {
-			if kv[1] != "" {
-				b = appendMember(b, &first, kv[0])
-				b = flows.AppendJSONString(b, kv[1])
-			}
-		}
-		b = append(b, '}')
-	}
-	w.b = append(b, ']')
+		return r.PID, [6][2]string{{"host", r.Host}, {"guid", r.GUID}, {"image", r.Image}, {"name", imageName(r.Image)},
+			{"feed", r.Feed}}
+	})
 }
 
 // ancestors writes a process's ancestors, nearest first, as an array of
 // objects in Outflow's names: ECS has process.parent and nothing above
 // it.
 func (w *jw) ancestors(list []process.Ancestor) {
-	if len(list) == 0 {
+	w.processes("ancestors", len(list), func(i int) (int64, [6][2]string) {
+		a := &list[i]
+		return a.PID, [6][2]string{{"guid", a.GUID}, {"image", a.Image}, {"name", imageName(a.Image)},
+			{"command_line", a.Command}, {"user", a.User}}
+	})
+}
+
+// processes writes key: an array of n objects, each a pid (left out when
+// negative) and the named strings that are not empty.
+func (w *jw) processes(key string, n int, member func(i int) (int64, [6][2]string)) {
+	if n == 0 {
 		return
 	}
-	w.key("ancestors")
+	w.key(key)
 	b := append(w.b, '[')
-	for i := range list {
-		a := &list[i]
+	for i := 0; i < n; i++ {
+		pid, kvs := member(i)
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, '{')
 		first := true
-		if a.PID >= 0 {
+		if pid >= 0 {
 			b = appendMember(b, &first, "pid")
-			b = strconv.AppendInt(b, a.PID, 10)
+			b = strconv.AppendInt(b, pid, 10)
 		}
-		for _, kv := range [...][2]string{{"guid", a.GUID}, {"image", a.Image}, {"name", imageName(a.Image)},
-			{"command_line", a.Command}, {"user", a.User}} {
-			if kv[1] != "" {
+		for _, kv := range kvs {
+			if kv[0] != "" && kv[1] != "" {
 				b = appendMember(b, &first, kv[0])
 				b = flows.AppendJSONString(b, kv[1])
 			}

@@ -1,7 +1,6 @@
 package feed
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
@@ -10,11 +9,9 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 
 	"github.com/outflow-sensor/outflow/internal/allowlist"
-	"github.com/outflow-sensor/outflow/internal/fserr"
 	"github.com/outflow-sensor/outflow/internal/tlsfiles"
 )
 
@@ -29,13 +26,11 @@ const (
 // listenOptions are what a listening source's URL query asks for.
 type listenOptions struct {
 	tls   *tls.Config    // nil: plain TCP or HTTP
-	token [32]byte       // SHA-256 of the bearer token, when hasToken
+	token *tokenFile     // the bearer token requests must carry; nil: none
 	allow []netip.Prefix // empty: every sender
 	// relays are client certificate names (lower case) that may send
 	// events of any host; other certificates only their own hosts'.
 	relays map[string]bool
-	// hasToken says whether requests must carry the token.
-	hasToken bool
 }
 
 // optionsOf says which query options each listening scheme takes.
@@ -76,15 +71,9 @@ func parseListenOptions(u *url.URL) (listenOptions, error) {
 		}
 	}
 	if tf, ok := get["token_file"]; ok {
-		b, err := os.ReadFile(tf)
-		if err != nil {
-			return o, fmt.Errorf("option token_file: %s: cannot read it: %w", tf, fserr.Plain(err))
+		if o.token, err = loadToken(tf); err != nil {
+			return o, err
 		}
-		tok := bytes.TrimSpace(b)
-		if len(tok) == 0 {
-			return o, fmt.Errorf("option token_file: %s holds no token", tf)
-		}
-		o.token, o.hasToken = sha256.Sum256(tok), true
 	}
 	if u.Scheme == "syslog+tls" || u.Scheme == "https" {
 		if get["cert"] == "" || get["key"] == "" {
@@ -153,7 +142,7 @@ func (o *listenOptions) allowed(addr net.Addr) bool {
 // token, comparing digests in constant time so that neither the token's
 // bytes nor its length show in the answer's timing.
 func (o *listenOptions) authorized(header string) bool {
-	if !o.hasToken {
+	if o.token == nil {
 		return true
 	}
 	scheme, tok, ok := strings.Cut(header, " ")
@@ -161,7 +150,8 @@ func (o *listenOptions) authorized(header string) bool {
 		return false
 	}
 	got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	return subtle.ConstantTimeCompare(got[:], o.token[:]) == 1
+	want := o.token.current()
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
 // refused counts a sender refused for reason and reports it.

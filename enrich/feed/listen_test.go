@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/outflow-sensor/outflow/internal/testserver"
 )
@@ -343,5 +344,48 @@ func TestCertifiedHosts(t *testing.T) {
 	})
 	if got := perHost(c); len(got) != 1 || got["workstation6"] != ref["workstation6"] {
 		t.Errorf("syslog+tls with workstation6's certificate: events %v, want workstation6's %d only", got, ref["workstation6"])
+	}
+}
+
+// TestTokenRotation: the bearer token is the token file's as it is now:
+// after the file is replaced with a new token, curl with the new one is
+// read and with the old one answered 401, with no restart; a file
+// emptied by mistake keeps the token it held.
+func TestTokenRotation(t *testing.T) {
+	dir := t.TempDir()
+	tokFile := filepath.Join(dir, "events.token")
+	write := func(tok string) {
+		t.Helper()
+		tmp := filepath.Join(dir, "new")
+		if err := os.WriteFile(tmp, []byte(tok), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, tokFile); err != nil { // as a rotation would
+			t.Fatal(err)
+		}
+	}
+	write("first-token-0001\n")
+	_, c, port := listening(t, "http://127.0.0.1:0/events?token_file="+tokFile)
+	u := "http://127.0.0.1:" + port + "/events"
+	body := strings.Join(sysmonLines(t, 2), "\n") + "\n"
+	post := func(tok string) string { return curlPost(t, u, body, "-H", "Authorization: Bearer "+tok) }
+	if got := post("first-token-0001"); got != "200" {
+		t.Fatalf("the first token: status %s", got)
+	}
+	write("second-token-0002\n")
+	time.Sleep(1100 * time.Millisecond) // the file is looked at once a second at most
+	if got := post("second-token-0002"); got != "200" {
+		t.Errorf("the new token after the file was replaced: status %s", got)
+	}
+	if got := post("first-token-0001"); got != "401" {
+		t.Errorf("the old token after the file was replaced: status %s, want 401", got)
+	}
+	write("\n")
+	time.Sleep(1100 * time.Millisecond)
+	if got := post("second-token-0002"); got != "200" {
+		t.Errorf("after the file was emptied, the token it held: status %s", got)
+	}
+	if c.n() != 6 {
+		t.Errorf("%d events, want 6", c.n())
 	}
 }

@@ -45,7 +45,7 @@ func (e *fragEntry) is(p *Packet) bool {
 // resolve returns the ports for a fragment. A first fragment carries its own;
 // a later one borrows them from the cache, or is held as counts when its first
 // fragment has not been seen.
-func (c *fragCache) resolve(p *Packet, now int64) (uint16, uint16, bool) {
+func (c *fragCache) resolve(p *Packet, now int64, st *TableStats) (uint16, uint16, bool) {
 	if p.FragFirst {
 		return p.SrcPort, p.DstPort, true
 	}
@@ -54,7 +54,8 @@ func (c *fragCache) resolve(p *Packet, now int64) (uint16, uint16, bool) {
 		return e.sport, e.dport, true
 	}
 	if !e.is(p) {
-		*e = fragEntry{src: p.Src, dst: p.Dst, id: p.FragID, proto: p.Proto, used: true, ts: now}
+		c.reuse(e, p, st)
+		e.ts = now
 	}
 	e.pendFrags++
 	e.pendIP += uint64(p.L4Len) // payload only: the datagram counts once, at its first fragment
@@ -63,12 +64,21 @@ func (c *fragCache) resolve(p *Packet, now int64) (uint16, uint16, bool) {
 }
 
 // learn records the ports of a first fragment.
-func (c *fragCache) learn(p *Packet, sport, dport uint16, now int64) {
+func (c *fragCache) learn(p *Packet, sport, dport uint16, now int64, st *TableStats) {
 	e := c.slot(p)
 	if !e.is(p) {
-		*e = fragEntry{src: p.Src, dst: p.Dst, id: p.FragID, proto: p.Proto, used: true}
+		c.reuse(e, p, st)
 	}
 	e.known, e.sport, e.dport, e.ts = true, sport, dport, now
+}
+
+// reuse gives a slot to p's datagram. Fragments the slot still held for
+// another datagram will never meet their first fragment: they are orphans
+// now, not when they would have expired (a flood of unfinished fragments
+// showed as one slot's worth of orphans, however many it sent).
+func (c *fragCache) reuse(e *fragEntry, p *Packet, st *TableStats) {
+	st.FragOrphans += e.pendFrags
+	*e = fragEntry{src: p.Src, dst: p.Dst, id: p.FragID, proto: p.Proto, used: true}
 }
 
 // takePending hands over the counts of fragments that came before the first.

@@ -180,7 +180,7 @@ func (t *Table) Update(p *Packet) {
 	if p.Fragment {
 		t.Stats.Fragments++
 		var ok bool
-		if sport, dport, ok = t.frags.resolve(p, t.now); !ok {
+		if sport, dport, ok = t.frags.resolve(p, t.now, &t.Stats); !ok {
 			t.Stats.FragUnresolved++
 			return
 		}
@@ -202,7 +202,7 @@ func (t *Table) Update(p *Packet) {
 	r := &t.recs[idx]
 	prevLast, oldClass := r.Last, classOf(r)
 	if p.Fragment && p.FragFirst {
-		t.frags.learn(p, sport, dport, t.now)
+		t.frags.learn(p, sport, dport, t.now, &t.Stats)
 	}
 	isOrig = t.account(r, isOrig, p)
 	// Inspection looks at payload and at the ends of a TCP stream; the

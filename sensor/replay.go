@@ -169,7 +169,13 @@ func readFiles(ctx context.Context, cfg ReplayConfig, st *ReplayStats, done *int
 	handle func([]byte, int, flows.LinkType, int64, bool), active func() int, keep func(release func())) error {
 	var clock readClock
 	for _, path := range cfg.Files {
-		src, err := capture.OpenFile(path)
+		src, err := capture.OpenFileContext(ctx, path, capture.FileOptions{})
+		if ctx.Err() != nil {
+			if src != nil {
+				src.Close()
+			}
+			return ctx.Err()
+		}
 		if err != nil {
 			st.FileErrors++
 			cfg.Log.Warn(err.Error())
@@ -218,7 +224,7 @@ func readFile(ctx context.Context, cfg ReplayConfig, st *ReplayStats, done *int6
 	}
 	for n := 0; ; n++ {
 		err := src.Next(&pkt)
-		if err == io.EOF {
+		if err == io.EOF || err == capture.ErrInterrupted {
 			break
 		}
 		if err != nil {
@@ -229,8 +235,8 @@ func readFile(ctx context.Context, cfg ReplayConfig, st *ReplayStats, done *int6
 		ts := pkt.CaptureInfo.Timestamp.UnixNano()
 		if cfg.Realtime {
 			if c.lastTS != 0 && ts > c.lastTS {
-				if d := time.Duration(ts-c.lastTS) - time.Since(c.lastWall); d > 0 {
-					time.Sleep(d)
+				if d := time.Duration(ts-c.lastTS) - time.Since(c.lastWall); d > 0 && !sleepCtx(ctx, d) {
+					break
 				}
 			}
 			c.lastTS, c.lastWall = ts, time.Now()
@@ -253,8 +259,24 @@ func readFile(ctx context.Context, cfg ReplayConfig, st *ReplayStats, done *int6
 		}
 	}
 	*done = base + src.Size()
+	if n := src.Stats().Untimed; n > 0 {
+		cfg.Log.Info(fmt.Sprintf("%s: %d packets in simple packet blocks carry no time; each was given the time of the packet before it", src.Path(), n))
+	}
 	src.Close()
 	return false
+}
+
+// sleepCtx sleeps for d, or less if ctx ends first; it reports whether it
+// slept the whole time.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // readClock is what pacing and progress remember from file to file.

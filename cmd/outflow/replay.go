@@ -104,9 +104,10 @@ func (c *replayCmd) run(e *env, outs *outputs) error {
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	st, err := sensor.Replay(e.ctx, cfg)
-	if errors.Is(err, context.Canceled) {
+	interrupted := errors.Is(err, context.Canceled)
+	if interrupted {
 		// SIGINT or SIGTERM: what was read is flushed, and that is a
-		// clean stop.
+		// clean stop, even before a named pipe's writer came.
 		e.log.Info("interrupted: the flows read so far were written")
 		err = nil
 	}
@@ -126,7 +127,7 @@ func (c *replayCmd) run(e *env, outs *outputs) error {
 	}
 	switch {
 	case err != nil:
-	case st.Files == 0:
+	case st.Files == 0 && !interrupted:
 		err = errors.New("replay: no capture could be read")
 	case st.FileErrors > 0:
 		err = fmt.Errorf("replay: %d of %d captures could not be read in full (each is named above)", st.FileErrors, len(c.Files))

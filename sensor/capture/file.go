@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -57,6 +58,9 @@ type Packet struct {
 type Stats struct {
 	Packets uint64
 	Bytes   uint64
+	// Untimed counts pcapng simple packet blocks, which carry no time;
+	// each is given the time of the packet before it.
+	Untimed uint64
 }
 
 // maxSnapLen bounds the buffer a file header can make us allocate: a header
@@ -80,6 +84,9 @@ type FileSource struct {
 	mapped   []byte      // the file mapped into memory, when it could be
 	mm       *mappedPcap // classic pcap read straight from the mapping
 	opt      FileOptions
+	prevTime time.Time       // pcapng: the last timed packet's, for simple packets
+	stop     func() bool     // OpenFileContext: stops watching its context
+	ctx      context.Context // OpenFileContext's, whose end ends reading
 }
 
 // IsFault reports whether a recovered panic is a memory fault that
@@ -168,6 +175,12 @@ func OpenFileWith(path string, opt FileOptions) (*FileSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot open the capture: %w", path, fserr.Plain(err))
 	}
+	return newFileSource(path, f, opt)
+}
+
+// newFileSource reads the header of an open capture; it closes f when it
+// cannot.
+func newFileSource(path string, f *os.File, opt FileOptions) (*FileSource, error) {
 	if opt.InterfaceBytes <= 0 {
 		opt.InterfaceBytes = DefaultInterfaceBytes
 	}
@@ -275,7 +288,8 @@ func (s *FileSource) openPcap() error {
 }
 
 // Next fills p with the next frame. It returns io.EOF at the clean end of the
-// file and an *Error for a record it cannot read; the file is done either way.
+// file, an *Error for a record it cannot read, and ErrInterrupted once
+// OpenFileContext's context ended; the file is done in each case.
 func (s *FileSource) Next(p *Packet) error {
 	var err error
 	if s.mm != nil {
@@ -299,9 +313,16 @@ func (s *FileSource) Next(p *Packet) error {
 		s.last = s.guard.offset
 		if err == nil {
 			p.LinkType = s.ngLinkType(p.CaptureInfo.InterfaceIndex)
+			s.timeSimple(p)
 		} else if err != io.EOF {
+			if s.interrupted() {
+				return ErrInterrupted
+			}
 			return s.ngFail(err)
 		}
+	}
+	if err != nil && err != io.EOF && s.interrupted() {
+		return ErrInterrupted
 	}
 	switch {
 	case err == nil:
@@ -315,6 +336,27 @@ func (s *FileSource) Next(p *Packet) error {
 	}
 	return s.fail(s.last, ErrCorrupt, err)
 }
+
+// timeSimple gives a simple packet block's frame, which carries no time,
+// the time of the packet before it (the Unix epoch, as libpcap gives it,
+// when none came before). pcapgo leaves it the zero time, which is year 1
+// and, as nanoseconds, a date in 1754.
+func (s *FileSource) timeSimple(p *Packet) {
+	if s.guard.typ != 3 {
+		s.prevTime = p.CaptureInfo.Timestamp
+		return
+	}
+	s.stats.Untimed++
+	if s.prevTime.IsZero() {
+		s.prevTime = time.Unix(0, 0).UTC()
+	}
+	p.CaptureInfo.Timestamp = s.prevTime
+}
+
+// interrupted reports a read failed because OpenFileContext's context
+// ended: the deadline that woke it may surface as any error on its way
+// through gzip, bufio and pcapgo.
+func (s *FileSource) interrupted() bool { return s.ctx != nil && s.ctx.Err() != nil }
 
 // ngFail classifies a pcapng error, preferring the guard's own framing
 // error, which knows the block's offset.
@@ -338,6 +380,9 @@ func (s *FileSource) ngLinkType(i int) flows.LinkType {
 // Offset returns the byte offset of the record or block Next returned last,
 // in the decompressed stream.
 func (s *FileSource) Offset() int64 { return s.last }
+
+// Path returns the file's path, as it was opened.
+func (s *FileSource) Path() string { return s.path }
 
 // Size returns the file's size on disk.
 func (s *FileSource) Size() int64 { return s.size }
@@ -368,6 +413,9 @@ func (s *FileSource) KeepMapped() (release func()) {
 
 // Close closes the file.
 func (s *FileSource) Close() error {
+	if s.stop != nil {
+		s.stop()
+	}
 	if s.mapped != nil {
 		unmapFile(s.mapped)
 		s.mapped = nil

@@ -383,3 +383,123 @@ func TestPcapngInterfaceBytes(t *testing.T) {
 		t.Fatalf("budget of four blocks: %v", err)
 	}
 }
+
+// simplePackets rewrites a little-endian pcapng: every second enhanced
+// packet block whose frame was not cut by the snap length becomes a simple
+// packet block (original length and frame, no interface, no time), as a
+// writer that records no times would have written it. It returns the file,
+// whether each frame became a simple packet, and the first one's offset.
+func simplePackets(t *testing.T, in []byte) (out []byte, simple []bool, first int) {
+	t.Helper()
+	le := binary.LittleEndian
+	first = -1
+	for off := 0; off < len(in); {
+		typ, n := le.Uint32(in[off:]), int(le.Uint32(in[off+4:]))
+		blk := in[off : off+n]
+		off += n
+		if typ == 0x0A0D0D0A && le.Uint32(blk[8:]) != 0x1A2B3C4D {
+			t.Fatal("a big-endian section")
+		}
+		if typ != 6 {
+			out = append(out, blk...)
+			continue
+		}
+		capLen, origLen := le.Uint32(blk[20:]), le.Uint32(blk[24:])
+		if len(simple)%2 == 0 || capLen != origLen {
+			simple = append(simple, false)
+			out = append(out, blk...)
+			continue
+		}
+		simple = append(simple, true)
+		if first < 0 {
+			first = len(out)
+		}
+		padded := (capLen + 3) &^ 3
+		out = le.AppendUint32(out, 3)
+		out = le.AppendUint32(out, 16+padded)
+		out = le.AppendUint32(out, origLen)
+		out = append(out, blk[28:28+capLen]...)
+		out = append(out, make([]byte, padded-capLen)...)
+		out = le.AppendUint32(out, 16+padded)
+	}
+	return out, simple, first
+}
+
+// TestSimplePacketBlocks reads a real pcapng whose every second packet was
+// rewritten as a simple packet block. tshark reads the same frames from it;
+// each frame's bytes are the original's, and a simple packet, which records
+// no time, has the time of the packet before it (it had year 1754). A
+// simple packet longer than its block is refused at its offset.
+func TestSimplePacketBlocks(t *testing.T) {
+	orig := shared.Path(t, "foxio-ja4/pcap/tls-handshake.pcapng")
+	in, err := os.ReadFile(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, simple, first := simplePackets(t, in)
+	path := writeTemp(t, "simple.pcapng", out)
+	if got, want := tsharkCount(t, path), tsharkCount(t, orig); got != want {
+		t.Fatalf("tshark reads %d frames from the rewritten file, %d from the original", got, want)
+	}
+	read := func(path string) ([]Packet, Stats) {
+		s, err := OpenFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		var ps []Packet
+		for {
+			var p Packet
+			if err := s.Next(&p); err == io.EOF {
+				return ps, s.Stats()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			p.Data = append([]byte(nil), p.Data...)
+			ps = append(ps, p)
+		}
+	}
+	want, _ := read(orig)
+	got, st := read(path)
+	if len(got) != len(want) || len(simple) != len(want) {
+		t.Fatalf("%d frames, the original has %d", len(got), len(want))
+	}
+	var n uint64
+	for i := range got {
+		wantTS := want[i].CaptureInfo.Timestamp
+		if simple[i] {
+			n++
+			wantTS = want[i-1].CaptureInfo.Timestamp
+		}
+		if !bytes.Equal(got[i].Data, want[i].Data) || got[i].CaptureInfo.Length != want[i].CaptureInfo.Length || got[i].LinkType != want[i].LinkType {
+			t.Errorf("frame %d differs from the original", i+1)
+		}
+		if !got[i].CaptureInfo.Timestamp.Equal(wantTS) {
+			t.Errorf("frame %d (simple %v) at %v, want %v", i+1, simple[i], got[i].CaptureInfo.Timestamp, wantTS)
+		}
+	}
+	if n < 50 || st.Untimed != n {
+		t.Errorf("%d simple packets, %d counted untimed", n, st.Untimed)
+	}
+
+	// One that claims 1000 bytes in a block of 100.
+	le := binary.LittleEndian
+	bad := append([]byte(nil), out[:first]...)
+	bad = le.AppendUint32(bad, 3)
+	bad = le.AppendUint32(bad, 16+100)
+	bad = le.AppendUint32(bad, 1000)
+	bad = append(bad, make([]byte, 100)...)
+	bad = le.AppendUint32(bad, 16+100)
+	s, err := OpenFile(writeTemp(t, "long-simple.pcapng", bad))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var p Packet
+	for err == nil {
+		err = s.Next(&p)
+	}
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "offset "+strconv.Itoa(first)) || !strings.Contains(err.Error(), "simple packet longer than its block") {
+		t.Errorf("%v; want the block at offset %d refused", err, first)
+	}
+}

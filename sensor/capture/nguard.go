@@ -21,9 +21,11 @@ type ngGuard struct {
 	bo        binary.ByteOrder
 	buf       []byte // the block being passed through
 	pos       int
-	offset    int64 // stream offset of the block in buf
-	next      int64 // stream offset of the next block
+	offset    int64  // stream offset of the block in buf
+	typ       uint32 // type of the block in buf
+	next      int64  // stream offset of the next block
 	linkTypes []uint16
+	snap0     uint32 // the first interface's snap length: a simple packet's bound
 	// ifaceBytes is what the section's interface blocks took; pcapgo
 	// keeps their name, description, filter and OS strings for the
 	// section's life, so their bytes are bounded, not only their count.
@@ -108,6 +110,7 @@ func (g *ngGuard) fill() error {
 		return err
 	}
 	g.next = g.offset + int64(length)
+	g.typ = typ
 	return nil
 }
 
@@ -139,6 +142,9 @@ func (g *ngGuard) check(typ uint32, body []byte, length int64) error {
 		if s := g.bo.Uint32(body[4:8]); s == 0 || s > maxSnapLen {
 			g.bo.PutUint32(body[4:8], maxSnapLen)
 		}
+		if len(g.linkTypes) == 1 {
+			g.snap0 = g.bo.Uint32(body[4:8])
+		}
 	case 6: // enhanced packet: interface, timestamp, captured and original length
 		if len(body) < 20 || g.bo.Uint32(body[12:16]) > uint32(len(body)-20) {
 			return &errBlock{g.offset, "packet longer than its block"}
@@ -149,6 +155,12 @@ func (g *ngGuard) check(typ uint32, body []byte, length int64) error {
 	case 3: // simple packet: original length, data
 		if len(body) < 4 || len(g.linkTypes) == 0 {
 			return &errBlock{g.offset, "bad simple packet block"}
+		}
+		// Its captured length is not written: it is the original length
+		// cut to the first interface's snap length, and pcapgo reads that
+		// much, past the block if the block is shorter.
+		if min(g.bo.Uint32(body[0:4]), g.snap0) > uint32(len(body)-4) {
+			return &errBlock{g.offset, "simple packet longer than its block"}
 		}
 	}
 	return nil

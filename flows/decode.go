@@ -48,10 +48,14 @@ const (
 	ReasonICMP
 	ReasonTunnel
 	ReasonTunnelDepth
+	// ReasonBug is not the decoder's: the sensor counts here a frame whose
+	// decoding or accounting panicked (a bug it reached), skipped and kept
+	// as a bug report.
+	ReasonBug
 	NumReasons
 )
 
-var reasonNames = [NumReasons]string{"none", "empty", "link_type", "link", "vlan", "mpls", "pppoe", "ipv4", "ipv6", "tcp", "udp", "icmp", "tunnel", "tunnel_depth"}
+var reasonNames = [NumReasons]string{"none", "empty", "link_type", "link", "vlan", "mpls", "pppoe", "ipv4", "ipv6", "tcp", "udp", "icmp", "tunnel", "tunnel_depth", "parser_bug"}
 
 func (r Reason) String() string {
 	if r < NumReasons {

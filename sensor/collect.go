@@ -224,7 +224,7 @@ func (s *collectSource) run(ctx context.Context) ExportStats {
 		readers.Wait()
 		in.close()
 	}()
-	pipe := newExportPipeline(cfg.Window, cfg.Decoder, cfg.HomeNets, cfg.CommunityIDSeed, s.sh.log, s.sh.stage())
+	pipe := newExportPipeline(cfg.Window, cfg.Decoder, cfg.HomeNets, cfg.CommunityIDSeed, s.sh, s.sh.stage())
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {

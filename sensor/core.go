@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/outflow-sensor/outflow/detect"
@@ -12,6 +13,7 @@ import (
 	"github.com/outflow-sensor/outflow/enrich/feed"
 	"github.com/outflow-sensor/outflow/enrich/process"
 	"github.com/outflow-sensor/outflow/enrich/procfs"
+	"github.com/outflow-sensor/outflow/internal/bugreport"
 	"github.com/outflow-sensor/outflow/record"
 )
 
@@ -42,6 +44,9 @@ type coreConfig struct {
 	HostEventsOut io.Writer
 	// Records sees every record before it is encoded (ReplayConfig.Records).
 	Records func(*record.Flow)
+	// BugReports keeps the inputs that reached a bug (nil: their first
+	// bytes are logged).
+	BugReports *bugreport.Dir
 }
 
 // core is the stages every source of one sensor feeds, whatever the
@@ -58,6 +63,10 @@ type core struct {
 	log     *slog.Logger
 	index   *process.Index
 	watcher *procfs.Watcher
+	bugs    *bugreport.Dir
+	// bugCount counts every input that reached a bug, whatever the
+	// source or stage (Snapshot.Bugs).
+	bugCount atomic.Uint64
 
 	records        func(*record.Flow)
 	hostFiles      *HostEventStats // counts of HostEventFiles
@@ -74,7 +83,7 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 	}
 	// Bad input is logged a few times per kind and minute, then counted.
 	log := slog.New(newLimitedHandler(cfg.Log.Handler(), problemBurst, time.Minute))
-	sh := &core{log: log, records: cfg.Records}
+	sh := &core{log: log, records: cfg.Records, bugs: cfg.BugReports}
 	sh.outs, sh.out = outputsOf(cfg.Flows, cfg.FlowOutputs)
 	if cfg.Inspect {
 		sh.names = dnscache.New(dnscache.DefaultConfig())
@@ -87,7 +96,7 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 				return nil, err
 			}
 		}
-		det, err := startDetection(cfg.Detect, log)
+		det, err := startDetection(cfg.Detect, log, sh.bug)
 		if err != nil {
 			return nil, err
 		}
@@ -128,7 +137,7 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 		js = append(js, sh.watcher)
 	}
 	if len(cfg.HostEventFiles) > 0 {
-		ix, st, err := loadHostEvents(cfg.HostEventFiles, log, sh.det, cfg.HostEventIndex)
+		ix, st, err := loadHostEvents(cfg.HostEventFiles, log, sh.bugs, &sh.bugCount, sh.det, cfg.HostEventIndex)
 		if err != nil {
 			sh.close()
 			return nil, err
@@ -140,7 +149,7 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 		// Files are followed, listeners listen, for as long as the
 		// sensor runs.
 		var ix *process.Index
-		ix, sh.stopHostEvents, sh.liveHostEvents = startHostEvents(ctx, cfg.HostEventSources, log, sh.det, cfg.HostEventIndex, cfg.HostEventListenerBytes)
+		ix, sh.stopHostEvents, sh.liveHostEvents = startHostEvents(ctx, cfg.HostEventSources, log, sh.bugs, &sh.bugCount, sh.det, cfg.HostEventIndex, cfg.HostEventListenerBytes)
 		js = append(js, ix)
 	}
 	if len(js) > 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,6 +70,8 @@ type detector struct {
 	done    chan struct{}
 	fleet   *fleet.Fleet // nil: a lone sensor
 	alerts  alertCounts  // by analytic and severity, for snapshots
+	// bug reports a flow the analytics panicked on (core.bug).
+	bug func(source string, v any, stack, input []byte, frame *frameInfo)
 }
 
 const detectBatchLen = 256
@@ -90,12 +93,30 @@ func (x *detector) send(b []detect.Flow) {
 	}
 }
 
+// judge hands b's flows from i on to the analytics and returns where to go
+// on from: the end, or past a flow an analytic panicked on (a bug the
+// flow reached), which is counted and reported; the engine's lock is
+// released by its own defer. The recovery is armed once per batch.
+func (x *detector) judge(b []detect.Flow, i int) (next int) {
+	defer func() {
+		if v := recover(); v != nil {
+			x.bug(fmt.Sprintf("the analytics on flow %v -> %v proto %d", b[i].Orig, b[i].Resp, b[i].Proto), v, debug.Stack(), nil, nil)
+			b[i] = detect.Flow{}
+			next = i + 1
+		}
+	}()
+	for ; i < len(b); i++ {
+		x.eng.Flow(&b[i])
+		b[i] = detect.Flow{} // drop the attributions' pointers
+	}
+	return i
+}
+
 func (x *detector) run() {
 	defer close(x.done)
 	for b := range x.batches.ch {
-		for i := range b {
-			x.eng.Flow(&b[i])
-			b[i] = detect.Flow{} // drop the attributions' pointers
+		for i := 0; i < len(b); {
+			i = x.judge(b, i)
 		}
 		select {
 		case x.free <- b:
@@ -104,7 +125,7 @@ func (x *detector) run() {
 	}
 }
 
-func startDetection(d *Detection, log *slog.Logger) (*detector, error) {
+func startDetection(d *Detection, log *slog.Logger, bug func(string, any, []byte, []byte, *frameInfo)) (*detector, error) {
 	maxBytes := int(d.Config.State.MaxBytes)
 	if maxBytes == 0 {
 		maxBytes = 64 << 20
@@ -123,7 +144,7 @@ func startDetection(d *Detection, log *slog.Logger) (*detector, error) {
 		st = detect.NewState(maxBytes)
 	}
 	outs, lw := outputsOf(d.Alerts, d.AlertOutputs)
-	x := &detector{cfg: d, out: lw, outs: encoders(outs), stop: make(chan struct{}), log: log, st: st,
+	x := &detector{cfg: d, out: lw, outs: encoders(outs), stop: make(chan struct{}), log: log, st: st, bug: bug,
 		batches: newQueue[[]detect.Flow]("records→detection", Block, 8), free: make(chan []detect.Flow, 16), done: make(chan struct{})}
 	x.eng = detect.New(d.Config, st, nil, func(a *detect.Alert) {
 		x.alerts.add(a)

@@ -1,6 +1,10 @@
 package sensor
 
 import (
+	"fmt"
+	"net/netip"
+	"runtime/debug"
+
 	"github.com/outflow-sensor/outflow/enrich/dnscache"
 	"github.com/outflow-sensor/outflow/flows"
 	"github.com/outflow-sensor/outflow/record"
@@ -31,12 +35,15 @@ type exporter struct {
 	ch      *queue[*exportBatch] // worker → exporter: blocks; a live worker's ring then fills and the kernel counts its drops
 	free    chan *exportBatch
 	done    chan struct{}
+	sh      *core
+	bugs    uint64 // records skipped: making or judging them panicked; read after close
 }
 
 func newExporter(cls *record.Classifier, sh *core) *exporter {
 	e := &exporter{
 		cls: cls, names: sh.names, stage: sh.stage(),
 		ch: newQueue[*exportBatch]("worker→exporter", Block, 4), free: make(chan *exportBatch, 6), done: make(chan struct{}),
+		sh: sh,
 	}
 	for i := 0; i < cap(e.free); i++ {
 		e.free <- &exportBatch{
@@ -87,24 +94,46 @@ func (e *exporter) close() {
 	<-e.done
 }
 
+// records makes b's records from i on and hands them to the record stage
+// (processes, analytics, outputs), and returns where to go on from: the
+// end, or past a record whose making or judging panicked (a bug the flow's
+// traffic reached, in a name, a handshake's strings, an analytic), which
+// is counted and reported. The recovery is armed once per batch.
+func (e *exporter) records(b *exportBatch, i int) (next int) {
+	defer func() {
+		if v := recover(); v != nil {
+			e.bugs++
+			r := &b.recs[i]
+			orig := netip.AddrPortFrom(netip.AddrFrom16(r.OrigH).Unmap(), r.OrigP)
+			resp := netip.AddrPortFrom(netip.AddrFrom16(r.RespH).Unmap(), r.RespP)
+			e.sh.bug(fmt.Sprintf("the record of flow %v -> %v proto %d", orig, resp, r.Proto), v, debug.Stack(), nil, nil)
+			next = i + 1
+		}
+	}()
+	for ; i < len(b.recs); i++ {
+		r := &b.recs[i]
+		var s *flows.Inspection
+		if b.has[i] {
+			s = &b.insp[i]
+			if e.names != nil && s.ServerName() == "" {
+				var ok bool
+				if e.nameBuf, ok = e.names.Lookup(e.nameBuf[:0], r.OrigAddr(), r.RespAddr(), r.First); ok {
+					s.Resolved = string(e.nameBuf)
+				}
+			}
+		}
+		record.FromCapture(&e.rec, r, s)
+		e.cls.Finish(&e.rec)
+		e.stage.add(&e.rec)
+	}
+	return i
+}
+
 func (e *exporter) run() {
 	defer close(e.done)
 	for b := range e.ch.ch {
-		for i := range b.recs {
-			r := &b.recs[i]
-			var s *flows.Inspection
-			if b.has[i] {
-				s = &b.insp[i]
-				if e.names != nil && s.ServerName() == "" {
-					var ok bool
-					if e.nameBuf, ok = e.names.Lookup(e.nameBuf[:0], r.OrigAddr(), r.RespAddr(), r.First); ok {
-						s.Resolved = string(e.nameBuf)
-					}
-				}
-			}
-			record.FromCapture(&e.rec, r, s)
-			e.cls.Finish(&e.rec)
-			e.stage.add(&e.rec)
+		for i := 0; i < len(b.recs); {
+			i = e.records(b, i)
 		}
 		b.recs, b.insp, b.has = b.recs[:0], b.insp[:0], b.has[:0]
 		e.free <- b

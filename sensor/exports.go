@@ -2,9 +2,9 @@ package sensor
 
 import (
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -31,7 +31,10 @@ type ExportStats struct {
 	// NotAllowed are datagrams from senders outside a listener's allow=,
 	// dropped unread.
 	NotAllowed uint64
-	Detect     *DetectStats
+	// Bugs are datagrams whose records panicked after decoding (while
+	// stitched); the decoder counts its own as the "panic" reason.
+	Bugs   uint64
+	Detect *DetectStats
 }
 
 // exportPipeline turns export datagrams into flow record lines: decode,
@@ -44,7 +47,7 @@ type exportPipeline struct {
 	sampled *collect.Sampled
 	cls     *record.Classifier
 	stage   recordStage
-	log     *slog.Logger
+	sh      *core // its log, and where a datagram that reached a bug is reported
 	rec     record.Flow
 	recs    []collect.Record
 	st      ExportStats
@@ -52,8 +55,8 @@ type exportPipeline struct {
 
 // newExportPipeline makes a pipeline whose records go to stage (the
 // core's: core.stage).
-func newExportPipeline(window time.Duration, dc collect.Config, home []netip.Prefix, seed uint16, log *slog.Logger, stage recordStage) *exportPipeline {
-	p := &exportPipeline{dec: collect.NewDecoder(dc), cls: record.NewClassifier(home, seed), log: log, stage: stage}
+func newExportPipeline(window time.Duration, dc collect.Config, home []netip.Prefix, seed uint16, sh *core, stage recordStage) *exportPipeline {
+	p := &exportPipeline{dec: collect.NewDecoder(dc), cls: record.NewClassifier(home, seed), sh: sh, stage: stage}
 	emit := func(f *collect.Flow) {
 		p.st.Flows++
 		exportRecord(&p.rec, f, p.cls)
@@ -91,13 +94,24 @@ func exportRecord(r *record.Flow, f *collect.Flow, cls *record.Classifier) {
 	cls.FinishPorts(r, sport, dport)
 }
 
-// datagram decodes one export; data is borrowed for the call only.
+// datagram decodes one export; data is borrowed for the call only. A
+// panic while decoding (the decoder recovers goflow2's and counts it as
+// its "panic" reason) or while stitching the records is a bug the datagram
+// reached: it is reported with the datagram, and the next one is read.
 func (p *exportPipeline) datagram(from netip.Addr, data []byte, at time.Time) {
 	p.st.Datagrams++
+	defer func() {
+		if v := recover(); v != nil {
+			p.st.Bugs++
+			p.sh.bug("flow export from "+from.String(), v, debug.Stack(), data, nil)
+		}
+	}()
 	var err error
 	p.recs, err = p.dec.Decode(from, data, p.recs[:0])
-	if err != nil {
-		p.log.Warn(err.Error(), problemKey, "export_datagram")
+	if ce, ok := err.(*collect.Error); ok && ce.Reason == collect.ReasonPanic {
+		p.sh.bug("flow export from "+from.String(), ce.Err, ce.Stack, data, nil)
+	} else if err != nil {
+		p.sh.log.Warn(err.Error(), problemKey, "export_datagram")
 	}
 	p.st.Records += uint64(len(p.recs))
 	for i := range p.recs {
@@ -177,7 +191,7 @@ func newExportTap(cfg ReplayConfig, sh *core) (*exportTap, error) {
 		return nil, err
 	}
 	t := &exportTap{ports: ports}
-	t.pipe = newExportPipeline(cfg.ExportWindow, collect.DefaultConfig(), cfg.HomeNets, cfg.CommunityIDSeed, sh.log, sh.stage())
+	t.pipe = newExportPipeline(cfg.ExportWindow, collect.DefaultConfig(), cfg.HomeNets, cfg.CommunityIDSeed, sh, sh.stage())
 	return t, nil
 }
 

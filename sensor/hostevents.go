@@ -7,9 +7,11 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 
 	"github.com/outflow-sensor/outflow/enrich/feed"
 	"github.com/outflow-sensor/outflow/enrich/process"
+	"github.com/outflow-sensor/outflow/internal/bugreport"
 )
 
 // HostEventStats is what reading the host-event files counted.
@@ -45,11 +47,11 @@ func newIndex(det *detector, cfg process.Config) (*process.Index, func(*feed.Eve
 // loadHostEvents reads host-event logs into a process index. A broken
 // record is reported on errs with its file and offset and skipped; a file
 // that cannot be opened is an error.
-func loadHostEvents(paths []string, log *slog.Logger, det *detector, cfg process.Config) (*process.Index, *HostEventStats, error) {
+func loadHostEvents(paths []string, log *slog.Logger, bugs *bugreport.Dir, count *atomic.Uint64, det *detector, cfg process.Config) (*process.Index, *HostEventStats, error) {
 	ix, add := newIndex(det, cfg)
 	st := &HostEventStats{}
 	for _, p := range paths {
-		fs, err := feed.ReadFile(p, add, func(e *feed.Error) { log.Warn("host events: "+e.Error(), problemKey, "host_event_record") })
+		fs, err := feed.ReadFile(p, add, hostEventError(log, bugs, count))
 		if err != nil {
 			return nil, nil, fmt.Errorf("--host-events: %w", err)
 		}
@@ -83,11 +85,23 @@ func (js joiners) Join(f process.Flow) (orig, resp *process.Attribution) {
 	return orig, resp
 }
 
+// hostEventError logs a host-event record that could not be used; one a
+// parser panicked on is a bug, reported with the record.
+func hostEventError(log *slog.Logger, bugs *bugreport.Dir, count *atomic.Uint64) func(*feed.Error) {
+	return func(e *feed.Error) {
+		if e.Reason == feed.ReasonPanic {
+			reportBug(log, bugs, count, fmt.Sprintf("host events %s at offset %d", e.Source, e.Offset), e.Err, e.Stack, e.Input, nil)
+			return
+		}
+		log.Warn("host events: "+e.Error(), problemKey, "host_event_record")
+	}
+}
+
 // startHostEvents starts a source for each spec (files followed, syslog,
 // HTTP, Kafka) feeding one index, and returns it with a function that
 // stops the sources and returns their counts. Each listener holds at most
 // listenerBytes of records in progress (zero: feed's default).
-func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, det *detector, cfg process.Config, listenerBytes int64) (*process.Index, func() *HostEventStats, func() []HostEventFile) {
+func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, bugs *bugreport.Dir, count *atomic.Uint64, det *detector, cfg process.Config, listenerBytes int64) (*process.Index, func() *HostEventStats, func() []HostEventFile) {
 	ix, add := newIndex(det, cfg)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -111,7 +125,7 @@ func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, det 
 		go func() {
 			defer wg.Done()
 			defer once.Do(bound.Done)
-			if err := src.Run(ctx, add, func(e *feed.Error) { log.Warn("host events: "+e.Error(), problemKey, "host_event_record") }); err != nil {
+			if err := src.Run(ctx, add, hostEventError(log, bugs, count)); err != nil {
 				log.Error("host events: the source stopped", "source", src.URL, "err", err.Error())
 			}
 		}()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -167,42 +168,13 @@ func openLive(cfg LiveConfig, sh *core) (*liveSource, error) {
 // run captures until ctx ends, then ends every open flow and writes its
 // record.
 func (s *liveSource) run(ctx context.Context) {
-	watcher := s.sh.watcher
 	for _, w := range s.ws {
 		s.running.Add(1)
 		go func(w *liveWorker) {
 			defer s.running.Done()
 			var p capture.Packet
 			lastExpire := time.Now()
-			for ctx.Err() == nil {
-				for n, src := range w.srcs {
-					err := src.Next(&p)
-					if err == nil {
-						w.ifaces[n].frames++
-						w.ifaces[n].bytes += uint64(len(p.Data))
-						pkts, _ := w.dec.DecodeWire(p.Data, p.CaptureInfo.Length, p.LinkType, p.CaptureInfo.Timestamp.UnixNano())
-						for j := range pkts {
-							q := &pkts[j]
-							if watcher != nil && q.Depth == 0 && (q.Proto == 17 || q.Proto == 6 && q.Flags&flows.FlagSYN != 0) {
-								// A new connection, most likely: look for
-								// its socket now, while it is open.
-								watcher.Notice(q.Proto, q.SrcAddrPort(), q.DstAddrPort())
-							}
-							w.table.Update(q)
-						}
-					} else if !errors.Is(err, capture.ErrIdle) {
-						s.sh.log.Warn(err.Error(), problemKey, "capture_read")
-						time.Sleep(10 * time.Millisecond)
-					}
-				}
-				// An idle link has no packet time to end flows by.
-				if now := time.Now(); now.Sub(lastExpire) > time.Second {
-					w.table.Expire(now.UnixNano())
-					w.flush()
-					w.publish()
-					w.publishCounts()
-					lastExpire = now
-				}
+			for w.capture(ctx, s, &p, &lastExpire) {
 			}
 			w.table.Flush()
 			w.close()
@@ -211,6 +183,61 @@ func (s *liveSource) run(ctx context.Context) {
 		}(w)
 	}
 	s.running.Wait()
+}
+
+// capture reads and accounts frames until ctx ends, and reports whether
+// it must be called again: a panic on some frame (a bug the frame reached,
+// in the decoder, the table or the inspection) is counted as that frame's
+// decode error, kept as a bug report, and capture goes on with the next.
+// The recovery costs nothing per frame: it is armed once per call.
+func (w *liveWorker) capture(ctx context.Context, s *liveSource, p *capture.Packet, lastExpire *time.Time) (again bool) {
+	watcher := s.sh.watcher
+	iface := -1
+	defer func() {
+		if v := recover(); v != nil {
+			w.dec.Stats.Errors[flows.ReasonBug]++
+			if iface >= 0 {
+				s.sh.bug("live capture on "+s.cfg.Interfaces[iface], v, debug.Stack(), p.Data, &frameInfo{p.LinkType, p.CaptureInfo.Timestamp})
+			} else {
+				s.sh.bug("live capture", v, debug.Stack(), nil, nil)
+			}
+			again = true
+		}
+	}()
+	for ctx.Err() == nil {
+		for n, src := range w.srcs {
+			iface = -1
+			err := src.Next(p)
+			if err == nil {
+				iface = n
+				w.ifaces[n].frames++
+				w.ifaces[n].bytes += uint64(len(p.Data))
+				pkts, _ := w.dec.DecodeWire(p.Data, p.CaptureInfo.Length, p.LinkType, p.CaptureInfo.Timestamp.UnixNano())
+				for j := range pkts {
+					q := &pkts[j]
+					if watcher != nil && q.Depth == 0 && (q.Proto == 17 || q.Proto == 6 && q.Flags&flows.FlagSYN != 0) {
+						// A new connection, most likely: look for
+						// its socket now, while it is open.
+						watcher.Notice(q.Proto, q.SrcAddrPort(), q.DstAddrPort())
+					}
+					w.table.Update(q)
+				}
+			} else if !errors.Is(err, capture.ErrIdle) {
+				s.sh.log.Warn(err.Error(), problemKey, "capture_read")
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		// An idle link has no packet time to end flows by.
+		if now := time.Now(); now.Sub(*lastExpire) > time.Second {
+			iface = -1
+			w.table.Expire(now.UnixNano())
+			w.flush()
+			w.publish()
+			w.publishCounts()
+			*lastExpire = now
+		}
+	}
+	return false
 }
 
 // close returns the counts and releases the sockets; run has returned.

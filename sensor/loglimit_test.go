@@ -19,7 +19,7 @@ func TestBadInputLogIsLimited(t *testing.T) {
 	clock := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 	h.st.now = func() time.Time { return clock }
 	log := slog.New(h)
-	p := newExportPipeline(time.Minute, collect.DefaultConfig(), nil, 0, log, recordStage{})
+	p := newExportPipeline(time.Minute, collect.DefaultConfig(), nil, 0, &core{log: log}, recordStage{})
 	from := netip.MustParseAddr("192.0.2.7")
 	junk := []byte{0x12, 0x34, 0xde, 0xad, 0xbe, 0xef, 0, 0} // no export format
 	for i := 0; i < 15000; i++ {

@@ -69,6 +69,7 @@ type ReplayStats struct {
 	Bytes      uint64
 	Records    uint64
 	Faulted    uint64 // packets lost because their mapped file was cut short under the replay
+	Bugs       uint64 // frames skipped because reading, decoding or accounting them panicked
 	Decode     flows.DecodeStats
 	Table      flows.TableStats
 	Inspect    flows.InspectStats
@@ -135,7 +136,7 @@ func replayFiles(ctx context.Context, cfg ReplayConfig, sh *core) (ReplayStats, 
 	// On two cores that pipeline is what reaches 3 Mpps.
 	d := newDispatcher(workers, cfg.Table.Inspect.Enable)
 	var releases []func()
-	err := readFiles(ctx, cfg, &st, &done, total, func(data []byte, wire int, lt flows.LinkType, ts int64, stable bool) {
+	err := readFiles(ctx, cfg, sh, &st, &done, total, func(data []byte, wire int, lt flows.LinkType, ts int64, stable bool) {
 		pkts, _ := dec.DecodeWire(data, wire, lt, ts)
 		for i := range pkts {
 			if tap != nil {
@@ -161,128 +162,12 @@ func replayFiles(ctx context.Context, cfg ReplayConfig, sh *core) (ReplayStats, 
 		st.Inspect.Add(&is)
 		st.Records += w.records
 		st.Faulted += w.faulted
+		st.Bugs += w.bugs + w.exp.bugs
 	}
+	// The frames that reached a bug count as decode errors too, as in live
+	// capture, so one counter says so whatever the source.
+	st.Decode.Errors[flows.ReasonBug] += st.Bugs
 	return st, err
-}
-
-func readFiles(ctx context.Context, cfg ReplayConfig, st *ReplayStats, done *int64, total int64,
-	handle func([]byte, int, flows.LinkType, int64, bool), active func() int, keep func(release func())) error {
-	var clock readClock
-	for _, path := range cfg.Files {
-		src, err := capture.OpenFileContext(ctx, path, capture.FileOptions{})
-		if ctx.Err() != nil {
-			if src != nil {
-				src.Close()
-			}
-			return ctx.Err()
-		}
-		if err != nil {
-			st.FileErrors++
-			cfg.Log.Warn(err.Error())
-			continue
-		}
-		st.Files++
-		if readFile(ctx, cfg, st, done, total, src, handle, active, keep, &clock) {
-			st.FileErrors++
-			cfg.Log.Warn(fmt.Sprintf("%s: the file shrank while it was read; the rest of it is lost", path))
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-	}
-	if cfg.Progress != nil {
-		cfg.Progress(*done, total, st.Frames, 0)
-	}
-	return nil
-}
-
-// readFile reads one open capture to its end, and closes it. A mapped
-// file cut short under the reader (a tcpdump -W ring) faults when its lost
-// pages are touched, in the capture source or in the decoder; the fault
-// ends that file, reported by faulted, instead of the process.
-func readFile(ctx context.Context, cfg ReplayConfig, st *ReplayStats, done *int64, total int64, src *capture.FileSource,
-	handle func([]byte, int, flows.LinkType, int64, bool), active func() int, keep func(release func()), c *readClock) (faulted bool) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			if !capture.IsFault(r) {
-				panic(r)
-			}
-			faulted = true
-			src.Close()
-		}
-	}()
-	var pkt capture.Packet
-	base := *done
-	stable := src.Stable()
-	if stable {
-		// Workers may still hold frames of this file when it is
-		// closed; the mapping goes when they are done.
-		if release := src.KeepMapped(); release != nil {
-			keep(release)
-		}
-	}
-	for n := 0; ; n++ {
-		err := src.Next(&pkt)
-		if err == io.EOF || err == capture.ErrInterrupted {
-			break
-		}
-		if err != nil {
-			st.FileErrors++
-			cfg.Log.Warn(err.Error())
-			break
-		}
-		ts := pkt.CaptureInfo.Timestamp.UnixNano()
-		if cfg.Realtime {
-			if c.lastTS != 0 && ts > c.lastTS {
-				if d := time.Duration(ts-c.lastTS) - time.Since(c.lastWall); d > 0 && !sleepCtx(ctx, d) {
-					break
-				}
-			}
-			c.lastTS, c.lastWall = ts, time.Now()
-		}
-		st.Frames++
-		st.Bytes += uint64(len(pkt.Data))
-		handle(pkt.Data, pkt.CaptureInfo.Length, pkt.LinkType, ts, stable)
-		if n&0x3f == 0 {
-			if ctx.Err() != nil {
-				break
-			}
-			if cfg.Progress != nil && time.Since(c.lastPrint) > 100*time.Millisecond {
-				c.lastPrint = time.Now()
-				a := 0
-				if active != nil {
-					a = active()
-				}
-				cfg.Progress(base+src.BytesRead(), total, st.Frames, a)
-			}
-		}
-	}
-	*done = base + src.Size()
-	if n := src.Stats().Untimed; n > 0 {
-		cfg.Log.Info(fmt.Sprintf("%s: %d packets in simple packet blocks carry no time; each was given the time of the packet before it", src.Path(), n))
-	}
-	src.Close()
-	return false
-}
-
-// sleepCtx sleeps for d, or less if ctx ends first; it reports whether it
-// slept the whole time.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// readClock is what pacing and progress remember from file to file.
-type readClock struct {
-	lastTS              int64
-	lastWall, lastPrint time.Time
 }
 
 // worker owns one flow table; the records it ends go to its exporter.
@@ -292,6 +177,8 @@ type worker struct {
 	exp     *exporter
 	records uint64
 	faulted uint64 // packets lost: their mapped file was cut short
+	bugs    uint64 // packets skipped: accounting them panicked
+	sh      *core
 	// pub is what the worker last published of its counts, for the
 	// statistics lines, which run on another goroutine.
 	pub workerCounts
@@ -320,7 +207,7 @@ type tableConfig struct {
 }
 
 func newWorker(cfg tableConfig, sh *core) *worker {
-	w := &worker{exp: newExporter(record.NewClassifier(cfg.HomeNets, cfg.Seed), sh)}
+	w := &worker{exp: newExporter(record.NewClassifier(cfg.HomeNets, cfg.Seed), sh), sh: sh}
 	tc := cfg.Table
 	if tc.Capacity == 0 {
 		tc = flows.DefaultConfig()
@@ -436,15 +323,29 @@ func newDispatcher(ws []*worker, payload bool) *dispatcher {
 
 // updateBatch hands a batch's packets to the table. A fault reading a
 // payload left in a mapped file that was cut short ends the batch: the
-// packets not accounted are counted as lost.
+// packets not accounted are counted as lost. Any other panic is a bug a
+// packet reached: it is counted and reported, and the batch goes on with
+// the next packet.
 func (w *worker) updateBatch(b *batch, payload bool) {
-	j := 0
+	for j := 0; j < len(b.pkts); {
+		j = w.updateFrom(b, j, payload)
+	}
+}
+
+// updateFrom accounts b's packets from j on and returns where to go on
+// from: the end, or past a packet that reached a bug.
+func (w *worker) updateFrom(b *batch, j int, payload bool) (next int) {
 	defer func() {
 		if r := recover(); r != nil {
-			if !capture.IsFault(r) {
-				panic(r)
+			if capture.IsFault(r) {
+				w.faulted += uint64(len(b.pkts) - j)
+				next = len(b.pkts)
+				return
 			}
-			w.faulted += uint64(len(b.pkts) - j)
+			w.bugs++
+			q := &b.pkts[j]
+			w.sh.bug(fmt.Sprintf("a packet %v -> %v proto %d", q.SrcAddrPort(), q.DstAddrPort(), q.Proto), r, debug.Stack(), nil, nil)
+			next = j + 1
 		}
 	}()
 	for ; j < len(b.pkts); j++ {
@@ -454,6 +355,7 @@ func (w *worker) updateBatch(b *batch, payload bool) {
 		}
 		w.table.Update(&b.pkts[j])
 	}
+	return j
 }
 
 // inPlace marks a payload left where the reader found it (a mapped file).

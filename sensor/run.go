@@ -3,6 +3,7 @@ package sensor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/outflow-sensor/outflow/enrich/procfs"
 	"github.com/outflow-sensor/outflow/flows"
+	"github.com/outflow-sensor/outflow/internal/bugreport"
+	"github.com/outflow-sensor/outflow/internal/fserr"
 	"github.com/outflow-sensor/outflow/record"
 	"github.com/outflow-sensor/outflow/sensor/sink"
 )
@@ -71,7 +74,14 @@ type RunStats struct {
 func Run(ctx context.Context, rc *RunConfig, o RunOptions) (RunStats, error) {
 	o.Log = logger(o.Log, nil)
 	src := &rc.Sources
-	sh, err := newCore(ctx, coreConfig{Flows: o.Flows, FlowOutputs: o.FlowOutputs, Log: o.Log, Inspect: src.Inspect, Detect: o.Detect,
+	var bugs *bugreport.Dir
+	if d := rc.Logging.BugReports; d != "" {
+		var err error
+		if bugs, err = bugreport.Open(d, 0); err != nil {
+			return RunStats{}, fmt.Errorf("Logging.BugReports: %w", fserr.Plain(err))
+		}
+	}
+	sh, err := newCore(ctx, coreConfig{BugReports: bugs, Flows: o.Flows, FlowOutputs: o.FlowOutputs, Log: o.Log, Inspect: src.Inspect, Detect: o.Detect,
 		HostEventSources: src.HostEvents, HostEventIndex: src.HostEventBudget.IndexConfig(), HostEventListenerBytes: int64(min(uint64(src.HostEventBudget.ListenerBytes), 1<<62)), OnHost: src.Capture.OnHost, HostEventsOut: o.HostEventsOut, Records: o.Records})
 	if err != nil {
 		return RunStats{}, err

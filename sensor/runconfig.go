@@ -259,6 +259,9 @@ type LoggingConfig struct {
 	Level         string          `yaml:"Level"`  // debug, info, warn, error
 	Format        string          `yaml:"Format"` // text, json
 	StatsInterval detect.Duration `yaml:"StatsInterval"`
+	// BugReports is the directory where an input that reached a bug is
+	// kept (internal/bugreport); empty: only the log line has it.
+	BugReports string `yaml:"BugReports"`
 }
 
 // DefaultRunConfig is what a run config starts from.

@@ -24,6 +24,9 @@ import (
 // depth and the outputs' queues. A Snapshot is a copy: nothing in it
 // changes after it is taken.
 type Snapshot struct {
+	// Started is set in every snapshot of a sensor; the zero Snapshot is
+	// of none (a metrics server before the run).
+	Started bool
 	// Stopped is set once the run has stopped: the counts are final.
 	Stopped       bool
 	Capture       *CaptureCounts  // nil without Sources.Capture
@@ -37,6 +40,10 @@ type Snapshot struct {
 	Joins   []JoinCounts
 	Detect  *DetectionCounts // nil without detection
 	Outputs []sink.Stats     // one per output, by name
+	// Bugs are inputs that reached a bug (a panic in the sensor or a
+	// library) in any source or stage: each was skipped, logged and kept
+	// as a bug report (Logging.BugReports).
+	Bugs uint64
 }
 
 // PacketCounts are what a packet source's decoders and flow tables
@@ -317,7 +324,7 @@ func outputCounts(sh *core, extra func() []sink.Stats) []sink.Stats {
 // snapshot takes the counts of every source, of the stages after them
 // and of the outputs, as they stand.
 func (r *running) snapshot(o RunOptions) Snapshot {
-	var s Snapshot
+	s := Snapshot{Started: true}
 	if r.live != nil {
 		s.Capture = r.live.snapshot()
 	}
@@ -337,5 +344,6 @@ func (r *running) snapshot(o RunOptions) Snapshot {
 		s.Detect = r.sh.det.counts()
 	}
 	s.Outputs = outputCounts(r.sh, o.Outputs)
+	s.Bugs = r.sh.bugCount.Load()
 	return s
 }

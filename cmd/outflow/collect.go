@@ -45,7 +45,7 @@ func (c *collectCmd) Run(e *env) error {
 }
 
 func (c *collectCmd) run(e *env, outs *outputs) error {
-	drop, err := flagsDropPlan(c.User, &c.recordFlags, &c.detectFlags, c.HostEvents, "")
+	drop, err := flagsDropPlan(c.User, &c.recordFlags, &c.detectFlags, c.HostEvents, "", c.BugReports)
 	if err == nil {
 		err = drop.prepare()
 	}
@@ -61,6 +61,7 @@ func (c *collectCmd) run(e *env, outs *outputs) error {
 	rc.Sources.FlowListeners, rc.Sources.StitchWindow, rc.Sources.SamplingRate = c.Listen, detect.Duration(c.StitchWindow), c.SamplingRate
 	rc.Sources.HostEvents, rc.Sources.CommunityIDSeed = c.HostEvents, c.CommunityIDSeed
 	rc.Logging.StatsInterval = detect.Duration(c.StatsInterval)
+	rc.Logging.BugReports = c.BugReports
 	rc.Metrics.Listen = c.Metrics
 	rc.Sources.MaxFlows = c.MaxFlows
 	return runFromFlags(e, outs, &rc, det, &c.recordFlags, "", drop,
@@ -79,6 +80,9 @@ func printExportSummary(w io.Writer, st *sensor.ExportStats) {
 	}
 	if st.KernelDrops > 0 {
 		fmt.Fprintf(w, "outflow: the kernel dropped %d export datagrams the collector could not read in time\n", st.KernelDrops)
+	}
+	if st.Bugs > 0 {
+		fmt.Fprintf(w, "outflow: %d export datagrams skipped: their records reached a bug (each is reported above)\n", st.Bugs)
 	}
 	if st.NotAllowed > 0 {
 		fmt.Fprintf(w, "outflow: %d export datagrams from senders outside allow= were dropped\n", st.NotAllowed)

@@ -28,6 +28,7 @@ type recordFlags struct {
 type statsFlags struct {
 	StatsInterval time.Duration `default:"1m" help:"How often a statistics line per source is logged (0: only at exit)."`
 	Metrics       string        `placeholder:"[HOST]:PORT" help:"Serve Prometheus metrics at /metrics, with /healthz and /readyz; a port alone is loopback, another host only when named."`
+	BugReports    string        `placeholder:"DIR" help:"Keep each input that reached a bug (a frame as a one-packet pcap, a datagram, a host-event record) in DIR with its failure, 16 MiB at most; the input is skipped and the sensor goes on. Without it the log line holds the input's first bytes."`
 }
 
 // userFlag is --user, for the commands that run as a service.

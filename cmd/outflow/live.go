@@ -43,7 +43,7 @@ func (c *liveCmd) Run(e *env) error {
 }
 
 func (c *liveCmd) run(e *env, outs *outputs) error {
-	drop, err := flagsDropPlan(c.User, &c.recordFlags, &c.detectFlags, c.HostEvents, c.HostEventsOut)
+	drop, err := flagsDropPlan(c.User, &c.recordFlags, &c.detectFlags, c.HostEvents, c.HostEventsOut, c.BugReports)
 	if err == nil {
 		err = drop.prepare()
 	}
@@ -59,6 +59,7 @@ func (c *liveCmd) run(e *env, outs *outputs) error {
 	rc.Sources.Capture = sensor.CaptureConfig{Interfaces: c.Interfaces, Workers: c.Workers, Filter: c.Filter, OnHost: c.OnHost}
 	rc.Sources.HostEvents, rc.Sources.Inspect, rc.Sources.CommunityIDSeed = c.HostEvents, c.Inspect, c.CommunityIDSeed
 	rc.Logging.StatsInterval = detect.Duration(c.StatsInterval)
+	rc.Logging.BugReports = c.BugReports
 	rc.Metrics.Listen = c.Metrics
 	rc.Sources.MaxFlows = c.MaxFlows
 	return runFromFlags(e, outs, &rc, det, &c.recordFlags, c.HostEventsOut, drop,

@@ -169,6 +169,7 @@ func runDropPlan(user, config string, rc *sensor.RunConfig) (*dropPlan, error) {
 	if len(rc.Outputs.Alerts) > 0 {
 		p.state("State.Path", state)
 	}
+	p.add("Logging.BugReports", rc.Logging.BugReports, privdrop.Write, 0o700)
 	p.output("Outputs.HostEventsOut", target{To: rc.Outputs.HostEventsOut}, false, "")
 	p.output("Outputs.Report", target{To: rc.Outputs.Report}, false, "")
 	p.hostEvents("Sources.HostEvents", rc.Sources.HostEvents)
@@ -181,7 +182,7 @@ func runDropPlan(user, config string, rc *sensor.RunConfig) (*dropPlan, error) {
 // flagsDropPlan is the plan of live and collect, from their flags and the
 // state their --config may name. The config and the state are checked for
 // who may change them.
-func flagsDropPlan(user string, rf *recordFlags, d *detectFlags, hostEvents []string, eventsOut string) (*dropPlan, error) {
+func flagsDropPlan(user string, rf *recordFlags, d *detectFlags, hostEvents []string, eventsOut, bugReports string) (*dropPlan, error) {
 	if err := trustFile("--config", d.Config); err != nil {
 		return nil, err
 	}
@@ -223,6 +224,7 @@ func flagsDropPlan(user string, rf *recordFlags, d *detectFlags, hostEvents []st
 	}
 	p.state(stateKey, state)
 	p.output("--host-events-out", target{To: eventsOut}, false, "")
+	p.add("--bug-reports", bugReports, privdrop.Write, 0o700)
 	p.hostEvents("--host-events", hostEvents)
 	return p, nil
 }

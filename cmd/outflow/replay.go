@@ -159,6 +159,9 @@ func printSummary(w io.Writer, st *sensor.ReplayStats) {
 	}
 	printHostEvents(w, st.HostEvents)
 	printDetectSummary(w, st.Detect)
+	if st.Bugs > 0 {
+		fmt.Fprintf(w, "outflow: %d frames skipped: reading them reached a bug (each is reported above)\n", st.Bugs)
+	}
 	if st.Faulted > 0 {
 		fmt.Fprintf(w, "outflow: %d packets lost: their file was cut short while it was read\n", st.Faulted)
 	}

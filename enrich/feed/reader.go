@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/valyala/fastjson"
@@ -33,6 +34,9 @@ type Error struct {
 	Offset int64 // byte offset of the record's line
 	Reason string
 	Err    error
+	// Input and Stack are the record and where its parser panicked, for
+	// ReasonPanic only: a bug report keeps them.
+	Input, Stack []byte
 }
 
 func (e *Error) Error() string {
@@ -152,7 +156,11 @@ func (r *Reader) Flush(emit func(*Event)) { r.audit.flush(r, emit) }
 func (r *Reader) Line(line []byte, off int64, emit func(*Event)) {
 	defer func() {
 		if v := recover(); v != nil {
-			r.fail(off, ReasonPanic, fmt.Errorf("%v, on %q", v, line[:min(len(line), 256)]))
+			r.Stats.Errors[ReasonPanic]++
+			if r.OnError != nil {
+				r.OnError(&Error{Source: r.Source, Offset: off, Reason: ReasonPanic, Err: fmt.Errorf("%v, on %q", v, line[:min(len(line), 256)]),
+					Input: bytes.Clone(line), Stack: debug.Stack()})
+			}
 		}
 	}()
 	line = bytes.TrimSpace(line)

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -284,13 +285,43 @@ func (s *Source) syslogUDP(ctx context.Context, addr string, opts *listenOptions
 			s.refused(ReasonNotAllowed, from.String(), errors.New("sender outside the allow list; datagram dropped"), onError)
 			continue
 		}
-		for _, l := range bytes.Split(buf[:n], []byte("\n")) {
-			if len(bytes.TrimSpace(l)) > 0 {
-				syslogLine(r, l, off, emit)
-			}
-		}
+		s.datagram(r, buf[:n], from, off, emit, onError)
 		off++
 		s.add(r)
+	}
+}
+
+// datagram reads the syslog messages of one datagram. A bug the framing
+// reaches costs the datagram, counted and reported with it; parsers are
+// guarded by Reader.Line.
+func (s *Source) datagram(r *Reader, dg []byte, from net.Addr, off int64, emit func(*Event), onError func(*Error)) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.bugInput(from.String(), v, dg, onError)
+		}
+	}()
+	for _, l := range bytes.Split(dg, []byte("\n")) {
+		if len(bytes.TrimSpace(l)) > 0 {
+			syslogLine(r, l, off, emit)
+		}
+	}
+}
+
+// bug counts and reports a panic in a connection's framing or TLS; the
+// connection is closed.
+func (s *Source) bug(from string, v any, onError func(*Error)) {
+	s.bugInput(from, fmt.Errorf("%v; the connection was closed", v), nil, onError)
+}
+
+func (s *Source) bugInput(from string, v any, input []byte, onError func(*Error)) {
+	s.mu.Lock()
+	if s.stats.Errors == nil {
+		s.stats.Errors = map[string]uint64{}
+	}
+	s.stats.Errors[ReasonPanic]++
+	s.mu.Unlock()
+	if onError != nil {
+		onError(&Error{Source: s.URL + " from " + from, Reason: ReasonPanic, Err: fmt.Errorf("%v", v), Input: bytes.Clone(input), Stack: debug.Stack()})
 	}
 }
 
@@ -352,6 +383,14 @@ func (s *Source) syslogTCP(ctx context.Context, addr string, opts *listenOptions
 			stop := context.AfterFunc(ctx, func() { c.Close() })
 			defer stop()
 			from := c.RemoteAddr().String()
+			// A record's parser is guarded by Reader.Line; this guards
+			// the framing and TLS around it: a bug they reach costs
+			// this connection, counted and reported, not the process.
+			defer func() {
+				if v := recover(); v != nil {
+					s.bug(from, v, onError)
+				}
+			}()
 			var certified *certifiedHosts
 			if opts.tls != nil {
 				tc := tls.Server(c, opts.tls)

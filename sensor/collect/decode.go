@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime/debug"
 	"time"
 )
 
@@ -155,7 +156,8 @@ func (d *Decoder) Decode(from netip.Addr, datagram []byte, out []Record) (recs [
 		// goflow2 has panicked on hostile input before; a datagram must
 		// not take the collector down.
 		if p := recover(); p != nil {
-			recs, err = out[:n], d.fail(e, from, ReasonPanic, fmt.Errorf("%v", p))
+			d.count(e, ReasonPanic)
+			recs, err = out[:n], &Error{Exporter: from, Reason: ReasonPanic, Err: fmt.Errorf("%v", p), Stack: debug.Stack()}
 		}
 		e.stats.Records += uint64(len(recs) - n)
 	}()

@@ -44,6 +44,7 @@ type Error struct {
 	Exporter netip.Addr
 	Reason   Reason
 	Err      error
+	Stack    []byte // ReasonPanic: where it panicked, for a bug report
 }
 
 func (e *Error) Error() string {

@@ -122,6 +122,8 @@ var (
 	outPending   = gauge("outflow_output_pending_bytes", "Bytes waiting in the output's buffer or queue.", "output")
 	outSpooled   = gauge("outflow_output_spooled_records", "Records waiting in the output's spool on disk.", "output")
 	outSpool     = gauge("outflow_output_spool_bytes", "Bytes of the output's spool on disk.", "output")
+
+	bugs = counter("outflow_bugs_total", "Inputs that reached a bug (a panic in the sensor or a library), in any source or stage: each was skipped, logged and kept as a bug report.")
 )
 
 // Collector is a prometheus.Collector over a sensor's snapshots. Each
@@ -192,6 +194,9 @@ func (e *emitter) send(ch chan<- prometheus.Metric) {
 }
 
 func (e *emitter) snapshot(s sensor.Snapshot) {
+	if s.Started {
+		e.add(bugs, float64(s.Bugs))
+	}
 	if c := s.Capture; c != nil {
 		for _, i := range c.Interfaces {
 			e.add(capturePackets, float64(i.Packets), i.Name)

@@ -1,0 +1,51 @@
+package sensor
+
+import (
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/outflow-sensor/outflow/flows"
+	"github.com/outflow-sensor/outflow/internal/bugreport"
+)
+
+// problemBug is the log limiter's kind for failures some input reached:
+// whoever found one can repeat it, so these lines are limited like bad
+// input's.
+const problemBug = "bug"
+
+// bug reports a panic that an input reached in the sensor's code or a
+// library's. The caller has recovered, counted it and skipped the input;
+// here it is logged and the input kept as a bug report (Logging.BugReports),
+// or, with no directory, its first bytes go in the log line.
+func (sh *core) bug(source string, v any, stack, input []byte, frame *frameInfo) {
+	reportBug(sh.log, sh.bugs, &sh.bugCount, source, v, stack, input, frame)
+}
+
+// reportBug is core.bug for the stages that have a log, the reports'
+// directory and the count rather than the core.
+func reportBug(log *slog.Logger, bugs *bugreport.Dir, count *atomic.Uint64, source string, v any, stack, input []byte, frame *frameInfo) {
+	count.Add(1)
+	r := bugreport.Report{Source: source, What: fmt.Sprint(v), Stack: stack, Input: input}
+	if frame != nil {
+		r.Frame, r.LinkType, r.Time = true, uint16(frame.lt), frame.ts
+	}
+	path, err := bugs.Save(r)
+	args := []any{"source", source, problemKey, problemBug}
+	switch {
+	case path != "":
+		args = append(args, "report", path)
+	case err != nil:
+		args = append(args, "report_error", err.Error())
+	case len(input) > 0:
+		args = append(args, "input", fmt.Sprintf("%q", input[:min(len(input), 128)]))
+	}
+	log.Error(fmt.Sprintf("a bug: %v; the input was skipped and the sensor goes on", v), args...)
+}
+
+// frameInfo is what a frame's bug report needs besides its bytes.
+type frameInfo struct {
+	lt flows.LinkType
+	ts time.Time
+}

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/outflow-sensor/outflow/detect"
 	"github.com/outflow-sensor/outflow/enrich/feed"
 	"github.com/outflow-sensor/outflow/internal/allowlist"
 	"github.com/outflow-sensor/outflow/sensor/collect"
@@ -118,32 +119,55 @@ func (s *collectSource) publish(p *exportPipeline) {
 	s.pub.budget.Store(&b)
 }
 
-// parseFlowListener reads a flow listener's URL: netflow:// or sflow://
-// HOST:PORT, with allow=PREFIX,... for the senders it takes.
-func parseFlowListener(l string) (*url.URL, allowlist.List, error) {
+// DefaultSocketBuffer is the receive buffer a flow listener asks the
+// kernel for: exporters send in bursts, and the buffer absorbs them while
+// the decoder catches up.
+const DefaultSocketBuffer = 16 << 20
+
+// flowListener is a flow listener's URL read: netflow:// or sflow://
+// HOST:PORT, with allow=PREFIX,... for the senders it takes and
+// buffer=SIZE for its socket's receive buffer.
+type flowListener struct {
+	url    *url.URL
+	allow  allowlist.List
+	buffer int
+}
+
+func parseFlowListener(l string) (flowListener, error) {
 	u, err := url.Parse(l)
 	if err != nil || (u.Scheme != "netflow" && u.Scheme != "sflow") || u.Host == "" || u.Port() == "" {
-		return nil, nil, fmt.Errorf("%q: want netflow://HOST:PORT or sflow://HOST:PORT", l)
+		return flowListener{}, fmt.Errorf("%q: want netflow://HOST:PORT or sflow://HOST:PORT", l)
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%q: the options after ? cannot be read", l)
+		return flowListener{}, fmt.Errorf("%q: the options after ? cannot be read", l)
 	}
-	var allow allowlist.List
+	fl := flowListener{url: u, buffer: DefaultSocketBuffer}
 	for k, v := range q {
-		if k != "allow" || len(v) != 1 {
-			return nil, nil, fmt.Errorf("%q: option %s: a flow listener takes allow=PREFIX,... once", l, k)
+		if len(v) != 1 {
+			return flowListener{}, fmt.Errorf("%q: option %s is given %d times", l, k, len(v))
 		}
-		if allow, err = allowlist.Parse(v[0]); err != nil {
-			return nil, nil, fmt.Errorf("%q: %w", l, err)
+		switch k {
+		case "allow":
+			if fl.allow, err = allowlist.Parse(v[0]); err != nil {
+				return flowListener{}, fmt.Errorf("%q: %w", l, err)
+			}
+		case "buffer":
+			n, err := detect.ParseBytes(v[0])
+			if err != nil || n < 4<<10 || n > 1<<30 {
+				return flowListener{}, fmt.Errorf("%q: buffer=%s: want a size from 4KiB to 1GiB", l, v[0])
+			}
+			fl.buffer = int(n)
+		default:
+			return flowListener{}, fmt.Errorf("%q: option %s: a flow listener takes allow=PREFIX,... and buffer=SIZE", l, k)
 		}
 	}
-	return u, allow, nil
+	return fl, nil
 }
 
 // CheckFlowListener says whether a flow listener's URL can be listened on.
 func CheckFlowListener(l string) error {
-	_, _, err := parseFlowListener(l)
+	_, err := parseFlowListener(l)
 	return err
 }
 
@@ -155,24 +179,28 @@ func openCollect(cfg CollectConfig, sh *core) (*collectSource, error) {
 	s := &collectSource{cfg: cfg, sh: sh}
 	var addrs []net.Addr
 	for _, l := range cfg.Listen {
-		u, allow, err := parseFlowListener(l)
+		fl, err := parseFlowListener(l)
 		if err != nil {
 			closeAll(s.conns)
 			return nil, err
 		}
-		c, err := net.ListenPacket("udp", feed.LoopbackIfNoHost(u.Host))
+		c, err := net.ListenPacket("udp", feed.LoopbackIfNoHost(fl.url.Host))
 		if err != nil {
 			closeAll(s.conns)
 			return nil, fmt.Errorf("unable to listen on %s: %w", l, err)
 		}
 		if uc, ok := c.(*net.UDPConn); ok {
-			// Exporters send in bursts; the kernel buffer absorbs them
-			// while the decoder catches up.
-			_ = uc.SetReadBuffer(16 << 20)
+			if got := setReadBuffer(uc, fl.buffer); got < fl.buffer {
+				// Without privilege the kernel grants at most
+				// net.core.rmem_max; a burst past what it granted is
+				// dropped (and counted as kernel_drops).
+				sh.log.Warn("the flow listener's receive buffer is smaller than asked: raise net.core.rmem_max, or run as root",
+					"listener", c.LocalAddr().String(), "asked", fl.buffer, "granted", got)
+			}
 		}
 		s.conns = append(s.conns, c)
 		s.readers = append(s.readers, newUDPReader(c))
-		s.allow = append(s.allow, allow)
+		s.allow = append(s.allow, fl.allow)
 		addrs = append(addrs, c.LocalAddr())
 	}
 	if cfg.Ready != nil {

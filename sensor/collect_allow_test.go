@@ -67,12 +67,13 @@ func TestFlowListenerAllow(t *testing.T) {
 // TestFlowListenerURL: the listener URL's options are checked with a
 // sentence naming what is wrong.
 func TestFlowListenerURL(t *testing.T) {
-	for _, ok := range []string{"netflow://:2055", "sflow://127.0.0.1:6343?allow=10.0.0.0/8,192.0.2.7"} {
+	for _, ok := range []string{"netflow://:2055", "sflow://127.0.0.1:6343?allow=10.0.0.0/8,192.0.2.7", "netflow://:2055?buffer=64MiB&allow=10.0.0.0/8"} {
 		if err := CheckFlowListener(ok); err != nil {
 			t.Errorf("%s: %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"netflow://:2055?allow=10.0.0.0/33", "netflow://:2055?deny=1.2.3.4", "netflow://host", "ipfix://:4739"} {
+	for _, bad := range []string{"netflow://:2055?allow=10.0.0.0/33", "netflow://:2055?deny=1.2.3.4", "netflow://host", "ipfix://:4739",
+		"netflow://:2055?buffer=1", "netflow://:2055?buffer=2GiB", "netflow://:2055?buffer=lots", "netflow://:2055?buffer=1MiB&buffer=2MiB"} {
 		if err := CheckFlowListener(bad); err == nil {
 			t.Errorf("%s: accepted", bad)
 		}

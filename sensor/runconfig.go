@@ -383,7 +383,7 @@ func (c *RunConfig) check(file string) []error {
 		bad("Sources.Capture.Workers", "must be between 1 and 256, not %d", s.Capture.Workers)
 	}
 	for i, l := range s.FlowListeners {
-		if _, _, err := parseFlowListener(l); err != nil {
+		if _, err := parseFlowListener(l); err != nil {
 			bad(fmt.Sprintf("Sources.FlowListeners[%d]", i), "%v", err)
 		}
 	}

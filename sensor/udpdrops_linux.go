@@ -54,3 +54,25 @@ func (r *udpReader) read(buf []byte) (int, netip.Addr, error) {
 	}
 	return n, from.Addr().Unmap(), nil
 }
+
+// setReadBuffer asks for n bytes of receive buffer and returns what the
+// kernel granted. Past net.core.rmem_max only SO_RCVBUFFORCE (with
+// CAP_NET_ADMIN) is heard; Linux reports double what it grants, its own
+// bookkeeping included.
+func setReadBuffer(c *net.UDPConn, n int) int {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		_ = c.SetReadBuffer(n)
+		return n
+	}
+	got := n
+	_ = rc.Control(func(fd uintptr) {
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, n) != nil {
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, n)
+		}
+		if v, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF); err == nil {
+			got = v / 2
+		}
+	})
+	return got
+}

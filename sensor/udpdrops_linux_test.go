@@ -3,9 +3,15 @@
 package sensor
 
 import (
+	"log/slog"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestUDPKernelDrops: datagrams the kernel drops on a listener whose buffer
@@ -46,5 +52,49 @@ func TestUDPKernelDrops(t *testing.T) {
 	}
 	if d := r.drops.Load(); d == 0 || d+uint64(queued) != 2000 {
 		t.Fatalf("%d datagrams queued, the kernel's drop count %d: want 2000 together", queued, d)
+	}
+}
+
+// TestFlowListenerBuffer: buffer= sets the listener's receive buffer, as
+// the kernel reports it (SO_RCVBUF, which Linux doubles); a size past
+// net.core.rmem_max is granted to root (SO_RCVBUFFORCE) and otherwise
+// logged with what was granted.
+func TestFlowListenerBuffer(t *testing.T) {
+	rmemMax, err := os.ReadFile("/proc/sys/net/core/rmem_max")
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit, _ := strconv.Atoi(strings.TrimSpace(string(rmemMax)))
+	for _, c := range []struct {
+		url  string
+		want int
+	}{
+		{"netflow://127.0.0.1:0?buffer=64KiB", 64 << 10},
+		{"netflow://127.0.0.1:0", DefaultSocketBuffer},
+		{"netflow://127.0.0.1:0?buffer=256MiB", 256 << 20},
+	} {
+		logs := &lockedWriter{}
+		sh := &core{log: slog.New(slog.NewTextHandler(logs, nil))}
+		s, err := openCollect(CollectConfig{Listen: []string{c.url}}, sh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, _ := s.conns[0].(*net.UDPConn).SyscallConn()
+		var got int
+		rc.Control(func(fd uintptr) { got, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF) })
+		closeAll(s.conns)
+		got /= 2
+		switch {
+		case got == c.want:
+			if strings.Contains(logs.String(), "smaller than asked") {
+				t.Errorf("%s: granted in full, yet logged:\n%s", c.url, logs)
+			}
+		case os.Geteuid() != 0 && c.want > limit && got <= limit:
+			if !strings.Contains(logs.String(), "granted="+strconv.Itoa(got)) {
+				t.Errorf("%s: %d granted, not logged:\n%s", c.url, got, logs)
+			}
+		default:
+			t.Errorf("%s: receive buffer %d, want %d (rmem_max %d, euid %d)", c.url, got, c.want, limit, os.Geteuid())
+		}
 	}
 }

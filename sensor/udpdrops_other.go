@@ -27,3 +27,10 @@ func (r *udpReader) read(buf []byte) (int, netip.Addr, error) {
 	}
 	return n, a.Unmap(), nil
 }
+
+// setReadBuffer asks for n bytes of receive buffer; what is granted is not
+// known here.
+func setReadBuffer(c *net.UDPConn, n int) int {
+	_ = c.SetReadBuffer(n)
+	return n
+}

@@ -15,7 +15,7 @@ import (
 // collectCmd is `outflow collect --listen netflow://:2055`: a run of the
 // sensor on flow listeners, from flags.
 type collectCmd struct {
-	Listen []string `required:"" sep:"none" placeholder:"URL" help:"netflow://HOST:PORT (NetFlow v5/v9, IPFIX) or sflow://HOST:PORT, loopback when no host is given; ?allow=PREFIX,... takes only those senders; repeat for several."`
+	Listen []string `required:"" sep:"none" placeholder:"URL" help:"netflow://HOST:PORT (NetFlow v5/v9, IPFIX) or sflow://HOST:PORT, loopback when no host is given; ?allow=PREFIX,... takes only those senders, buffer=SIZE sets the socket's receive buffer (16MiB); repeat for several."`
 	recordFlags
 	detectFlags
 	statsFlags

@@ -143,9 +143,12 @@ func (w *jw) boolean(k string, v bool) {
 	w.b = strconv.AppendBool(w.b, v)
 }
 
+// ip writes an address without its IPv6 zone: ECS's ip type has none, and
+// a zone is any text (netip parses "fe80::1%a\"b" from a host event), so
+// written as it is it could end the JSON string. FuzzStrings found it.
 func (w *jw) ip(a netip.Addr) {
 	w.b = append(w.b, '"')
-	w.b = a.AppendTo(w.b)
+	w.b = a.WithZone("").AppendTo(w.b)
 	w.b = append(w.b, '"')
 }
 

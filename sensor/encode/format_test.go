@@ -122,7 +122,7 @@ func checkLine(t *testing.T, what string, f Format, line []byte) {
 // FuzzStrings feeds arbitrary strings into every string a record or an
 // alert carries (names off the wire, host logs, the TCP history and
 // state) and checks each format still writes one valid line: JSON that
-// parses for ECS, the right column count for Zeek, whose history column
+// parses for Outflow's JSON and ECS, the right column count for Zeek, whose history column
 // unescapes to the history as Zeek's reader would.
 func FuzzStrings(f *testing.F) {
 	f.Add("upload.example.test", "PUT", "/usr/bin/curl", "ShADadfF", "SF", "alice")
@@ -155,6 +155,14 @@ func FuzzStrings(f *testing.F) {
 				}
 			}
 		}
+		// Outflow's JSON writes what Outflow makes from a fixed alphabet
+		// (the history's letters, the state, the JA3 and JA4 digests)
+		// as it is; everything taken from the wire or a host log is
+		// escaped.
+		r.State = "SF"
+		r.History.Set([]byte("ShADadfF"))
+		s.TLS.JA3, s.TLS.JA4 = "d41d8cd98f00b204e9800998ecf8427e", "t13d1516h2_8daaf6152771_02713d6af862"
+		checkLine(t, "json", JSON, JSON.AppendFlow(nil, r))
 		a := alert()
 		a.Title, a.Analytic, a.Technique, a.DedupKey = name, method, image, history
 		a.Host.Name, a.Host.User, a.Host.IP = name, user, state
@@ -163,6 +171,7 @@ func FuzzStrings(f *testing.F) {
 		a.Evidence.Measured[name] = user
 		a.Missing = []string{state}
 		checkLine(t, "ecs alert", ECS, ECS.AppendAlert(nil, a))
+		checkLine(t, "json alert", JSON, JSON.AppendAlert(nil, a))
 	})
 }
 

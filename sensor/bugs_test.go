@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -185,9 +186,9 @@ func TestRecordStageSurvivesABug(t *testing.T) {
 		return st, bytes.Count(out.Bytes(), []byte("\n"))
 	}
 	_, all := replay(nil)
-	var seen int
+	var seen atomic.Int64 // each worker's exporter calls the tap
 	st, got := replay(func(f *record.Flow) {
-		if seen++; seen == 3 {
+		if seen.Add(1) == 3 {
 			panic("a bug in an analytic")
 		}
 	})

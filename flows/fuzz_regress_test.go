@@ -52,7 +52,7 @@ func TestOneWayICMPIntoFullTableKeepsReverseFlow(t *testing.T) {
 			t.Fatalf("%s: %d packets, error %v", what, len(pkts), err)
 		}
 		tab.Update(&pkts[0])
-		if err := tableFault(tab); err != nil {
+		if err := tab.Check(); err != nil {
 			t.Fatalf("after %s: %v", what, err)
 		}
 	}
@@ -73,5 +73,55 @@ func TestOneWayICMPIntoFullTableKeepsReverseFlow(t *testing.T) {
 	tab.Flush()
 	if want := capacity + 2; ended != want {
 		t.Errorf("%d flows ended, want %d", ended, want)
+	}
+}
+
+// TestResetMendsABrokenTable: a table whose slots lost a live flow (as the
+// one-way ICMP bug left one) fails Check, and Reset drops its flows,
+// counted, leaving a table that takes new flows and ends them all.
+func TestResetMendsABrokenTable(t *testing.T) {
+	a, b := [4]byte{192, 0, 2, 1}, [4]byte{198, 51, 100, 7}
+	cfg := DefaultConfig()
+	cfg.Capacity = 64
+	cfg.Inspect = DefaultInspectConfig()
+	var ended int
+	tab := NewTable(cfg, func(r *Record) {
+		if r.Final() {
+			ended++
+		}
+	})
+	d := NewDecoder()
+	feed := func(frame []byte) {
+		t.Helper()
+		pkts, err := d.Decode(frame, LinkRaw, int64(time.Second))
+		if err != nil || len(pkts) != 1 {
+			t.Fatal(err)
+		}
+		tab.Update(&pkts[0])
+	}
+	for i := range 10 {
+		feed(udpFrame(a, b, uint16(20000+i), 53))
+	}
+	if err := tab.Check(); err != nil {
+		t.Fatalf("a sound table: %v", err)
+	}
+	for i, s := range tab.slots { // lose one flow's slot
+		if s != 0 {
+			tab.slots[i] = 0
+			break
+		}
+	}
+	if err := tab.Check(); err == nil {
+		t.Fatal("a table that lost a flow's slot passes Check")
+	}
+	if n := tab.Reset(); n != 10 || tab.Len() != 0 || tab.Stats.Discarded != 10 || tab.Check() != nil {
+		t.Fatalf("reset dropped %d (discarded %d), %d flows left, check %v", n, tab.Stats.Discarded, tab.Len(), tab.Check())
+	}
+	for i := range 70 { // past the capacity: evictions work again
+		feed(udpFrame(a, b, uint16(30000+i), 53))
+	}
+	tab.Flush()
+	if ended != 70 || tab.Len() != 0 || tab.Check() != nil {
+		t.Fatalf("%d flows ended of 70, %d left", ended, tab.Len())
 	}
 }

@@ -69,7 +69,7 @@ func decodeInto(t *testing.T, d *Decoder, tab *Table, data []byte, lt LinkType, 
 	for i := range pkts {
 		tab.Update(&pkts[i])
 	}
-	if err := tableFault(tab); err != nil {
+	if err := tab.Check(); err != nil {
 		t.Fatalf("flow table unsound: %v", err)
 	}
 }

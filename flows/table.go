@@ -63,6 +63,9 @@ type TableStats struct {
 	// peer could offer (Record.BeyondWindow): anomalies, counted in place
 	// of the bytes Zeek would count.
 	BeyondWindow uint64
+	// Discarded counts flows dropped without a record by Reset, after a
+	// bug broke the table's bookkeeping.
+	Discarded uint64
 }
 
 const nilIdx = ^uint32(0)

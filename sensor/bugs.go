@@ -44,6 +44,17 @@ func reportBug(log *slog.Logger, bugs *bugreport.Dir, count *atomic.Uint64, sour
 	log.Error(fmt.Sprintf("a bug: %v; the input was skipped and the sensor goes on", v), args...)
 }
 
+// mendTable checks a worker's table after a panic inside it: a bug that
+// broke its bookkeeping would make a later flow's end loop forever, so such
+// a table is emptied, its flows dropped without records and counted
+// (TableStats.Discarded), and the worker goes on with a whole one.
+func (sh *core) mendTable(t *flows.Table) {
+	if err := t.Check(); err != nil {
+		n := t.Reset()
+		sh.log.Error("the flow table was broken by that bug: its flows were dropped without records", "flows", n, "fault", err.Error(), problemKey, problemBug)
+	}
+}
+
 // frameInfo is what a frame's bug report needs besides its bytes.
 type frameInfo struct {
 	lt flows.LinkType

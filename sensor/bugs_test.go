@@ -196,3 +196,42 @@ func TestRecordStageSurvivesABug(t *testing.T) {
 		t.Fatalf("bugs %d (%d as decode errors), %d records written of %d", st.Bugs, st.Decode.Errors[flows.ReasonBug], got, all)
 	}
 }
+
+// TestWorkerMendsItsTable: a panic while the table ends a flow (here in
+// its emit, on the first eviction) leaves the worker a table whose
+// bookkeeping holds (Check; a broken one is emptied by Reset, see flows'
+// TestResetMendsABrokenTable), and every packet after it is accounted.
+func TestWorkerMendsItsTable(t *testing.T) {
+	logs := &lockedWriter{}
+	sh, _ := bugCore(t, logs)
+	cfg := flows.DefaultConfig()
+	cfg.Capacity = 16
+	panicked := false
+	w := &worker{table: flows.NewTable(cfg, func(*flows.Record) {
+		if !panicked {
+			panicked = true
+			panic("a bug while a flow ends")
+		}
+	}), sh: sh}
+	d := flows.NewDecoder()
+	var pkts []flows.Packet
+	for i := range 40 {
+		sport := 5000 + i
+		frame := []byte{0x45, 0, 0, 29, 0, 1, 0, 0, 64, 17, 0, 0, 192, 0, 2, 1, 198, 51, 100, 7, byte(sport >> 8), byte(sport), 0, 53, 0, 9, 0, 0, 'x'}
+		p, err := d.Decode(frame, flows.LinkRaw, int64(time.Second)+int64(i))
+		if err != nil || len(p) != 1 {
+			t.Fatal(err)
+		}
+		pkts = append(pkts, p[0])
+	}
+	w.updateBatch(&batch{pkts: pkts}, false)
+	if w.bugs != 1 || w.table.Check() != nil {
+		t.Fatalf("bugs %d, table %v", w.bugs, w.table.Check())
+	}
+	st := w.table.Stats
+	if st.Packets+st.Discarded < 39 || w.table.Len() > cfg.Capacity {
+		t.Errorf("packets %d, discarded %d, flows %d", st.Packets, st.Discarded, w.table.Len())
+	}
+	w.table.Flush()
+	t.Logf("after the bug: %d packets accounted, %d flows discarded by a reset; log:\n%s", st.Packets, st.Discarded, logs)
+}

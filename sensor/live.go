@@ -201,6 +201,7 @@ func (w *liveWorker) capture(ctx context.Context, s *liveSource, p *capture.Pack
 			} else {
 				s.sh.bug("live capture", v, debug.Stack(), nil, nil)
 			}
+			s.sh.mendTable(w.table)
 			again = true
 		}
 	}()

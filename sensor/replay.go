@@ -345,6 +345,7 @@ func (w *worker) updateFrom(b *batch, j int, payload bool) (next int) {
 			w.bugs++
 			q := &b.pkts[j]
 			w.sh.bug(fmt.Sprintf("a packet %v -> %v proto %d", q.SrcAddrPort(), q.DstAddrPort(), q.Proto), r, debug.Stack(), nil, nil)
+			w.sh.mendTable(w.table)
 			next = j + 1
 		}
 	}()
@@ -424,6 +425,7 @@ func addTableStats(dst, s *flows.TableStats) {
 	dst.FragOrphans += s.FragOrphans
 	dst.FragUnresolved += s.FragUnresolved
 	dst.BeyondWindow += s.BeyondWindow
+	dst.Discarded += s.Discarded
 }
 
 // minFlowBytes is the fewest bytes of an uncompressed capture one flow

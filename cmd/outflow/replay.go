@@ -162,6 +162,9 @@ func printSummary(w io.Writer, st *sensor.ReplayStats) {
 	if st.Bugs > 0 {
 		fmt.Fprintf(w, "outflow: %d frames skipped: reading them reached a bug (each is reported above)\n", st.Bugs)
 	}
+	if st.Table.Discarded > 0 {
+		fmt.Fprintf(w, "outflow: %d flows dropped without records: a bug broke their table\n", st.Table.Discarded)
+	}
 	if st.Faulted > 0 {
 		fmt.Fprintf(w, "outflow: %d packets lost: their file was cut short while it was read\n", st.Faulted)
 	}

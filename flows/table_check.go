@@ -2,13 +2,15 @@ package flows
 
 import "fmt"
 
-// tableFault checks the table's bookkeeping: every live flow (one on an LRU
+// Check checks the table's bookkeeping: every live flow (one on an LRU
 // list) is found by probing from its hash's home slot, every occupied slot
 // holds a live flow under that flow's own hash, and the counts agree. It
 // returns nil for a sound table. A flow its slots lose cannot be ended
 // (removeSlot searches for it forever), so a fault found here is a hang or
-// a corrupted table a few packets later.
-func tableFault(t *Table) error {
+// a corrupted table a few packets later. It costs a pass over the table
+// and a map of its flows: the fuzz targets call it after every frame, the
+// sensor after a panic inside Update (Reset then makes the table whole).
+func (t *Table) Check() error {
 	live := make(map[uint32]bool, t.used)
 	for c := range t.lists {
 		prev := nilIdx
@@ -63,6 +65,29 @@ func tableFault(t *Table) error {
 		}
 	}
 	return nil
+}
+
+// Reset drops every flow without a record and returns how many it dropped,
+// counted in Stats.Discarded: for a table whose bookkeeping a bug broke
+// (Check), where ending flows could loop forever. Counts and inspection
+// statistics carry on.
+func (t *Table) Reset() int {
+	lost := t.used
+	clear(t.slots)
+	clear(t.recs)
+	t.free, t.fresh, t.used = nilIdx, 0, 0
+	for i := range t.lists {
+		t.lists[i] = lruList{nilIdx, nilIdx}
+	}
+	t.frags = newFragCache(t.cfg.FragmentSlots)
+	if t.insp != nil {
+		st := t.insp.Stats
+		t.insp = newInspector(t.cfg.Inspect)
+		t.insp.Stats = st
+		clear(t.inspSlot)
+	}
+	t.Stats.Discarded += uint64(lost)
+	return lost
 }
 
 // recordHash is the hash the table filed record idx under.

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,6 +53,21 @@ func TestCommandLine(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "notes.txt")
 	os.WriteFile(bad, []byte("not a capture"), 0o644)
+	// The demo capture cut inside a record, as a capture still being
+	// written or a copy that stopped: what it holds is written, and the
+	// exit status says it was not read to its end (it was 0).
+	whole, err := os.ReadFile(demo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(dir, "cut.pcap")
+	os.WriteFile(cut, whole[:3000000], 0o644)
+	// The record the cut falls in, walking the records' headers (16 bytes,
+	// the captured length at 8) from the end of the file header.
+	last := 24
+	for last+16+int(binary.LittleEndian.Uint32(whole[last+8:])) <= 3000000 {
+		last += 16 + int(binary.LittleEndian.Uint32(whole[last+8:]))
+	}
 	flows := filepath.Join(dir, "flows.json")
 	for _, c := range []struct {
 		args   []string
@@ -76,6 +93,7 @@ func TestCommandLine(t *testing.T) {
 		{args: []string{"live"}, code: 2, stderr: "missing flags: --interface"},
 		{args: []string{"frobnicate"}, code: 2, stderr: "unexpected argument frobnicate"},
 		{args: []string{"replay", bad}, code: 1, stderr: bad + ": offset 0"},
+		{args: []string{"replay", cut, "--flows", flows}, code: 1, stderr: fmt.Sprintf("%s: offset %d: truncated record", cut, last), file: true},
 		{args: []string{"replay", filepath.Join(dir, "missing.pcap"), demo, "--flows", flows}, code: 1,
 			stderr: "missing.pcap: cannot open the capture: no such file or directory", file: true},
 		{args: []string{"replay", "--flows", filepath.Join(dir, "no", "such", "dir.json"), demo}, code: 1,

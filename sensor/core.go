@@ -148,8 +148,12 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 	if len(cfg.HostEventSources) > 0 {
 		// Files are followed, listeners listen, for as long as the
 		// sensor runs.
-		var ix *process.Index
-		ix, sh.stopHostEvents, sh.liveHostEvents = startHostEvents(ctx, cfg.HostEventSources, log, sh.bugs, &sh.bugCount, sh.det, cfg.HostEventIndex, cfg.HostEventListenerBytes)
+		ix, stop, live, err := startHostEvents(ctx, cfg.HostEventSources, log, sh.bugs, &sh.bugCount, sh.det, cfg.HostEventIndex, cfg.HostEventListenerBytes)
+		if err != nil {
+			sh.close()
+			return nil, err
+		}
+		sh.stopHostEvents, sh.liveHostEvents = stop, live
 		js = append(js, ix)
 	}
 	if len(js) > 0 {

@@ -2,6 +2,7 @@ package sensor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -100,8 +101,11 @@ func hostEventError(log *slog.Logger, bugs *bugreport.Dir, count *atomic.Uint64)
 // startHostEvents starts a source for each spec (files followed, syslog,
 // HTTP, Kafka) feeding one index, and returns it with a function that
 // stops the sources and returns their counts. Each listener holds at most
-// listenerBytes of records in progress (zero: feed's default).
-func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, bugs *bugreport.Dir, count *atomic.Uint64, det *detector, cfg process.Config, listenerBytes int64) (*process.Index, func() *HostEventStats, func() []HostEventFile) {
+// listenerBytes of records in progress (zero: feed's default). A listener
+// that cannot listen (a port in use, a certificate that does not load) is
+// an error of the start, as a flow listener's is: every source is stopped
+// and the error returned.
+func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, bugs *bugreport.Dir, count *atomic.Uint64, det *detector, cfg process.Config, listenerBytes int64) (*process.Index, func() *HostEventStats, func() []HostEventFile, error) {
 	ix, add := newIndex(det, cfg)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -110,8 +114,10 @@ func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, bugs
 	// that gives root up once its sources are open (RunOptions.Opened)
 	// must not leave one to bind a privileged port after.
 	var bound sync.WaitGroup
+	var mu sync.Mutex
+	var failed []error // listeners that ended before they listened
 	for _, spec := range specs {
-		var once sync.Once
+		var once sync.Once // bound.Done, by Ready or by the end of Run
 		bound.Add(1)
 		src := &feed.Source{URL: spec, PendingBytes: listenerBytes, Ready: func(a net.Addr) {
 			log.Info("host events: listening", "address", a.String(), "source", spec)
@@ -124,13 +130,28 @@ func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, bugs
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer once.Do(bound.Done)
-			if err := src.Run(ctx, add, hostEventError(log, bugs, count)); err != nil {
+			err := src.Run(ctx, add, hostEventError(log, bugs, count))
+			started := true
+			once.Do(func() {
+				started = false
+				if err != nil {
+					mu.Lock()
+					failed = append(failed, err)
+					mu.Unlock()
+				}
+				bound.Done()
+			})
+			if err != nil && started {
 				log.Error("host events: the source stopped", "source", src.URL, "err", err.Error())
 			}
 		}()
 	}
 	bound.Wait()
+	if len(failed) > 0 {
+		cancel()
+		wg.Wait()
+		return nil, nil, nil, errors.Join(failed...)
+	}
 	live := func() []HostEventFile {
 		var out []HostEventFile
 		for _, s := range srcs {
@@ -150,7 +171,7 @@ func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, bugs
 			}
 		}
 		return st
-	}, live
+	}, live, nil
 }
 
 // listens reports whether a host-event source is a listener (syslog,

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,5 +130,27 @@ func TestReplayHomeNets(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(flows); !bytes.Contains(b, []byte(`"direction":"outbound"`)) {
 		t.Errorf("records in %s lack an outbound flow", flows)
+	}
+}
+
+// TestHostEventListenerBusy: a host-event listener whose port is taken is
+// an error of the start, exit 1 with one sentence naming the source (it
+// was logged and the sensor ran on without it).
+func TestHostEventListenerBusy(t *testing.T) {
+	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	for _, spec := range []string{"syslog+udp://" + udp.LocalAddr().String(), "syslog+tcp://" + tcp.Addr().String(), "http://" + tcp.Addr().String() + "/events"} {
+		code, _, errs := outflow("collect", "--listen", "netflow://127.0.0.1:0", "--host-events", spec, "--flows", os.DevNull)
+		if code != 1 || !strings.Contains(errs, "host events "+spec) || !strings.Contains(errs, "address already in use") || strings.Count(errs, "outflow: ") != 1 {
+			t.Errorf("%s: exit %d, want 1 with the source named\n%s", spec, code, errs)
+		}
 	}
 }

@@ -111,18 +111,20 @@ func (r *fileReader) frames() (again, faulted bool) {
 			again = true
 		}
 	}()
+	// The per-frame loop reads locals, not r's fields.
+	src, st, handle, pkt, realtime, stable := r.src, r.st, r.handle, &r.pkt, r.cfg.Realtime, r.stable
 	for ; ; r.n++ {
-		err := r.src.Next(&r.pkt)
+		err := src.Next(pkt)
 		if err == io.EOF || err == capture.ErrInterrupted {
 			return false, false
 		}
 		if err != nil {
-			r.st.FileErrors++
+			st.FileErrors++
 			r.cfg.Log.Warn(err.Error())
 			return false, false
 		}
-		ts := r.pkt.CaptureInfo.Timestamp.UnixNano()
-		if r.cfg.Realtime {
+		ts := pkt.CaptureInfo.Timestamp.UnixNano()
+		if realtime {
 			if r.c.lastTS != 0 && ts > r.c.lastTS {
 				if d := time.Duration(ts-r.c.lastTS) - time.Since(r.c.lastWall); d > 0 && !sleepCtx(r.ctx, d) {
 					return false, false
@@ -130,9 +132,9 @@ func (r *fileReader) frames() (again, faulted bool) {
 			}
 			r.c.lastTS, r.c.lastWall = ts, time.Now()
 		}
-		r.st.Frames++
-		r.st.Bytes += uint64(len(r.pkt.Data))
-		r.handle(r.pkt.Data, r.pkt.CaptureInfo.Length, r.pkt.LinkType, ts, r.stable)
+		st.Frames++
+		st.Bytes += uint64(len(pkt.Data))
+		handle(pkt.Data, pkt.CaptureInfo.Length, pkt.LinkType, ts, stable)
 		if r.n&0x3f == 0 {
 			if r.ctx.Err() != nil {
 				return false, false

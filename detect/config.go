@@ -85,7 +85,7 @@ func DefaultConfig() *Config {
 		State:    StateConfig{SaveEvery: Duration(5 * time.Minute), MaxBytes: 64 << 20},
 		// scp -> ssh, git -> git-remote-https, a shell script -> curl:
 		// four covers a wrapper script's shells too.
-		LineageDepth: 4,
+		LineageDepth: process.DefaultLineageDepth,
 		Baseline: BaselineConfig{
 			TrainingPeriod: Duration(30 * 24 * time.Hour), ActivationAfter: Duration(14 * 24 * time.Hour),
 			Dedup: Duration(24 * time.Hour),
@@ -210,16 +210,12 @@ func (c *Config) compile(file string) []error {
 	for _, g := range names {
 		pg := peerGroup{name: g}
 		for i, s := range c.PeerGroups[g] {
-			p, err := netip.ParsePrefix(strings.TrimSpace(s))
-			if err != nil {
-				if a, err2 := netip.ParseAddr(strings.TrimSpace(s)); err2 == nil {
-					p = netip.PrefixFrom(a, a.BitLen())
-				} else {
-					bad(fmt.Sprintf("PeerGroups.%s[%d]", g, i), "%q is neither an address nor a CIDR prefix", s)
-					continue
-				}
+			p, ok := parseNet(s)
+			if !ok {
+				bad(fmt.Sprintf("PeerGroups.%s[%d]", g, i), "%q is neither an address nor a CIDR prefix", s)
+				continue
 			}
-			pg.nets = append(pg.nets, p.Masked())
+			pg.nets = append(pg.nets, p)
 		}
 		c.peers = append(c.peers, pg)
 	}
@@ -342,4 +338,19 @@ func (c *Config) SetHomeNets(p []netip.Prefix) {
 	for _, x := range p {
 		c.HomeNets = append(c.HomeNets, x.String())
 	}
+}
+
+// parseNet reads an address or a CIDR prefix, as a masked prefix (an
+// address is its own /32 or /128).
+func parseNet(s string) (netip.Prefix, bool) {
+	s = strings.TrimSpace(s)
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), true
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), true
 }

@@ -92,17 +92,12 @@ func (c *DNSTunnelConfig) compile(bad func(key, format string, a ...any)) {
 	}
 	c.resolvers = nil
 	for i, s := range c.Resolvers {
-		s = strings.TrimSpace(s)
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			a, err2 := netip.ParseAddr(s)
-			if err2 != nil {
-				bad(fmt.Sprintf("DNSTunnel.Resolvers[%d]", i), "%q is neither an address nor a CIDR prefix", s)
-				continue
-			}
-			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		p, ok := parseNet(s)
+		if !ok {
+			bad(fmt.Sprintf("DNSTunnel.Resolvers[%d]", i), "%q is neither an address nor a CIDR prefix", s)
+			continue
 		}
-		c.resolvers = append(c.resolvers, p.Masked())
+		c.resolvers = append(c.resolvers, p)
 	}
 	c.allowed = map[string]bool{}
 	for i, d := range c.AllowedDomains {
@@ -159,6 +154,7 @@ type dnsTunnel struct {
 	windows map[dnsKey]*dnsWindow
 	pending []dnsKey
 	served  map[netip.Addr]bool // internal hosts seen answering internal clients
+	swept   int64               // packet time of the last sweep of windows for room
 }
 
 func newDNSTunnel() *dnsTunnel {
@@ -172,11 +168,14 @@ const maxServed = 4096
 // flow tables hand it every message of every DNS flow). m is borrowed for
 // the call.
 func (e *Engine) DNS(m *flows.DNSMessage) {
+	if m.Server.Port() != 53 {
+		return // mDNS and LLMNR name local things, not a domain's; no lock for them
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	c := &e.cfg.DNSTunnel
-	if !c.Enabled || m.Server.Port() != 53 {
-		return // mDNS and LLMNR name local things, not a domain's
+	if !c.Enabled {
+		return
 	}
 	e.Stats.DNSMessages++
 	t := time.Unix(0, m.TS)
@@ -206,7 +205,12 @@ func (e *Engine) DNS(m *flows.DNSMessage) {
 	w := d.windows[k]
 	if w == nil {
 		if len(d.windows) >= c.MaxKeys {
-			d.expire(e, m.TS)
+			// A sweep walks every window: at most one per eighth of a
+			// window, not one per new domain of a full table.
+			if m.TS-d.swept >= int64(c.TimeWindow)/8 {
+				d.swept = m.TS
+				d.expire(e, m.TS)
+			}
 			if len(d.windows) >= c.MaxKeys {
 				e.Stats.DNSKeysDropped++
 				return

@@ -35,14 +35,9 @@ func (exfilApp) flow(e *Engine, f *Flow, v *view) {
 	if !ok {
 		return
 	}
-	appName := "-"
-	var app link
-	if v.proc != nil {
-		var ok bool
-		if app, ok = e.nearestIn(v.proc, c.MonitoredProcesses); !ok {
-			return
-		}
-		appName = baseName(app.image)
+	app, appName, ok := e.listedOrUnknown(v.proc, c.MonitoredProcesses)
+	if !ok {
+		return
 	}
 	key := "an1511|" + v.hostIP() + "|" + appName + "|" + dom
 	w := e.addWindow(key, c.TimeWindow.D(), f.Start, v.out, v.in, f.CommunityID)

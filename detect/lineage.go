@@ -20,8 +20,8 @@ type link struct {
 	guid  string
 	image string
 	cmd   string
-	depth int   // 0 the socket's owner, 1 its parent, and so on
-	start int64 // Unix nanoseconds, 0 when not known
+	depth int       // 0 the socket's owner, 1 its parent, and so on
+	start time.Time // zero when not known
 }
 
 // chainLen is how many programs of p's chain the analytics look at: the
@@ -33,18 +33,21 @@ func (e *Engine) chainLen(p *process.Attribution) int {
 // linkAt is the i-th program of p's chain, 0 the owner.
 func linkAt(p *process.Attribution, i int) link {
 	if i == 0 {
-		return link{pid: p.PID, guid: p.GUID, image: p.Image, cmd: p.Command, start: unixNano(p.Start)}
+		return link{pid: p.PID, guid: p.GUID, image: p.Image, cmd: p.Command, start: p.Start}
 	}
 	a := &p.Ancestors[i-1]
-	return link{pid: a.PID, guid: a.GUID, image: a.Image, cmd: a.Command, depth: i, start: unixNano(a.Start)}
+	return link{pid: a.PID, guid: a.GUID, image: a.Image, cmd: a.Command, depth: i, start: a.Start}
 }
 
-// unixNano is t in Unix nanoseconds, 0 for the zero time (not known).
-func unixNano(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
+// writers are the processes whose file writes count for a transfer found
+// through l: the socket's owner, and l when it is an ancestor that can be
+// named (by GUID or PID).
+func writers(p *process.Attribution, l link) []link {
+	w := []link{linkAt(p, 0)}
+	if l.depth > 0 && (l.guid != "" || l.pid >= 0) {
+		w = append(w, l)
 	}
-	return t.UnixNano()
+	return w
 }
 
 // nearest returns the nearest program of p's chain that match accepts.
@@ -60,6 +63,19 @@ func (e *Engine) nearest(p *process.Attribution, match func(image string) bool) 
 // nearestIn is nearest for a list of program names (nameIn's rules).
 func (e *Engine) nearestIn(p *process.Attribution, list []string) (link, bool) {
 	return e.nearest(p, func(image string) bool { return nameIn(image, list) })
+}
+
+// listedOrUnknown is nearestIn for an analytic that also judges flows with
+// no process joined: those pass, named "-". It returns the program found,
+// its name for windows and dedup keys, and whether the flow is judged.
+func (e *Engine) listedOrUnknown(p *process.Attribution, list []string) (l link, name string, ok bool) {
+	if p == nil {
+		return link{}, "-", true
+	}
+	if l, ok = e.nearestIn(p, list); !ok {
+		return l, "", false
+	}
+	return l, baseName(l.image), true
 }
 
 // whoIn names a chain's program for a title: "scp", or "scp (through ssh)"

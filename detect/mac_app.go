@@ -46,11 +46,7 @@ func (macAppUpload) flow(e *Engine, f *Flow, v *view) {
 	}
 	at := f.Start.Add(msDur(v.proc.SkewMS))
 	var docs []string
-	writers := []link{linkAt(v.proc, 0)}
-	if app.depth > 0 && (app.guid != "" || app.pid >= 0) {
-		writers = append(writers, app)
-	}
-	for _, l := range writers {
+	for _, l := range writers(v.proc, app) {
 		for _, ev := range e.ev.Query(v.proc.Host, at.Add(-c.TimeWindow.D()), at, l.guid, l.pid, feed.KindFileCreate) {
 			if underAny(ev.Target, c.DocumentPaths) {
 				docs = append(docs, ev.Target)

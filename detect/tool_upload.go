@@ -43,14 +43,9 @@ func (toolUpload) flow(e *Engine, f *Flow, v *view) {
 	if v.proc == nil && !cleartext {
 		return
 	}
-	toolName := "-"
-	var tool link
-	if v.proc != nil {
-		var ok bool
-		if tool, ok = e.nearestIn(v.proc, c.MonitoredTools); !ok {
-			return
-		}
-		toolName = baseName(tool.image)
+	tool, toolName, ok := e.listedOrUnknown(v.proc, c.MonitoredTools)
+	if !ok {
+		return
 	}
 	// The window and the dedup key are the tool's: the ssh children of
 	// one scp session add up, and raise one alert.
@@ -82,9 +77,8 @@ func (toolUpload) flow(e *Engine, f *Flow, v *view) {
 		files := 0
 		if e.ev != nil {
 			at := f.Start.Add(msDur(v.proc.SkewMS))
-			files = len(e.ev.Query(v.proc.Host, at.Add(-c.TimeWindow.D()), at, v.proc.GUID, v.proc.PID, feed.KindFileCreate))
-			if tool.depth > 0 && (tool.guid != "" || tool.pid >= 0) {
-				files += len(e.ev.Query(v.proc.Host, at.Add(-c.TimeWindow.D()), at, tool.guid, tool.pid, feed.KindFileCreate))
+			for _, l := range writers(v.proc, tool) {
+				files += len(e.ev.Query(v.proc.Host, at.Add(-c.TimeWindow.D()), at, l.guid, l.pid, feed.KindFileCreate))
 			}
 			a.Evidence.Measured["file_events"] = files
 		}

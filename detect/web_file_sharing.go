@@ -146,9 +146,9 @@ func toolSends(e *Engine, f *Flow, v *view) {
 	a := e.alertFor(f, v, "tool_then_send", "T1567")
 	a.Severity, a.Confidence = Medium, "medium"
 	started := ""
-	if l.start != 0 {
+	if !l.start.IsZero() {
 		at := f.Start.Add(msDur(v.proc.SkewMS))
-		if d := at.Sub(time.Unix(0, l.start)); d >= 0 && d <= c.TimeWindow.D() {
+		if d := at.Sub(l.start); d >= 0 && d <= c.TimeWindow.D() {
 			a.Severity, started = High, fmt.Sprintf(", %v after it started", d.Round(time.Second))
 			a.Evidence.Measured["started_before_s"] = d.Seconds()
 		}

@@ -13,11 +13,8 @@ import (
 // steady stream of answers allocates only the names it keeps.
 type dnsParser struct {
 	msg layers.DNS
-	// tap is the message handed to InspectConfig.DNSMessage, reused;
-	// tapped and tapErrors count the messages parsed for it and those
-	// that were not DNS.
-	tap               DNSMessage
-	tapped, tapErrors uint64
+	// tap is the message handed to InspectConfig.DNSMessage, reused.
+	tap DNSMessage
 }
 
 func (in *inspector) dnsMessage(r *Record, s *Inspection, d int, p *Packet, b []byte) {
@@ -301,10 +298,8 @@ func (in *inspector) dnsTap(r *Record, p *Packet) {
 	}
 	m := &in.dns.tap
 	if err := ParseDNSMessage(m, p.Payload); err != nil {
-		in.dns.tapErrors++
 		return
 	}
-	in.dns.tapped++
 	m.TS, m.Len = p.TS, int(p.L4Len)
 	src, dst := p.SrcAddrPort(), p.DstAddrPort()
 	if m.Response {

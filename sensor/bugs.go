@@ -2,8 +2,6 @@ package sensor
 
 import (
 	"fmt"
-	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/outflow-sensor/outflow/flows"
@@ -20,18 +18,12 @@ const problemBug = "bug"
 // here it is logged and the input kept as a bug report (Logging.BugReports),
 // or, with no directory, its first bytes go in the log line.
 func (sh *core) bug(source string, v any, stack, input []byte, frame *frameInfo) {
-	reportBug(sh.log, sh.bugs, &sh.bugCount, source, v, stack, input, frame)
-}
-
-// reportBug is core.bug for the stages that have a log, the reports'
-// directory and the count rather than the core.
-func reportBug(log *slog.Logger, bugs *bugreport.Dir, count *atomic.Uint64, source string, v any, stack, input []byte, frame *frameInfo) {
-	count.Add(1)
+	sh.bugCount.Add(1)
 	r := bugreport.Report{Source: source, What: fmt.Sprint(v), Stack: stack, Input: input}
 	if frame != nil {
 		r.Frame, r.LinkType, r.Time = true, uint16(frame.lt), frame.ts
 	}
-	path, err := bugs.Save(r)
+	path, err := sh.bugs.Save(r)
 	args := []any{"source", source, problemKey, problemBug}
 	switch {
 	case path != "":
@@ -41,7 +33,7 @@ func reportBug(log *slog.Logger, bugs *bugreport.Dir, count *atomic.Uint64, sour
 	case len(input) > 0:
 		args = append(args, "input", fmt.Sprintf("%q", input[:min(len(input), 128)]))
 	}
-	log.Error(fmt.Sprintf("a bug: %v; the input was skipped and the sensor goes on", v), args...)
+	sh.log.Error(fmt.Sprintf("a bug: %v; the input was skipped and the sensor goes on", v), args...)
 }
 
 // mendTable checks a worker's table after a panic inside it: a bug that
@@ -54,6 +46,9 @@ func (sh *core) mendTable(t *flows.Table) {
 		sh.log.Error("the flow table was broken by that bug: its flows were dropped without records", "flows", n, "fault", err.Error(), problemKey, problemBug)
 	}
 }
+
+// bugFunc is core.bug, for the stages that report bugs without the core.
+type bugFunc func(source string, v any, stack, input []byte, frame *frameInfo)
 
 // frameInfo is what a frame's bug report needs besides its bytes.
 type frameInfo struct {

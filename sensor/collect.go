@@ -215,8 +215,8 @@ func (s *collectSource) run(ctx context.Context) ExportStats {
 	cfg := s.cfg
 	// socket → decoder: blocks; the socket's buffer (16 MiB asked) then
 	// fills and the kernel drops.
-	in := newQueue[datagram]("socket→decoder", Block, 4096)
-	bufs := newDatagramBuffers(4096 + 64)
+	in := newQueue[datagram]("socket→decoder", Block, datagramQueueLen)
+	bufs := newDatagramBuffers()
 	var readers sync.WaitGroup
 	for i, c := range s.conns {
 		r, allow := s.readers[i], s.allow[i]

@@ -137,7 +137,7 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 		js = append(js, sh.watcher)
 	}
 	if len(cfg.HostEventFiles) > 0 {
-		ix, st, err := loadHostEvents(cfg.HostEventFiles, log, sh.bugs, &sh.bugCount, sh.det, cfg.HostEventIndex)
+		ix, st, err := loadHostEvents(cfg.HostEventFiles, log, sh.bug, sh.det, cfg.HostEventIndex)
 		if err != nil {
 			sh.close()
 			return nil, err
@@ -148,7 +148,7 @@ func newCore(ctx context.Context, cfg coreConfig) (*core, error) {
 	if len(cfg.HostEventSources) > 0 {
 		// Files are followed, listeners listen, for as long as the
 		// sensor runs.
-		ix, stop, live, err := startHostEvents(ctx, cfg.HostEventSources, log, sh.bugs, &sh.bugCount, sh.det, cfg.HostEventIndex, cfg.HostEventListenerBytes)
+		ix, stop, live, err := startHostEvents(ctx, cfg.HostEventSources, log, sh.bug, sh.det, cfg.HostEventIndex, cfg.HostEventListenerBytes)
 		if err != nil {
 			sh.close()
 			return nil, err

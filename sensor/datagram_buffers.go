@@ -17,8 +17,16 @@ type datagramBuffers struct {
 	small, large chan []byte
 }
 
-func newDatagramBuffers(n int) *datagramBuffers {
-	b := &datagramBuffers{small: make(chan []byte, n), large: make(chan []byte, 64)}
+// The pool's sizes: a small buffer for each place of the collector's
+// socket→decoder queue and a few being filled, and the large ones.
+const (
+	datagramQueueLen     = 4096
+	smallDatagramBuffers = datagramQueueLen + 64
+	largeDatagramBuffers = 64
+)
+
+func newDatagramBuffers() *datagramBuffers {
+	b := &datagramBuffers{small: make(chan []byte, smallDatagramBuffers), large: make(chan []byte, largeDatagramBuffers)}
 	for range cap(b.small) {
 		b.small <- make([]byte, smallDatagram)
 	}

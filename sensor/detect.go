@@ -71,7 +71,7 @@ type detector struct {
 	fleet   *fleet.Fleet // nil: a lone sensor
 	alerts  alertCounts  // by analytic and severity, for snapshots
 	// bug reports a flow the analytics panicked on (core.bug).
-	bug func(source string, v any, stack, input []byte, frame *frameInfo)
+	bug bugFunc
 }
 
 const detectBatchLen = 256
@@ -125,10 +125,14 @@ func (x *detector) run() {
 	}
 }
 
-func startDetection(d *Detection, log *slog.Logger, bug func(string, any, []byte, []byte, *frameInfo)) (*detector, error) {
+// defaultStateBytes is the detection state's size when State.MaxBytes is
+// not set.
+const defaultStateBytes = 64 << 20
+
+func startDetection(d *Detection, log *slog.Logger, bug bugFunc) (*detector, error) {
 	maxBytes := int(d.Config.State.MaxBytes)
 	if maxBytes == 0 {
-		maxBytes = 64 << 20
+		maxBytes = defaultStateBytes
 	}
 	var st *detect.State
 	if d.StatePath != "" {

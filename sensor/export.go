@@ -36,7 +36,6 @@ type exporter struct {
 	free    chan *exportBatch
 	done    chan struct{}
 	sh      *core
-	bugs    uint64 // records skipped: making or judging them panicked; read after close
 }
 
 func newExporter(cls *record.Classifier, sh *core) *exporter {
@@ -102,10 +101,10 @@ func (e *exporter) close() {
 func (e *exporter) records(b *exportBatch, i int) (next int) {
 	defer func() {
 		if v := recover(); v != nil {
-			e.bugs++
 			r := &b.recs[i]
-			orig := netip.AddrPortFrom(netip.AddrFrom16(r.OrigH).Unmap(), r.OrigP)
-			resp := netip.AddrPortFrom(netip.AddrFrom16(r.RespH).Unmap(), r.RespP)
+			o, _ := netip.AddrFromSlice(r.OrigAddr())
+			d, _ := netip.AddrFromSlice(r.RespAddr())
+			orig, resp := netip.AddrPortFrom(o, r.OrigP), netip.AddrPortFrom(d, r.RespP)
 			e.sh.bug(fmt.Sprintf("the record of flow %v -> %v proto %d", orig, resp, r.Proto), v, debug.Stack(), nil, nil)
 			next = i + 1
 		}

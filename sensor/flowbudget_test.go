@@ -3,7 +3,6 @@ package sensor
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -22,6 +21,7 @@ import (
 	"github.com/google/gopacket/pcapgo"
 
 	"github.com/outflow-sensor/outflow/internal/shared"
+	"github.com/outflow-sensor/outflow/internal/synth"
 	"github.com/outflow-sensor/outflow/sensor/collect"
 )
 
@@ -42,28 +42,6 @@ func (w *lockedWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.String()
-}
-
-// ipfixTemplates is an IPFIX message (RFC 7011) of one template set
-// holding one template of n enterprise-specific fields (PEN 32473, the
-// documentation PEN of RFC 5612), 4 bytes each.
-func ipfixTemplates(obs uint32, seq uint32, id uint16, n int) []byte {
-	b := make([]byte, 16, 16+4+4+8*n)
-	binary.BigEndian.PutUint16(b, 10)
-	binary.BigEndian.PutUint32(b[4:], 1700000000)
-	binary.BigEndian.PutUint32(b[8:], seq)
-	binary.BigEndian.PutUint32(b[12:], obs)
-	b = binary.BigEndian.AppendUint16(b, 2)
-	b = binary.BigEndian.AppendUint16(b, uint16(4+4+8*n))
-	b = binary.BigEndian.AppendUint16(b, id)
-	b = binary.BigEndian.AppendUint16(b, uint16(n))
-	for i := 0; i < n; i++ {
-		b = binary.BigEndian.AppendUint16(b, 0x8000|uint16(1+i))
-		b = binary.BigEndian.AppendUint16(b, 4)
-		b = binary.BigEndian.AppendUint32(b, 32473)
-	}
-	binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
-	return b
 }
 
 // heapAfterGC is the live heap.
@@ -166,7 +144,7 @@ func TestTemplateFloodBounded(t *testing.T) {
 	}
 	for n := 0; n < perSource; n++ {
 		for _, s := range sources {
-			send(s, ipfixTemplates(1, uint32(n), uint16(256+n), fields))
+			send(s, synth.IPFIXTemplate(1, uint32(n), 1700000000, uint16(256+n), fields))
 		}
 	}
 	c := settle()

@@ -6,13 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"sync"
-	"sync/atomic"
 
 	"github.com/outflow-sensor/outflow/enrich/feed"
 	"github.com/outflow-sensor/outflow/enrich/process"
-	"github.com/outflow-sensor/outflow/internal/bugreport"
 )
 
 // HostEventStats is what reading the host-event files counted.
@@ -48,11 +45,11 @@ func newIndex(det *detector, cfg process.Config) (*process.Index, func(*feed.Eve
 // loadHostEvents reads host-event logs into a process index. A broken
 // record is reported on errs with its file and offset and skipped; a file
 // that cannot be opened is an error.
-func loadHostEvents(paths []string, log *slog.Logger, bugs *bugreport.Dir, count *atomic.Uint64, det *detector, cfg process.Config) (*process.Index, *HostEventStats, error) {
+func loadHostEvents(paths []string, log *slog.Logger, bug bugFunc, det *detector, cfg process.Config) (*process.Index, *HostEventStats, error) {
 	ix, add := newIndex(det, cfg)
 	st := &HostEventStats{}
 	for _, p := range paths {
-		fs, err := feed.ReadFile(p, add, hostEventError(log, bugs, count))
+		fs, err := feed.ReadFile(p, add, hostEventError(log, bug))
 		if err != nil {
 			return nil, nil, fmt.Errorf("--host-events: %w", err)
 		}
@@ -88,10 +85,10 @@ func (js joiners) Join(f process.Flow) (orig, resp *process.Attribution) {
 
 // hostEventError logs a host-event record that could not be used; one a
 // parser panicked on is a bug, reported with the record.
-func hostEventError(log *slog.Logger, bugs *bugreport.Dir, count *atomic.Uint64) func(*feed.Error) {
+func hostEventError(log *slog.Logger, bug bugFunc) func(*feed.Error) {
 	return func(e *feed.Error) {
 		if e.Reason == feed.ReasonPanic {
-			reportBug(log, bugs, count, fmt.Sprintf("host events %s at offset %d", e.Source, e.Offset), e.Err, e.Stack, e.Input, nil)
+			bug(fmt.Sprintf("host events %s at offset %d", e.Source, e.Offset), e.Err, e.Stack, e.Input, nil)
 			return
 		}
 		log.Warn("host events: "+e.Error(), problemKey, "host_event_record")
@@ -105,7 +102,7 @@ func hostEventError(log *slog.Logger, bugs *bugreport.Dir, count *atomic.Uint64)
 // that cannot listen (a port in use, a certificate that does not load) is
 // an error of the start, as a flow listener's is: every source is stopped
 // and the error returned.
-func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, bugs *bugreport.Dir, count *atomic.Uint64, det *detector, cfg process.Config, listenerBytes int64) (*process.Index, func() *HostEventStats, func() []HostEventFile, error) {
+func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, bug bugFunc, det *detector, cfg process.Config, listenerBytes int64) (*process.Index, func() *HostEventStats, func() []HostEventFile, error) {
 	ix, add := newIndex(det, cfg)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -123,14 +120,14 @@ func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, bugs
 			log.Info("host events: listening", "address", a.String(), "source", spec)
 			once.Do(bound.Done)
 		}}
-		if !listens(spec) {
+		if l, _ := feed.Listens(spec); !l {
 			once.Do(bound.Done)
 		}
 		srcs = append(srcs, src)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := src.Run(ctx, add, hostEventError(log, bugs, count))
+			err := src.Run(ctx, add, hostEventError(log, bug))
 			started := true
 			once.Do(func() {
 				started = false
@@ -172,25 +169,4 @@ func startHostEvents(ctx context.Context, specs []string, log *slog.Logger, bugs
 		}
 		return st
 	}, live, nil
-}
-
-// listens reports whether a host-event source is a listener (syslog,
-// HTTP), which says when it is bound (feed.Source.Ready).
-func listens(spec string) bool {
-	u, err := url.Parse(spec)
-	if err != nil {
-		return false
-	}
-	switch u.Scheme {
-	case "syslog+udp", "syslog+tcp", "syslog+tls", "http", "https":
-		return true
-	}
-	return false
-}
-
-// isUDP reports whether a host-event source is a UDP listener, which
-// holds no connections.
-func isUDP(spec string) bool {
-	u, err := url.Parse(spec)
-	return err == nil && u.Scheme == "syslog+udp"
 }

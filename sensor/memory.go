@@ -41,11 +41,9 @@ const (
 	// most outside the listener's budget: its record's own 64 KiB and
 	// two 64 KiB read buffers.
 	listenerConnBytes = feed.OwnBytes + 2<<16
-	// listenerConns is feed.Source's default MaxConns.
-	listenerConns = 256
 	// datagramBufferBytes is the flow listeners' receive buffers
 	// (datagram_buffers.go).
-	datagramBufferBytes = (4096+64)*smallDatagram + 64*maxDatagram
+	datagramBufferBytes = smallDatagramBuffers*smallDatagram + largeDatagramBuffers*maxDatagram
 )
 
 // MemoryBudget adds up the budgets of the stores the config's sources,
@@ -54,12 +52,6 @@ func (rc *RunConfig) MemoryBudget() MemoryBudget {
 	var b MemoryBudget
 	add := func(name string, n int64) {
 		b.Heap += n
-		for i := range b.Parts {
-			if b.Parts[i].Name == name {
-				b.Parts[i].Bytes += n
-				return
-			}
-		}
 		b.Parts = append(b.Parts, MemoryPart{name, n})
 	}
 	src := &rc.Sources
@@ -73,9 +65,9 @@ func (rc *RunConfig) MemoryBudget() MemoryBudget {
 		add("capture_flow_tables", capacity*flowSlotBytes)
 		inspectors += int64(max(src.Capture.Workers, 1))
 	}
-	for range src.Directories {
-		add("directory_flow_tables", capacity*flowSlotBytes)
-		inspectors++
+	if n := int64(len(src.Directories)); n > 0 {
+		add("directory_flow_tables", n*capacity*flowSlotBytes)
+		inspectors += n
 	}
 	if src.Inspect && inspectors > 0 {
 		add("payload_inspection", inspectors*(ic.MaxHeldBytes+int64(ic.MaxFlows)*inspectFlowBytes))
@@ -89,7 +81,7 @@ func (rc *RunConfig) MemoryBudget() MemoryBudget {
 		add("host_event_index", src.HostEventBudget.IndexConfig().MaxBytes+indexFixedBytes)
 		listeners := int64(0)
 		for _, h := range src.HostEvents {
-			if listens(h) && !isUDP(h) {
+			if l, udp := feed.Listens(h); l && !udp {
 				listeners++
 			}
 		}
@@ -98,12 +90,12 @@ func (rc *RunConfig) MemoryBudget() MemoryBudget {
 			per = feed.DefaultPendingBytes
 		}
 		if listeners > 0 {
-			add("host_event_listeners", listeners*(per+listenerConns*listenerConnBytes))
+			add("host_event_listeners", listeners*(per+feed.DefaultMaxConns*listenerConnBytes))
 		}
 	}
 	queue := int64(rc.Outputs.QueueMaxBytes)
 	if queue <= 0 {
-		queue = 16 << 20
+		queue = defaultQueueMaxBytes
 	}
 	receivers := int64(0)
 	for _, s := range append(append([]SinkConfig(nil), rc.Outputs.Flows...), rc.Outputs.Alerts...) {
@@ -115,7 +107,7 @@ func (rc *RunConfig) MemoryBudget() MemoryBudget {
 		add("output_queues", receivers*queue)
 	}
 	add("runtime", runtimeBytes)
-	state := int64(64 << 20)
+	state := int64(defaultStateBytes)
 	if rc.Detect != nil && rc.Detect.State.MaxBytes > 0 {
 		state = int64(rc.Detect.State.MaxBytes)
 	}

@@ -1,6 +1,10 @@
 package sensor
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/outflow-sensor/outflow/enrich/feed"
+)
 
 // TestMemoryBudget: the budget counts each store the config's sources use,
 // once per source or listener that has one, and nothing for sources it
@@ -27,7 +31,7 @@ Outputs:
 		"flow_listener_state":     16<<20 + datagramBufferBytes,
 		"flow_listener_stitching": 65536 * flowSlotBytes,
 		"host_event_index":        32<<20 + indexFixedBytes,
-		"host_event_listeners":    2 * (8<<20 + listenerConns*listenerConnBytes),
+		"host_event_listeners":    2 * (8<<20 + feed.DefaultMaxConns*listenerConnBytes),
 		"runtime":                 runtimeBytes,
 	}
 	var sum int64

@@ -69,7 +69,11 @@ type ReplayStats struct {
 	Bytes      uint64
 	Records    uint64
 	Faulted    uint64 // packets lost because their mapped file was cut short under the replay
-	Bugs       uint64 // frames skipped because reading, decoding or accounting them panicked
+	// Bugs are the inputs (frames, packets, records, flows judged) that
+	// reached a bug and were skipped (core.bugCount); those that were
+	// frames or packets also count as decode errors, ReasonBug.
+	Bugs       uint64
+	frameBugs  uint64 // the reader's, for ReasonBug
 	Decode     flows.DecodeStats
 	Table      flows.TableStats
 	Inspect    flows.InspectStats
@@ -92,7 +96,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	}
 	st, err := replayFiles(ctx, cfg, sh)
 	ss, serr := sh.close()
-	st.HostEvents, st.Detect = ss.HostEvents, ss.Detect
+	st.HostEvents, st.Detect, st.Bugs = ss.HostEvents, ss.Detect, sh.bugCount.Load()
 	return st, errors.Join(err, serr)
 }
 
@@ -162,11 +166,11 @@ func replayFiles(ctx context.Context, cfg ReplayConfig, sh *core) (ReplayStats, 
 		st.Inspect.Add(&is)
 		st.Records += w.records
 		st.Faulted += w.faulted
-		st.Bugs += w.bugs + w.exp.bugs
+		st.frameBugs += w.bugs
 	}
-	// The frames that reached a bug count as decode errors too, as in live
-	// capture, so one counter says so whatever the source.
-	st.Decode.Errors[flows.ReasonBug] += st.Bugs
+	// The frames and packets that reached a bug count as decode errors
+	// too, as in live capture.
+	st.Decode.Errors[flows.ReasonBug] += st.frameBugs
 	return st, err
 }
 

@@ -106,7 +106,7 @@ func (r *fileReader) frames() (again, faulted bool) {
 				r.src.Close()
 				return
 			}
-			r.st.Bugs++
+			r.st.frameBugs++
 			r.sh.bug(fmt.Sprintf("%s at offset %d", r.src.Path(), r.src.Offset()), v, debug.Stack(), nil, nil)
 			again = true
 		}

@@ -264,13 +264,16 @@ type LoggingConfig struct {
 	BugReports string `yaml:"BugReports"`
 }
 
+// defaultQueueMaxBytes is Outputs.QueueMaxBytes unless set.
+const defaultQueueMaxBytes = 16 << 20
+
 // DefaultRunConfig is what a run config starts from.
 func DefaultRunConfig() RunConfig {
 	return RunConfig{
 		Sources: SourcesConfig{StitchWindow: detect.Duration(time.Minute), Inspect: true,
 			HostEventBudget: HostEventBudget{MaxBytes: 64 << 20, MaxCommandLine: 4 << 10, ListenerBytes: feed.DefaultPendingBytes},
 			FlowBudget:      defaultFlowBudget()},
-		Outputs: OutputsConfig{FlushInterval: detect.Duration(time.Second), SpoolMaxBytes: 256 << 20, QueueMaxBytes: 16 << 20},
+		Outputs: OutputsConfig{FlushInterval: detect.Duration(time.Second), SpoolMaxBytes: 256 << 20, QueueMaxBytes: defaultQueueMaxBytes},
 		Logging: LoggingConfig{Level: "info", Format: "text", StatsInterval: detect.Duration(time.Minute)},
 	}
 }

@@ -25,14 +25,7 @@ import (
 // be all the writer sent, as tshark counts them (replay once waited for the
 // writer to close, so a signal went unheard).
 func TestReplayNamedPipeSignals(t *testing.T) {
-	if _, err := exec.LookPath("tshark"); err != nil {
-		shared.Missing(t, "tshark (Debian package tshark)", err)
-	}
-	out, err := exec.Command("tshark", "-r", demo, "-T", "fields", "-e", "frame.number").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	frames := bytes.Count(out, []byte("\n"))
+	frames := shared.TsharkFrames(t, demo)
 	capture, err := os.ReadFile(demo)
 	if err != nil {
 		t.Fatal(err)

@@ -160,7 +160,7 @@ func printSummary(w io.Writer, st *sensor.ReplayStats) {
 	printHostEvents(w, st.HostEvents)
 	printDetectSummary(w, st.Detect)
 	if st.Bugs > 0 {
-		fmt.Fprintf(w, "outflow: %d frames skipped: reading them reached a bug (each is reported above)\n", st.Bugs)
+		fmt.Fprintf(w, "outflow: %d inputs skipped: each reached a bug (reported above)\n", st.Bugs)
 	}
 	if st.Table.Discarded > 0 {
 		fmt.Fprintf(w, "outflow: %d flows dropped without records: a bug broke their table\n", st.Table.Discarded)

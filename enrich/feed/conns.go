@@ -32,17 +32,16 @@ const (
 // minQuiet) does the new one wait for a place.
 type roomListener struct {
 	net.Listener
-	max     int
-	closed  func(from string) // counts a connection closed for room
-	mu      sync.Mutex
-	conns   map[*roomConn]struct{}
-	freed   chan struct{}
-	nowFunc func() time.Time
+	max    int
+	closed func(from string) // counts a connection closed for room
+	mu     sync.Mutex
+	conns  map[*roomConn]struct{}
+	freed  chan struct{}
 }
 
 func newRoomListener(ln net.Listener, max int, closed func(from string)) *roomListener {
 	return &roomListener{Listener: ln, max: max, closed: closed, conns: map[*roomConn]struct{}{},
-		freed: make(chan struct{}, 1), nowFunc: time.Now}
+		freed: make(chan struct{}, 1)}
 }
 
 // roomConn is a connection that says when it last read a byte.
@@ -57,7 +56,7 @@ type roomConn struct {
 func (c *roomConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
-		c.last.Store(c.l.nowFunc().UnixNano())
+		c.last.Store(time.Now().UnixNano())
 	}
 	return n, err
 }
@@ -97,7 +96,7 @@ func (l *roomListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	rc := &roomConn{Conn: c, l: l, accepted: l.nowFunc().UnixNano()}
+	rc := &roomConn{Conn: c, l: l, accepted: time.Now().UnixNano()}
 	for {
 		l.mu.Lock()
 		if len(l.conns) < l.max {
@@ -123,7 +122,7 @@ func (l *roomListener) Accept() (net.Conn, error) {
 // quietest is the connection to close for room, or nil when none has been
 // quiet long enough. Called with mu held.
 func (l *roomListener) quietest() *roomConn {
-	now := l.nowFunc().UnixNano()
+	now := time.Now().UnixNano()
 	var best *roomConn
 	bestSilent, bestSince := false, int64(0)
 	for c := range l.conns {

@@ -42,6 +42,18 @@ var optionsOf = map[string][]string{
 	"https":      {"allow", "cert", "key", "ca", "token_file", "relays"},
 }
 
+// Listens reports whether a host-event source is a listener (syslog,
+// HTTP), which says when it is bound (Source.Ready), and whether it
+// listens on UDP, which holds no connections.
+func Listens(spec string) (listens, udp bool) {
+	u, err := url.Parse(spec)
+	if err != nil {
+		return false, false
+	}
+	_, listens = optionsOf[u.Scheme]
+	return listens, u.Scheme == "syslog+udp"
+}
+
 // parseListenOptions reads a listening source's options, and the files they
 // name, into what the listener enforces. Its errors are sentences naming
 // the option.
@@ -156,14 +168,20 @@ func (o *listenOptions) authorized(header string) bool {
 
 // refused counts a sender refused for reason and reports it.
 func (s *Source) refused(reason, from string, err error, onError func(*Error)) {
+	s.count(&Error{Source: s.URL + " from " + from, Reason: reason, Err: err}, onError)
+}
+
+// count counts e against the source, by its reason, and hands it to
+// onError: what the source refused or failed on outside a record.
+func (s *Source) count(e *Error, onError func(*Error)) {
 	s.mu.Lock()
 	if s.stats.Errors == nil {
 		s.stats.Errors = map[string]uint64{}
 	}
-	s.stats.Errors[reason]++
+	s.stats.Errors[e.Reason]++
 	s.mu.Unlock()
 	if onError != nil {
-		onError(&Error{Source: s.URL + " from " + from, Reason: reason, Err: err})
+		onError(e)
 	}
 }
 

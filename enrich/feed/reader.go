@@ -128,9 +128,14 @@ func (r *Reader) skipped(off int64, skip string) {
 }
 
 func (r *Reader) fail(off int64, reason string, err error) {
-	r.Stats.Errors[reason]++
+	r.report(&Error{Source: r.Source, Offset: off, Reason: reason, Err: err})
+}
+
+// report counts e by its reason and hands it to OnError.
+func (r *Reader) report(e *Error) {
+	r.Stats.Errors[e.Reason]++
 	if r.OnError != nil {
-		r.OnError(&Error{Source: r.Source, Offset: off, Reason: reason, Err: err})
+		r.OnError(e)
 	}
 }
 
@@ -156,11 +161,8 @@ func (r *Reader) Flush(emit func(*Event)) { r.audit.flush(r, emit) }
 func (r *Reader) Line(line []byte, off int64, emit func(*Event)) {
 	defer func() {
 		if v := recover(); v != nil {
-			r.Stats.Errors[ReasonPanic]++
-			if r.OnError != nil {
-				r.OnError(&Error{Source: r.Source, Offset: off, Reason: ReasonPanic, Err: fmt.Errorf("%v, on %q", v, line[:min(len(line), 256)]),
-					Input: bytes.Clone(line), Stack: debug.Stack()})
-			}
+			r.report(&Error{Source: r.Source, Offset: off, Reason: ReasonPanic, Err: fmt.Errorf("%v, on %q", v, line[:min(len(line), 256)]),
+				Input: bytes.Clone(line), Stack: debug.Stack()})
 		}
 	}()
 	line = bytes.TrimSpace(line)

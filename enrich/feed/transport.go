@@ -297,39 +297,32 @@ func (s *Source) syslogUDP(ctx context.Context, addr string, opts *listenOptions
 func (s *Source) datagram(r *Reader, dg []byte, from net.Addr, off int64, emit func(*Event), onError func(*Error)) {
 	defer func() {
 		if v := recover(); v != nil {
-			s.bugInput(from.String(), v, dg, onError)
+			s.bug(from.String(), v, dg, onError)
 		}
 	}()
-	for _, l := range bytes.Split(dg, []byte("\n")) {
+	for l := range bytes.SplitSeq(dg, []byte("\n")) {
 		if len(bytes.TrimSpace(l)) > 0 {
 			syslogLine(r, l, off, emit)
 		}
 	}
 }
 
-// bug counts and reports a panic in a connection's framing or TLS; the
-// connection is closed.
-func (s *Source) bug(from string, v any, onError func(*Error)) {
-	s.bugInput(from, fmt.Errorf("%v; the connection was closed", v), nil, onError)
+// bug counts and reports a panic in a connection's framing or TLS, or in
+// a datagram's, with the datagram (input; nil for a connection).
+func (s *Source) bug(from string, v any, input []byte, onError func(*Error)) {
+	s.count(&Error{Source: s.URL + " from " + from, Reason: ReasonPanic, Err: fmt.Errorf("%v", v),
+		Input: bytes.Clone(input), Stack: debug.Stack()}, onError)
 }
 
-func (s *Source) bugInput(from string, v any, input []byte, onError func(*Error)) {
-	s.mu.Lock()
-	if s.stats.Errors == nil {
-		s.stats.Errors = map[string]uint64{}
-	}
-	s.stats.Errors[ReasonPanic]++
-	s.mu.Unlock()
-	if onError != nil {
-		onError(&Error{Source: s.URL + " from " + from, Reason: ReasonPanic, Err: fmt.Errorf("%v", v), Input: bytes.Clone(input), Stack: debug.Stack()})
-	}
-}
+// DefaultMaxConns is the connections a TCP listener holds at once when
+// Source.MaxConns is not set.
+const DefaultMaxConns = 256
 
 // limits returns the connection bound and idle timeout in force.
 func (s *Source) limits() (int, time.Duration) {
 	n, idle := s.MaxConns, s.IdleTimeout
 	if n <= 0 {
-		n = 256
+		n = DefaultMaxConns
 	}
 	if idle <= 0 {
 		idle = 2 * time.Minute
@@ -348,10 +341,13 @@ func (c idleConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-func (s *Source) syslogTCP(ctx context.Context, addr string, opts *listenOptions, emit func(*Event), onError func(*Error)) error {
+// listenTCP opens a TCP listener for connections of events: senders
+// outside allow= refused as they come, room made by closing the quietest
+// connection, one budget for the records in progress. It calls Ready.
+func (s *Source) listenTCP(addr string, opts *listenOptions, onError func(*Error)) (net.Listener, time.Duration, error) {
 	ln0, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("host events %s: %w", s.URL, err)
+		return nil, 0, fmt.Errorf("host events %s: %w", s.URL, err)
 	}
 	maxConns, idle := s.limits()
 	ln := newRoomListener(allowListener{ln0, opts, s, onError}, maxConns, func(from string) {
@@ -360,6 +356,14 @@ func (s *Source) syslogTCP(ctx context.Context, addr string, opts *listenOptions
 	s.pending = NewPending(s.PendingBytes)
 	if s.Ready != nil {
 		s.Ready(ln.Addr())
+	}
+	return ln, idle, nil
+}
+
+func (s *Source) syslogTCP(ctx context.Context, addr string, opts *listenOptions, emit func(*Event), onError func(*Error)) error {
+	ln, idle, err := s.listenTCP(addr, opts, onError)
+	if err != nil {
+		return err
 	}
 	go func() { <-ctx.Done(); ln.Close() }()
 	var wg sync.WaitGroup
@@ -388,7 +392,7 @@ func (s *Source) syslogTCP(ctx context.Context, addr string, opts *listenOptions
 			// this connection, counted and reported, not the process.
 			defer func() {
 				if v := recover(); v != nil {
-					s.bug(from, v, onError)
+					s.bug(from, fmt.Sprintf("%v; the connection was closed", v), nil, onError)
 				}
 			}()
 			var certified *certifiedHosts
@@ -415,17 +419,9 @@ func (s *Source) syslogTCP(ctx context.Context, addr string, opts *listenOptions
 }
 
 func (s *Source) httpPost(ctx context.Context, u *url.URL, opts *listenOptions, emit func(*Event), onError func(*Error)) error {
-	ln0, err := net.Listen("tcp", LoopbackIfNoHost(u.Host))
+	ln, idle, err := s.listenTCP(LoopbackIfNoHost(u.Host), opts, onError)
 	if err != nil {
-		return fmt.Errorf("host events %s: %w", s.URL, err)
-	}
-	maxConns, idle := s.limits()
-	ln := newRoomListener(allowListener{ln0, opts, s, onError}, maxConns, func(from string) {
-		s.refused(ReasonIdleClosed, from, errors.New("quiet connection closed to make room for a new one"), onError)
-	})
-	s.pending = NewPending(s.PendingBytes)
-	if s.Ready != nil {
-		s.Ready(ln.Addr())
+		return err
 	}
 	path := u.Path
 	if path == "" {
@@ -500,7 +496,7 @@ func (s *Source) kafka(ctx context.Context, u *url.URL, emit func(*Event), onErr
 			}
 		})
 		fs.EachRecord(func(rec *kgo.Record) {
-			for _, l := range bytes.Split(rec.Value, []byte("\n")) {
+			for l := range bytes.SplitSeq(rec.Value, []byte("\n")) {
 				if len(bytes.TrimSpace(l)) > 0 {
 					r.Line(l, rec.Offset, emit)
 				}

@@ -114,3 +114,14 @@ func itoaI(i int) string {
 	}
 	return string(b[n:])
 }
+
+// BenchmarkJoinLineage: attributing one flow whose process has a chain of
+// ancestors deeper than LineageDepth (4 are walked and kept).
+func BenchmarkJoinLineage(b *testing.B) {
+	x := New(DefaultConfig())
+	fl := chain(x, 10)
+	b.ReportAllocs()
+	for b.Loop() {
+		x.Join(fl)
+	}
+}

@@ -1,6 +1,7 @@
 package process
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -49,6 +50,8 @@ func (x *Index) ancestors(p *Process) []Ancestor {
 	if depth == 0 {
 		return nil
 	}
+	// One allocation for the chain, none without one: grown by append it
+	// took three for four ancestors, on every attributed flow.
 	var out []Ancestor
 	var visited []*Process
 	cur := p
@@ -56,12 +59,15 @@ func (x *Index) ancestors(p *Process) []Ancestor {
 		par := x.parentOf(cur)
 		if par == nil {
 			if cur.ParentImage != "" || cur.ParentCommand != "" {
+				if out == nil {
+					out = make([]Ancestor, 0, depth)
+				}
 				out = append(out, Ancestor{PID: knownPID(cur.PPID), GUID: realGUID(cur.ParentGUID), Image: cur.ParentImage,
 					Command: cur.ParentCommand})
 			}
 			break
 		}
-		if par == cur || sameRecord(par, p) || containsProc(visited, par) {
+		if par == cur || sameRecord(par, p) || slices.Contains(visited, par) {
 			break // a loop: a pid that is its own ancestor, or a forged chain
 		}
 		a := Ancestor{PID: par.PID, GUID: par.GUID, Image: par.Image, Command: par.Command, User: par.User, Start: par.Start}
@@ -73,6 +79,9 @@ func (x *Index) ancestors(p *Process) []Ancestor {
 		}
 		if cur.ParentImage != "" && !strings.ContainsAny(a.Image, `\/`) && strings.ContainsAny(cur.ParentImage, `\/`) || a.Image == "" {
 			a.Image = cur.ParentImage
+		}
+		if out == nil {
+			out = make([]Ancestor, 0, depth)
 		}
 		out = append(out, a)
 		visited = append(visited, par)
@@ -134,13 +143,4 @@ func sameRecord(q, p *Process) bool {
 		return q.PID < 0 || p.PID < 0 || q.PID == p.PID
 	}
 	return q.PID >= 0 && q.PID == p.PID && q.Start.Equal(p.Start) && !q.Start.IsZero()
-}
-
-func containsProc(list []*Process, p *Process) bool {
-	for _, q := range list {
-		if q == p {
-			return true
-		}
-	}
-	return false
 }

@@ -26,3 +26,29 @@ func PcapngInterfaceFlood(n int) []byte {
 	}
 	return b
 }
+
+// IPFIXTemplate is an IPFIX message of observation domain obs holding one
+// template set: template id of n enterprise fields (PEN 32473, the
+// documentation number) of 4 bytes each. Many large ones from many
+// exporters are issue 16's row 8, which held gigabytes while only
+// templates were counted, not their bytes. For the template-flood test and
+// the soak.
+func IPFIXTemplate(obs, seq, exportTime uint32, id uint16, n int) []byte {
+	be := binary.BigEndian
+	b := make([]byte, 16, 16+4+4+8*n)
+	be.PutUint16(b, 10)
+	be.PutUint32(b[4:], exportTime)
+	be.PutUint32(b[8:], seq)
+	be.PutUint32(b[12:], obs)
+	b = be.AppendUint16(b, 2) // template set
+	b = be.AppendUint16(b, uint16(4+4+8*n))
+	b = be.AppendUint16(b, id)
+	b = be.AppendUint16(b, uint16(n))
+	for i := range n {
+		b = be.AppendUint16(b, 0x8000|uint16(1+i))
+		b = be.AppendUint16(b, 4)
+		b = be.AppendUint32(b, 32473)
+	}
+	be.PutUint16(b[2:], uint16(len(b)))
+	return b
+}

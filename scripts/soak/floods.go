@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/outflow-sensor/outflow/internal/synth"
 )
 
 // floodCounts is what the floods sent.
@@ -255,7 +256,7 @@ func (s *soak) largeTemplates(ctx context.Context) {
 		for e := range 20 {
 			var dgs [][]byte
 			for range 24 {
-				dgs = append(dgs, ipfixTemplate(uint32(e), id, 8000))
+				dgs = append(dgs, synth.IPFIXTemplate(uint32(e), 0, uint32(time.Now().Unix()), id, 8000))
 				id++
 				if id < 256 {
 					id = 256
@@ -266,27 +267,6 @@ func (s *soak) largeTemplates(ctx context.Context) {
 			}
 		}
 	})
-}
-
-// ipfixTemplate is an IPFIX message (RFC 7011) of one template set
-// holding one template of n enterprise-specific fields (PEN 32473, the
-// documentation PEN of RFC 5612), 4 bytes each.
-func ipfixTemplate(obs uint32, id uint16, n int) []byte {
-	b := make([]byte, 16, 16+8+8*n)
-	binary.BigEndian.PutUint16(b, 10)
-	binary.BigEndian.PutUint32(b[4:], uint32(time.Now().Unix()))
-	binary.BigEndian.PutUint32(b[12:], obs)
-	b = binary.BigEndian.AppendUint16(b, 2)
-	b = binary.BigEndian.AppendUint16(b, uint16(8+8*n))
-	b = binary.BigEndian.AppendUint16(b, id)
-	b = binary.BigEndian.AppendUint16(b, uint16(n))
-	for i := range n {
-		b = binary.BigEndian.AppendUint16(b, 0x8000|uint16(1+i))
-		b = binary.BigEndian.AppendUint16(b, 4)
-		b = binary.BigEndian.AppendUint32(b, 32473)
-	}
-	binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
-	return b
 }
 
 // garbageDatagrams is rows 15 and 16: bad datagrams to the flow

@@ -314,10 +314,7 @@ func (s *FileSource) Next(p *Packet) error {
 		if err == nil {
 			p.LinkType = s.ngLinkType(p.CaptureInfo.InterfaceIndex)
 			s.timeSimple(p)
-		} else if err != io.EOF {
-			if s.interrupted() {
-				return ErrInterrupted
-			}
+		} else if err != io.EOF && !s.interrupted() {
 			return s.ngFail(err)
 		}
 	}

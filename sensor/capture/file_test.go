@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
@@ -39,19 +38,6 @@ func countFrames(t *testing.T, path string) (int, error) {
 	}
 }
 
-// tsharkCount asks tshark, an independent reader, how many frames a file has.
-func tsharkCount(t *testing.T, path string) int {
-	t.Helper()
-	if _, err := exec.LookPath("tshark"); err != nil {
-		shared.Missing(t, "tshark (Debian package tshark)", err)
-	}
-	out, err := exec.Command("tshark", "-r", path, "-T", "fields", "-e", "frame.number").Output()
-	if err != nil {
-		t.Fatalf("tshark -r %s: %v", path, err)
-	}
-	return strings.Count(string(out), "\n")
-}
-
 // TestFramesEqualTshark reads pcap, pcapng and gzip captures and gets the
 // frame count tshark gets.
 func TestFramesEqualTshark(t *testing.T) {
@@ -67,14 +53,14 @@ func TestFramesEqualTshark(t *testing.T) {
 		if err != nil {
 			t.Errorf("%s: %v", rel, err)
 		}
-		if want := tsharkCount(t, path); got != want {
+		if want := shared.TsharkFrames(t, path); got != want {
 			t.Errorf("%s: %d frames, tshark reads %d", rel, got, want)
 		}
 	}
 	demo := filepath.Join("..", "..", "pcaps", "outflow-demo.pcap")
 	got, err := countFrames(t, demo)
-	if err != nil || got != tsharkCount(t, demo) {
-		t.Errorf("%s: %d frames (%v), tshark %d", demo, got, err, tsharkCount(t, demo))
+	if err != nil || got != shared.TsharkFrames(t, demo) {
+		t.Errorf("%s: %d frames (%v), tshark %d", demo, got, err, shared.TsharkFrames(t, demo))
 	}
 }
 
@@ -438,7 +424,7 @@ func TestSimplePacketBlocks(t *testing.T) {
 	}
 	out, simple, first := simplePackets(t, in)
 	path := writeTemp(t, "simple.pcapng", out)
-	if got, want := tsharkCount(t, path), tsharkCount(t, orig); got != want {
+	if got, want := shared.TsharkFrames(t, path), shared.TsharkFrames(t, orig); got != want {
 		t.Fatalf("tshark reads %d frames from the rewritten file, %d from the original", got, want)
 	}
 	read := func(path string) ([]Packet, Stats) {
